@@ -1,0 +1,97 @@
+package heartbeat
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// A sender and the user-space receiver over loopback: the link comes up, and
+// goes down about one timeout after the sender stops. Needs no privileges.
+func TestSenderToUDPReceiverLoopback(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no loopback interface:", err)
+	}
+	port := freeUDPPort(t)
+	local := []LocalLink{{Addr: netip.MustParseAddr("127.0.0.1"), IfIndex: lo.Index}}
+	timeout := 50 * time.Millisecond
+	recv, err := NewUDPReceiver(ReceiverConfig{
+		Detector: DetectorConfig{ClusterID: testCluster, LocalNode: 1, Key: testKey, Timeout: timeout, MaxSkew: time.Second},
+		Port:     port,
+		Links:    local,
+		Peers:    []Peer{{ID: 2, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	events := make(chan Event, 100)
+	rctx, rcancel := context.WithCancel(context.Background())
+	rdone := make(chan error, 1)
+	go func() { rdone <- recv.Run(rctx, func(e Event) { events <- e }) }()
+
+	send, err := NewSender(SenderConfig{ClusterID: testCluster, NodeID: 2, Incarnation: 42, Key: testKey, Interval: 5 * time.Millisecond, Port: port,
+		Links: local, Peers: []Peer{{ID: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- send.Run(sctx) }()
+
+	up := waitEvent(t, events, LinkUp, 5*time.Second)
+	if up.NodeID != 2 || up.Incarnation != 42 {
+		t.Fatalf("up event %+v", up)
+	}
+	time.Sleep(200 * time.Millisecond) // steady state: no down event expected
+	select {
+	case e := <-events:
+		t.Fatalf("unexpected event while sending: %+v", e)
+	default:
+	}
+	stopped := MonotonicNow()
+	scancel()
+	<-sdone
+	down := waitEvent(t, events, LinkDown, 5*time.Second)
+	if d := time.Duration(down.TimeNs - stopped); d < timeout-5*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("down %v after the sender stopped, timeout is %v", d, timeout)
+	}
+	if s := recv.Stats(); s.Accepted < 10 || s.BadMAC+s.Replay+s.Malformed+s.WrongLink != 0 {
+		t.Fatalf("receiver stats %+v", s)
+	}
+	if s := send.Stats(); s.Sent < 10 || s.SendErrors != 0 {
+		t.Fatalf("sender stats %+v", s)
+	}
+	rcancel()
+	if err := <-rdone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitEvent(t *testing.T, ch <-chan Event, want EventType, within time.Duration) Event {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case e := <-ch:
+			if e.Type == want {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event within %v", want, within)
+		}
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}

@@ -1,0 +1,235 @@
+package heartbeat
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// SenderConfig says what the sender sends, where and how often.
+type SenderConfig struct {
+	ClusterID   uint32
+	NodeID      uint32
+	Incarnation uint64
+	Key         Key
+	Interval    time.Duration
+	Port        int
+	// Links[i] is this node's link i: its local address and interface.
+	Links []LocalLink
+	// Peers lists, per peer, its address on each link (same order as Links).
+	Peers      []Peer
+	RTPriority int
+}
+
+// LocalLink is this node's end of one heartbeat link.
+type LocalLink struct {
+	Addr    netip.Addr
+	IfIndex int
+}
+
+// Peer is another cluster node and its address on each link.
+type Peer struct {
+	ID    uint32
+	Addrs []netip.Addr
+}
+
+// Sender sends a heartbeat on every link to every peer each interval, with
+// one sendmmsg call per address family and tick. Each message carries the
+// link's interface in IP_PKTINFO, so a heartbeat leaves through its own link
+// whatever the routing table says: a dead link cannot be masked by traffic
+// rerouted over another.
+type Sender struct {
+	cfg   SenderConfig
+	fds   [2]int // IPv4, IPv6 sockets (-1 if unused)
+	batch [2]*mmsgBatch
+	bufs  [][]byte // one frame buffer per link
+	frame []Frame
+	sent  atomic.Uint64
+	late  atomic.Uint64
+	errs  atomic.Uint64
+	note  atomic.Value // string
+}
+
+type mmsgBatch struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names [][]byte
+	ctrl  [][]byte
+	link  []int
+}
+
+// NewSender opens the sockets and builds every message once, so that a tick
+// only refreshes sequence, time and MAC.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	if cfg.Interval <= 0 {
+		return nil, fmt.Errorf("heartbeat interval must be positive")
+	}
+	s := &Sender{cfg: cfg, fds: [2]int{-1, -1}}
+	s.bufs = make([][]byte, len(cfg.Links))
+	s.frame = make([]Frame, len(cfg.Links))
+	for i := range cfg.Links {
+		s.bufs[i] = make([]byte, FrameLen)
+		s.frame[i] = Frame{Link: uint8(i), ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Incarnation: cfg.Incarnation}
+	}
+	for _, p := range cfg.Peers {
+		if len(p.Addrs) != len(cfg.Links) {
+			s.Close()
+			return nil, fmt.Errorf("peer %d has %d link addresses, this node has %d links", p.ID, len(p.Addrs), len(cfg.Links))
+		}
+		for li, a := range p.Addrs {
+			fam := 0
+			if !a.Is4() {
+				fam = 1
+			}
+			if s.fds[fam] < 0 {
+				domain := unix.AF_INET
+				if fam == 1 {
+					domain = unix.AF_INET6
+				}
+				fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+				if err != nil {
+					s.Close()
+					return nil, fmt.Errorf("heartbeat send socket: %w", err)
+				}
+				// Heartbeats should win against bulk traffic in any qdisc.
+				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PRIORITY, 6)
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, 0xb8) // DSCP EF
+				s.fds[fam] = fd
+				s.batch[fam] = &mmsgBatch{}
+			}
+			s.batch[fam].add(a, cfg.Port, cfg.Links[li], li, s.bufs[li])
+		}
+	}
+	for _, b := range s.batch {
+		if b != nil {
+			b.finish()
+		}
+	}
+	return s, nil
+}
+
+func (b *mmsgBatch) add(dst netip.Addr, port int, local LocalLink, link int, buf []byte) {
+	var name, ctrl []byte
+	if dst.Is4() {
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+		sa.Port = htons(uint16(port))
+		name = unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+		name = append([]byte(nil), name...)
+		ctrl = make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)]))
+		pi.Ifindex = int32(local.IfIndex)
+		if local.Addr.Is4() {
+			pi.Spec_dst = local.Addr.As4()
+		}
+	} else {
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+		sa.Port = htons(uint16(port))
+		name = append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)...)
+		ctrl = make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+		pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)]))
+		pi.Ifindex = uint32(local.IfIndex)
+		if local.Addr.Is6() {
+			pi.Addr = local.Addr.As16()
+		}
+	}
+	b.names = append(b.names, name)
+	b.ctrl = append(b.ctrl, ctrl)
+	b.link = append(b.link, link)
+	b.iovs = append(b.iovs, unix.Iovec{Base: &buf[0], Len: FrameLen})
+}
+
+func (b *mmsgBatch) finish() {
+	b.hdrs = make([]unix.Mmsghdr, len(b.iovs))
+	for i := range b.hdrs {
+		h := &b.hdrs[i].Hdr
+		h.Name = &b.names[i][0]
+		h.Namelen = uint32(len(b.names[i]))
+		h.Iov = &b.iovs[i]
+		h.Iovlen = 1
+		h.Control = &b.ctrl[i][0]
+		h.SetControllen(len(b.ctrl[i]))
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Run sends until ctx ends. It takes its own OS thread at real-time priority
+// and sleeps to absolute deadlines, so a late wake-up does not shift later
+// ticks. If it wakes after more than a whole interval it does not send a
+// burst to catch up: it counts the tick as late and resumes the rhythm.
+func (s *Sender) Run(ctx context.Context) error {
+	s.note.Store(lockRealtime(s.cfg.RTPriority))
+	interval := s.cfg.Interval.Nanoseconds()
+	clock := newMonoClock()
+	next := clock.now()
+	var seq uint64
+	for ctx.Err() == nil {
+		seq++
+		now := time.Now().UnixNano()
+		for i := range s.bufs {
+			s.frame[i].Seq = seq
+			s.frame[i].SentNs = now
+			MarshalFrame(s.bufs[i], &s.frame[i], s.cfg.Key)
+		}
+		for fam, b := range s.batch {
+			if b == nil || len(b.hdrs) == 0 {
+				continue
+			}
+			// A full socket buffer or an unreachable peer must not stop the
+			// others: errors are counted, the next tick tries again.
+			if _, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fds[fam]), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0); e != 0 {
+				s.errs.Add(1)
+			} else {
+				s.sent.Add(uint64(len(b.hdrs)))
+			}
+		}
+		next += interval
+		if cur := clock.now(); cur > next {
+			s.late.Add(1)
+			next = cur + interval - (cur-next)%interval
+		}
+		req := unix.NsecToTimespec(next)
+		for {
+			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &req, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// SenderStats are the sender's counters.
+type SenderStats struct {
+	Sent       uint64 `json:"sent"`
+	LateTicks  uint64 `json:"late_ticks"`
+	SendErrors uint64 `json:"send_errors"`
+	Note       string `json:"note,omitempty"`
+}
+
+// Stats reads the counters.
+func (s *Sender) Stats() SenderStats {
+	note, _ := s.note.Load().(string)
+	return SenderStats{Sent: s.sent.Load(), LateTicks: s.late.Load(), SendErrors: s.errs.Load(), Note: note}
+}
+
+// Close closes the sockets; call it after Run returned.
+func (s *Sender) Close() {
+	for i, fd := range s.fds {
+		if fd >= 0 {
+			unix.Close(fd)
+			s.fds[i] = -1
+		}
+	}
+}
