@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tachy-ha/tachy/controller"
+	"github.com/tachy-ha/tachy/lab"
+)
+
+type labCmd struct {
+	Up        labUpCmd     `cmd:"" help:"Create the lab: nodes n1..nN as namespaces tachy-nN, each running a daemon."`
+	Down      labDownCmd   `cmd:"" help:"Remove the lab (daemons, namespaces, bridges, rules)."`
+	Status    labStatusCmd `cmd:"" help:"Show each node's processes, links and membership."`
+	Kill      labKillCmd   `cmd:"" help:"SIGKILL every process of a node."`
+	Pause     labPauseCmd  `cmd:"" help:"SIGSTOP every process of a node."`
+	Resume    labResumeCmd `cmd:"" help:"SIGCONT every process of a node."`
+	Start     labStartCmd  `cmd:"" help:"Start a node's daemon again (after kill)."`
+	Partition labPartCmd   `cmd:"" help:"Partition the nodes into groups, e.g. n1,n2/n3."`
+	Heal      labHealCmd   `cmd:"" help:"Remove the partition."`
+	Exec      labExecCmd   `cmd:"" help:"Run a command in a node's namespace (node 'client' is tachy-client)."`
+}
+
+type labUpCmd struct {
+	Nodes     int           `help:"Number of nodes (1-16)." default:"3"`
+	Interval  time.Duration `help:"Heartbeat interval." default:"1ms"`
+	MissCount int           `help:"Missed heartbeats before a link is down." default:"5"`
+	Receiver  string        `help:"Receive path: auto, xdp or udp." default:"auto" enum:"auto,xdp,udp"`
+	Binary    string        `help:"tachy binary the nodes run (default: this one)." type:"path"`
+}
+
+func (c *labUpCmd) Run(g *globals) error {
+	l, err := lab.Up(context.Background(), lab.UpOptions{Nodes: c.Nodes, Dir: g.LabDir, Binary: c.Binary, Interval: c.Interval, MissCount: c.MissCount, Receiver: c.Receiver})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lab up: %s; `tachy lab status` shows it, `tachy lab down` removes it\n", strings.Join(l.Nodes(), " "))
+	return nil
+}
+
+type labDownCmd struct{}
+
+func (labDownCmd) Run(g *globals) error { return lab.DownAll(g.LabDir) }
+
+type labStatusCmd struct {
+	JSON bool `help:"Print JSON."`
+}
+
+// labStatus is the lab's own state plus what each node's daemon reports.
+type labStatus struct {
+	Lab     lab.Status                   `json:"lab"`
+	Daemons map[string]controller.Status `json:"daemons"`
+	Errors  map[string]string            `json:"errors,omitempty"`
+}
+
+func (c *labStatusCmd) Run(g *globals) error {
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	ls, err := l.Status()
+	if err != nil {
+		return err
+	}
+	out := labStatus{Lab: ls, Daemons: map[string]controller.Status{}, Errors: map[string]string{}}
+	for _, n := range l.Nodes() {
+		st, err := controller.Client{Socket: l.Socket(n)}.Status()
+		if err != nil {
+			out.Errors[n] = err.Error()
+			continue
+		}
+		out.Daemons[n] = st
+	}
+	if c.JSON {
+		return printJSON(out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPROCESS\tRECEIVER\tQUORUM\tSEES")
+	for _, n := range l.Nodes() {
+		proc := "-"
+		for _, ns := range ls.Nodes {
+			if ns.Name == n {
+				proc = fmt.Sprintf("%s (pid %d)", ns.Daemon, ns.PID)
+			}
+		}
+		st, ok := out.Daemons[n]
+		if !ok {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\n", n, proc, out.Errors[n])
+			continue
+		}
+		var sees []string
+		for _, m := range st.Members {
+			if m.Local {
+				continue
+			}
+			links := ""
+			for _, lk := range m.Links {
+				links += map[string]string{"up": "+", "down": "-"}[lk.State]
+				if lk.State != "up" && lk.State != "down" {
+					links += "?"
+				}
+			}
+			sees = append(sees, fmt.Sprintf("%s:%s[%s]", m.Name, m.State, links))
+		}
+		q := "no"
+		if st.Quorum.Quorate {
+			q = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %d/%d\t%s\n", n, proc, st.Receiver, q, st.Quorum.TotalVotes, st.Quorum.ExpectedVotes, strings.Join(sees, " "))
+	}
+	tw.Flush()
+	if len(ls.Partition) > 0 {
+		fmt.Println("partition:", ls.Partition)
+	}
+	return nil
+}
+
+type labNode struct {
+	Node string `arg:"" help:"Node name, e.g. n1."`
+}
+
+func (c labNode) do(g *globals, verb func(*lab.Lab, string) error) error {
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	return verb(l, c.Node)
+}
+
+type labKillCmd struct{ labNode }
+type labPauseCmd struct{ labNode }
+type labResumeCmd struct{ labNode }
+type labStartCmd struct{ labNode }
+
+func (c *labKillCmd) Run(g *globals) error   { return c.do(g, (*lab.Lab).Kill) }
+func (c *labPauseCmd) Run(g *globals) error  { return c.do(g, (*lab.Lab).Pause) }
+func (c *labResumeCmd) Run(g *globals) error { return c.do(g, (*lab.Lab).Resume) }
+func (c *labStartCmd) Run(g *globals) error  { return c.do(g, (*lab.Lab).Start) }
+
+type labPartCmd struct {
+	Groups string `arg:"" help:"Groups of nodes separated by /, nodes by commas: n1,n2/n3."`
+}
+
+func (c *labPartCmd) Run(g *globals) error {
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	groups, err := lab.ParsePartition(c.Groups, l.Nodes())
+	if err != nil {
+		return err
+	}
+	return l.Partition(groups)
+}
+
+type labHealCmd struct{}
+
+func (labHealCmd) Run(g *globals) error {
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	return l.Heal()
+}
+
+type labExecCmd struct {
+	Node string   `arg:"" help:"Node name, or 'client'."`
+	Argv []string `arg:"" passthrough:"" help:"Command and arguments (after --)."`
+}
+
+func (c *labExecCmd) Run(g *globals) error {
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	argv := c.Argv
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return fmt.Errorf("no command given: tachy lab exec %s -- COMMAND [ARGS...]", c.Node)
+	}
+	if c.Node != "client" {
+		// So that `tachy lab exec n1 -- tachy status` talks to n1's daemon.
+		os.Setenv("TACHY_SOCKET", l.Socket(c.Node))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return l.Exec(ctx, c.Node, argv, os.Stdin, os.Stdout, os.Stderr)
+}

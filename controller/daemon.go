@@ -1,0 +1,262 @@
+// Package controller wires the daemon: membership from heartbeat, quorum on
+// top of it, and the control socket that status commands talk to.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tachy-ha/tachy/config"
+	"github.com/tachy-ha/tachy/heartbeat"
+	"github.com/tachy-ha/tachy/quorum"
+)
+
+// Daemon is one running node.
+type Daemon struct {
+	cfg     *config.Config
+	local   *config.Node
+	log     *slog.Logger
+	names   map[uint32]string
+	hb      *heartbeat.Service
+	started time.Time
+	inc     uint64
+
+	mu      sync.Mutex
+	q       *quorum.State
+	qs      quorum.Status
+	subs    map[int]chan Event
+	nextSub int
+}
+
+// Event is what the control socket streams: a membership change or a quorum
+// change, with the CLOCK_MONOTONIC time of its evidence.
+type Event struct {
+	Type        string         `json:"type"`
+	TimeNs      int64          `json:"time_ns"`
+	Wall        time.Time      `json:"wall"`
+	Node        uint32         `json:"node,omitempty"`
+	NodeName    string         `json:"node_name,omitempty"`
+	Link        *int           `json:"link,omitempty"`
+	Incarnation uint64         `json:"incarnation,omitempty"`
+	Quorum      *quorum.Status `json:"quorum,omitempty"`
+}
+
+// Options for Run.
+type Options struct {
+	Config *config.Config
+	Node   string // overrides local.node
+	Logger *slog.Logger
+}
+
+// Run runs the daemon until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	cfg := o.Config
+	local, err := cfg.LocalNode(o.Node)
+	if err != nil {
+		return err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", local.Name)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	secret, err := config.ReadKey(cfg.Cluster.KeyFile)
+	if err != nil {
+		return err
+	}
+	inc, err := nextIncarnation(cfg.Local.StateDir)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{cfg: cfg, local: local, log: log, names: map[uint32]string{}, started: time.Now(), inc: inc, subs: map[int]chan Event{}}
+	var qnodes []quorum.Node
+	var peers []heartbeat.Peer
+	for _, n := range cfg.Nodes {
+		d.names[n.ID] = n.Name
+		qnodes = append(qnodes, quorum.Node{ID: n.ID, Votes: uint32(n.Votes)})
+		if n.ID != local.ID {
+			peers = append(peers, heartbeat.Peer{ID: n.ID, Addrs: n.Addresses})
+		}
+	}
+	d.q, err = quorum.New(quorumConfig(cfg, qnodes))
+	if err != nil {
+		return fmt.Errorf("quorum configuration: %w", err)
+	}
+	d.qs = d.q.Update([]uint32{local.ID}, time.Now())
+
+	ctl, err := listenControl(cfg.Local.Socket, d, log)
+	if err != nil {
+		return err
+	}
+	events := make(chan heartbeat.Event, 1024)
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	d.hb, err = heartbeat.Start(hbCtx, heartbeat.Config{
+		ClusterID: cfg.Cluster.ID, NodeID: local.ID, Incarnation: inc, Key: heartbeat.DeriveKey(secret),
+		Interval: cfg.Heartbeat.Interval, MissCount: cfg.Heartbeat.MissCount, Port: cfg.Heartbeat.Port,
+		Receiver: cfg.Heartbeat.Receiver, XDPMode: cfg.Heartbeat.XDPMode, MaxSkew: cfg.Heartbeat.MaxClockSkew,
+		RTPriority: cfg.Heartbeat.RealtimePriority, LocalAddrs: local.Addresses, Peers: peers, Logger: log,
+	}, events)
+	if err != nil {
+		ctl.ln.Close()
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	go ctl.serve(ctx)
+	log.Info("tachy daemon running", "cluster", cfg.Cluster.Name, "node_id", local.ID, "socket", cfg.Local.Socket, "quorum", d.qs.Reason)
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-events:
+			d.onMembership(ev)
+		case now := <-tick.C:
+			// last_man_standing acts on elapsed time, not only on changes.
+			d.mu.Lock()
+			qs := d.q.Tick(now)
+			d.mu.Unlock()
+			d.onQuorum(qs, heartbeat.MonotonicNow())
+		case <-ctx.Done():
+			stopHB()
+			err := d.hb.Wait()
+			os.Remove(cfg.Local.Socket)
+			log.Info("tachy daemon stopped")
+			return err
+		}
+	}
+}
+
+func quorumConfig(cfg *config.Config, nodes []quorum.Node) quorum.Config {
+	q := cfg.Quorum
+	atb := q.TieBreaker.Mode
+	if q.TieBreaker.Mode == config.TieList {
+		var ids []string
+		for _, name := range q.TieBreaker.Nodes {
+			if n, ok := cfg.Node(name); ok {
+				ids = append(ids, strconv.FormatUint(uint64(n.ID), 10))
+			}
+		}
+		atb = strings.Join(ids, " ")
+	}
+	return quorum.Config{Nodes: nodes, ExpectedVotes: uint32(q.ExpectedVotes), TwoNode: q.TwoNode, WaitForAll: q.WaitForAll,
+		LastManStanding: q.LastManStanding, LastManStandingWindow: q.LastManStandingWindow,
+		AutoTieBreaker: q.AutoTieBreaker, AutoTieBreakerNode: atb}
+}
+
+func (d *Daemon) onMembership(ev heartbeat.Event) {
+	e := Event{Type: ev.Type.String(), TimeNs: ev.TimeNs, Wall: time.Now(), Node: ev.NodeID, NodeName: d.names[ev.NodeID], Incarnation: ev.Incarnation}
+	switch ev.Type {
+	case heartbeat.LinkUp, heartbeat.LinkDown, heartbeat.LinkRestart:
+		l := int(ev.Link)
+		e.Link = &l
+		d.log.Debug("link "+strings.TrimPrefix(e.Type, "link-"), "peer", e.NodeName, "link", l)
+	case heartbeat.NodeDown:
+		d.log.Warn("node down", "peer", e.NodeName, "incarnation", ev.Incarnation)
+	default:
+		d.log.Info(strings.ReplaceAll(e.Type, "-", " "), "peer", e.NodeName, "incarnation", ev.Incarnation)
+	}
+	d.publish(e)
+	members := append(d.hb.Up(), d.local.ID)
+	d.mu.Lock()
+	qs := d.q.Update(members, time.Now())
+	d.mu.Unlock()
+	d.onQuorum(qs, ev.TimeNs)
+}
+
+func (d *Daemon) onQuorum(qs quorum.Status, at int64) {
+	d.mu.Lock()
+	was := d.qs
+	d.qs = qs
+	d.mu.Unlock()
+	if was.Quorate == qs.Quorate && was.ExpectedVotes == qs.ExpectedVotes && was.TotalVotes == qs.TotalVotes {
+		return
+	}
+	typ := "quorum-changed"
+	switch {
+	case qs.Quorate && !was.Quorate:
+		typ = "quorum-gained"
+		d.log.Info("quorum gained", "reason", qs.Reason)
+	case !qs.Quorate && was.Quorate:
+		typ = "quorum-lost"
+		d.log.Warn("quorum lost", "reason", qs.Reason)
+	default:
+		d.log.Info("quorum changed", "reason", qs.Reason)
+	}
+	d.publish(Event{Type: typ, TimeNs: at, Wall: time.Now(), Quorum: &qs})
+}
+
+// subscribe registers an event subscriber. A subscriber that falls 4096
+// events behind is dropped rather than allowed to stall the daemon.
+func (d *Daemon) subscribe() (<-chan Event, func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := d.nextSub
+	d.nextSub++
+	ch := make(chan Event, 4096)
+	d.subs[id] = ch
+	return ch, func() {
+		d.mu.Lock()
+		delete(d.subs, id)
+		d.mu.Unlock()
+	}
+}
+
+func (d *Daemon) publish(e Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, ch := range d.subs {
+		select {
+		case ch <- e:
+		default:
+			d.log.Warn("event subscriber too slow, dropped", "subscriber", id)
+			delete(d.subs, id)
+		}
+	}
+}
+
+// nextIncarnation returns a number larger than any this node used before,
+// and records it: a restarted daemon must look new to its peers, and must
+// never reuse an old incarnation (its frames would be taken for replays).
+func nextIncarnation(stateDir string) (uint64, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return 0, fmt.Errorf("state directory: %w (set local.state_dir to a writable directory)", err)
+	}
+	path := filepath.Join(stateDir, "incarnation")
+	var last uint64
+	if b, err := os.ReadFile(path); err == nil {
+		last, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	inc := max(uint64(time.Now().UnixNano()), last+1)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("recording incarnation: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%d\n", inc)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("recording incarnation: %w", err)
+	}
+	return inc, nil
+}

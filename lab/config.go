@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// The node configuration file, in the syntax the config package parses.
+var configTemplate = template.Must(template.New("tachy.conf").Funcs(template.FuncMap{"q": tomlString}).Parse(`# Written by tachy lab up for node {{.Node}}; tachy lab down removes it.
+[cluster]
+name = {{q .Cluster}}
+id = {{.ClusterID}}
+key_file = {{q .KeyFile}}
+
+[local]
+node = {{q .Node}}
+socket = {{q .Socket}}
+state_dir = {{q .StateDir}}
+
+[heartbeat]
+interval = {{q .Interval}}
+miss_count = {{.MissCount}}
+receiver = {{q .Receiver}}
+
+[quorum]
+{{range .Nodes}}
+[[node]]
+name = {{q .Name}}
+id = {{.ID}}
+addresses = [{{q .Ring0}}, {{q .Ring1}}]
+{{end}}`))
+
+type configNode struct {
+	Name         string
+	ID           int
+	Ring0, Ring1 string
+}
+
+// renderConfig is node i's tachy.conf in a lab of n nodes.
+func renderConfig(dir string, i, n int, interval time.Duration, missCount int, receiver string) ([]byte, error) {
+	node := nodeName(i)
+	data := struct {
+		Cluster          string
+		ClusterID        int
+		KeyFile          string
+		Node             string
+		Socket, StateDir string
+		Interval         string
+		MissCount        int
+		Receiver         string
+		Nodes            []configNode
+	}{
+		Cluster: ClusterName, ClusterID: ClusterID, KeyFile: keyPath(dir),
+		Node: node, Socket: socketPath(dir, node), StateDir: filepath.Join(dir, node, "state"),
+		Interval: interval.String(), MissCount: missCount, Receiver: receiver,
+	}
+	for j := 1; j <= n; j++ {
+		data.Nodes = append(data.Nodes, configNode{Name: nodeName(j), ID: j, Ring0: addr4(j, Ring0).String(), Ring1: addr4(j, Ring1).String()})
+	}
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// tomlString quotes s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what tachy's tests, lab and demo need on Debian 12, and nothing if
+# it is all there already. Run as root. Go itself must be 1.22 or newer; the
+# go.mod toolchain line makes it fetch the exact version from the module proxy.
+set -euo pipefail
+want=(ip:iproute2 nft:nftables stress-ng:stress-ng ping:iputils-ping pgrep:procps tcpdump:tcpdump)
+[ "${1:-}" = "--bpf" ] && want+=(clang:clang llvm-strip:llvm bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev)
+missing=()
+for w in "${want[@]}"; do
+  cmd=${w%%:*} pkg=${w#*:}
+  if [[ $cmd == /* ]]; then [ -e "$cmd" ] || missing+=("$pkg"); else command -v "$cmd" >/dev/null || missing+=("$pkg"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing ${missing[*]}; run as root (or apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null; then
+  if [ -x /usr/local/go/bin/go ]; then
+    echo "deps: go is in /usr/local/go/bin; add it to PATH" >&2
+  else
+    echo "deps: no Go toolchain; install Go 1.22+ from go.dev into /usr/local/go" >&2
+  fi
+  exit 1
+fi
+go mod download
