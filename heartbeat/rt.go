@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"time"
@@ -48,4 +49,17 @@ func MonotonicNow() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
+}
+
+// afterDone runs f when ctx ends, like context.AfterFunc, and returns a
+// function that cancels it or, if f already started, waits for f to finish,
+// so that the caller may release what f touches.
+func afterDone(ctx context.Context, f func()) func() {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { defer close(done); f() })
+	return func() {
+		if !stop() {
+			<-done
+		}
+	}
 }

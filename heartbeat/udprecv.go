@@ -96,8 +96,7 @@ func (r *UDPReceiver) listen(domain, port int) error {
 // Run receives until ctx ends or Close is called, passing every event to emit.
 func (r *UDPReceiver) Run(ctx context.Context, emit func(Event)) error {
 	r.note.Store(lockRealtime(r.prio))
-	stop := context.AfterFunc(ctx, func() { r.signalStop() })
-	defer stop()
+	defer afterDone(ctx, func() { r.signalStop() })()
 	clock := newMonoClock()
 	pfds := make([]unix.PollFd, 0, len(r.fds)+1)
 	for _, fd := range r.fds {

@@ -93,8 +93,7 @@ func newXDPReceiver(rc ReceiverConfig, mode string, warn func(string, ...any)) (
 // already had by the events' generation numbers).
 func (r *xdpReceiver) Run(ctx context.Context, emit func(Event)) error {
 	r.note.Store(lockRealtime(r.prio))
-	stop := context.AfterFunc(ctx, func() { r.hb.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer afterDone(ctx, func() { r.hb.SetDeadline(time.Unix(1, 0)) })()
 	next := time.Now().Add(time.Second)
 	for {
 		r.hb.SetDeadline(next)
