@@ -302,7 +302,7 @@ func detectPath(ctx context.Context, o DetectOptions, receiver string) (*PathRes
 }
 
 // KillAndMeasure SIGKILLs a node's daemon and returns, for each survivor
-// that reported it within timeout, the time from the kill to the evidence
+// (a node whose daemon runs) that reported it within timeout, the time from the kill to the evidence
 // of its node-down event.
 func KillAndMeasure(l *lab.Lab, col *Collector, victim string, timeout time.Duration) (map[string]time.Duration, error) {
 	pid, err := l.DaemonPID(victim)
@@ -314,7 +314,13 @@ func KillAndMeasure(l *lab.Lab, col *Collector, victim string, timeout time.Dura
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 		return nil, fmt.Errorf("kill %s: %w", victim, err)
 	}
-	got := col.Await(others(l.Nodes(), victim), func(ob Observed) bool {
+	var survivors []string
+	for _, n := range others(l.Nodes(), victim) {
+		if _, err := l.DaemonPID(n); err == nil {
+			survivors = append(survivors, n)
+		}
+	}
+	got := col.Await(survivors, func(ob Observed) bool {
 		return ob.Event.Type == "node-down" && ob.Event.NodeName == victim
 	}, timeout)
 	out := map[string]time.Duration{}

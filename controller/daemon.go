@@ -167,6 +167,11 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		d.log.Info(strings.ReplaceAll(e.Type, "-", " "), "peer", e.NodeName, "incarnation", ev.Incarnation)
 	}
 	d.publish(e)
+	if ev.Type != heartbeat.NodeUp && ev.Type != heartbeat.NodeDown && ev.Type != heartbeat.NodeRestart {
+		// Quorum follows nodes, not links; deciding on a link event would
+		// also publish the quorum change before the node event causing it.
+		return
+	}
 	members := append(d.hb.Up(), d.local.ID)
 	d.mu.Lock()
 	qs := d.q.Update(members, time.Now())

@@ -39,14 +39,16 @@ type Peer struct {
 }
 
 // Sender sends a heartbeat on every link to every peer each interval, with
-// one sendmmsg call per address family and tick. Each message carries the
-// link's interface in IP_PKTINFO, so a heartbeat leaves through its own link
-// whatever the routing table says: a dead link cannot be masked by traffic
-// rerouted over another.
+// one socket and one sendmmsg call per link and tick. Each message carries
+// the link's interface in IP_PKTINFO, so a heartbeat leaves through its own
+// link whatever the routing table says: a dead link cannot be masked by
+// traffic rerouted over another. Separate sockets matter: frames waiting for
+// a dead link's neighbour resolution hold send-buffer space, and on a shared
+// socket they would soon block the frames of the healthy links.
 type Sender struct {
 	cfg   SenderConfig
-	fds   [2]int // IPv4, IPv6 sockets (-1 if unused)
-	batch [2]*mmsgBatch
+	fds   []int // per link (-1 if unused)
+	batch []*mmsgBatch
 	bufs  [][]byte // one frame buffer per link
 	frame []Frame
 	sent  atomic.Uint64
@@ -69,12 +71,31 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if cfg.Interval <= 0 {
 		return nil, fmt.Errorf("heartbeat interval must be positive")
 	}
-	s := &Sender{cfg: cfg, fds: [2]int{-1, -1}}
+	s := &Sender{cfg: cfg, fds: make([]int, len(cfg.Links)), batch: make([]*mmsgBatch, len(cfg.Links))}
 	s.bufs = make([][]byte, len(cfg.Links))
 	s.frame = make([]Frame, len(cfg.Links))
-	for i := range cfg.Links {
+	for i, l := range cfg.Links {
+		s.fds[i] = -1
 		s.bufs[i] = make([]byte, FrameLen)
 		s.frame[i] = Frame{Link: uint8(i), ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Incarnation: cfg.Incarnation}
+		s.batch[i] = &mmsgBatch{}
+		domain := unix.AF_INET
+		if !l.Addr.Is4() {
+			domain = unix.AF_INET6
+		}
+		fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("heartbeat send socket for link %d: %w", i, err)
+		}
+		s.fds[i] = fd
+		// Heartbeats should win against bulk traffic in any qdisc.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PRIORITY, 6)
+		if domain == unix.AF_INET {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, 0xb8) // DSCP EF
+		} else {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, 0xb8)
+		}
 	}
 	for _, p := range cfg.Peers {
 		if len(p.Addrs) != len(cfg.Links) {
@@ -82,33 +103,15 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 			return nil, fmt.Errorf("peer %d has %d link addresses, this node has %d links", p.ID, len(p.Addrs), len(cfg.Links))
 		}
 		for li, a := range p.Addrs {
-			fam := 0
-			if !a.Is4() {
-				fam = 1
+			if a.Is4() != cfg.Links[li].Addr.Is4() {
+				s.Close()
+				return nil, fmt.Errorf("link %d: peer %d's address %s is not of the same IP version as this node's %s", li, p.ID, a, cfg.Links[li].Addr)
 			}
-			if s.fds[fam] < 0 {
-				domain := unix.AF_INET
-				if fam == 1 {
-					domain = unix.AF_INET6
-				}
-				fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-				if err != nil {
-					s.Close()
-					return nil, fmt.Errorf("heartbeat send socket: %w", err)
-				}
-				// Heartbeats should win against bulk traffic in any qdisc.
-				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PRIORITY, 6)
-				_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, 0xb8) // DSCP EF
-				s.fds[fam] = fd
-				s.batch[fam] = &mmsgBatch{}
-			}
-			s.batch[fam].add(a, cfg.Port, cfg.Links[li], li, s.bufs[li])
+			s.batch[li].add(a, cfg.Port, cfg.Links[li], li, s.bufs[li])
 		}
 	}
 	for _, b := range s.batch {
-		if b != nil {
-			b.finish()
-		}
+		b.finish()
 	}
 	return s, nil
 }
@@ -182,17 +185,8 @@ func (s *Sender) Run(ctx context.Context) error {
 			s.frame[i].SentNs = now
 			MarshalFrame(s.bufs[i], &s.frame[i], s.cfg.Key)
 		}
-		for fam, b := range s.batch {
-			if b == nil || len(b.hdrs) == 0 {
-				continue
-			}
-			// A full socket buffer or an unreachable peer must not stop the
-			// others: errors are counted, the next tick tries again.
-			if _, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fds[fam]), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0); e != 0 {
-				s.errs.Add(1)
-			} else {
-				s.sent.Add(uint64(len(b.hdrs)))
-			}
+		for i, b := range s.batch {
+			s.sendBatch(s.fds[i], b.hdrs)
 		}
 		next += interval
 		if cur := clock.now(); cur > next {
@@ -251,5 +245,22 @@ func sleepUntil(next, now int64) {
 		}
 	}
 	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &req, nil) == unix.EINTR {
+	}
+}
+
+// sendBatch sends every message of a batch. sendmmsg stops at the first
+// message that fails (an interface without carrier, a full socket buffer):
+// that one is counted as an error and skipped, so that one dead link never
+// silences the others.
+func (s *Sender) sendBatch(fd int, hdrs []unix.Mmsghdr) {
+	for i := 0; i < len(hdrs); {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[i])), uintptr(len(hdrs)-i), unix.MSG_DONTWAIT, 0, 0)
+		if e != 0 {
+			s.errs.Add(1)
+			i++
+			continue
+		}
+		s.sent.Add(uint64(n))
+		i += max(int(n), 1)
 	}
 }

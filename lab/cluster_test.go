@@ -216,9 +216,15 @@ func TestClusterReplayAndForgeryDoNotKeepDeadNodeAlive(t *testing.T) {
 						for ring, fd := range fds {
 							for _, peer := range []string{"n1", "n2"} {
 								dst := &unix.SockaddrInet4{Port: 5405, Addr: l.Address(peer, ring).As4()}
-								for _, b := range recorded {
+								// One replayed frame per link and peer each
+								// millisecond, cycling through the recording: as
+								// many as n3 itself sent (a flood would test
+								// something else: overload, not authentication).
+								for k := range recorded {
+									b := recorded[(int(seq)+k)%len(recorded)]
 									if int(b[6]) == ring {
 										unix.Sendto(fd, b, 0, dst)
+										break
 									}
 								}
 								f := heartbeat.Frame{Link: uint8(ring), ClusterID: 7707, NodeID: 3, Incarnation: ^uint64(0) >> 1, Seq: seq, SentNs: time.Now().UnixNano()}
@@ -260,12 +266,14 @@ func captureHeartbeats(t *testing.T, ifname string, n int) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+	// ETH_P_ALL: a socket bound to one protocol sees only frames the
+	// stack delivers, and a bridge port's frames go to the bridge instead.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifc.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
 		t.Fatal(err)
 	}
 	tv := unix.NsecToTimeval(int64(time.Second))
@@ -274,8 +282,12 @@ func captureHeartbeats(t *testing.T, ifname string, n int) [][]byte {
 	buf := make([]byte, 2048)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(out) < n && time.Now().Before(deadline) {
-		m, _, err := unix.Recvfrom(fd, buf, 0)
+		m, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil || m < 20 {
+			continue
+		}
+		// Only what the node sent: frames towards it are "outgoing" here.
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Protocol != htons(unix.ETH_P_IP) || ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
 		ihl := int(buf[0]&0x0f) * 4

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tachy-ha/tachy/bench"
 	"github.com/tachy-ha/tachy/controller"
 	"github.com/tachy-ha/tachy/lab"
 )
@@ -33,12 +34,18 @@ type labUpCmd struct {
 	MissCount int           `help:"Missed heartbeats before a link is down." default:"5"`
 	Receiver  string        `help:"Receive path: auto, xdp or udp." default:"auto" enum:"auto,xdp,udp"`
 	Binary    string        `help:"tachy binary the nodes run (default: this one)." type:"path"`
+	Wait      time.Duration `help:"Wait up to this long until every node sees every other on every link (0: do not wait)." default:"15s"`
 }
 
 func (c *labUpCmd) Run(g *globals) error {
 	l, err := lab.Up(context.Background(), lab.UpOptions{Nodes: c.Nodes, Dir: g.LabDir, Binary: c.Binary, Interval: c.Interval, MissCount: c.MissCount, Receiver: c.Receiver})
 	if err != nil {
 		return err
+	}
+	if c.Wait > 0 {
+		if err := bench.WaitConverged(l, l.Nodes(), c.Receiver, c.Wait); err != nil {
+			return fmt.Errorf("lab is up but did not converge: %w (see `tachy lab status` and the logs in %s)", err, g.LabDir)
+		}
 	}
 	fmt.Printf("lab up: %s; `tachy lab status` shows it, `tachy lab down` removes it\n", strings.Join(l.Nodes(), " "))
 	return nil
@@ -133,12 +140,44 @@ func (c labNode) do(g *globals, verb func(*lab.Lab, string) error) error {
 	return verb(l, c.Node)
 }
 
-type labKillCmd struct{ labNode }
+type labKillCmd struct {
+	labNode
+	Measure bool          `help:"Report how long each survivor took to see the node down (kernel timestamps)."`
+	Timeout time.Duration `help:"With --measure: how long to wait for the survivors." default:"5s"`
+}
 type labPauseCmd struct{ labNode }
 type labResumeCmd struct{ labNode }
 type labStartCmd struct{ labNode }
 
-func (c *labKillCmd) Run(g *globals) error   { return c.do(g, (*lab.Lab).Kill) }
+func (c *labKillCmd) Run(g *globals) error {
+	if !c.Measure {
+		return c.do(g, (*lab.Lab).Kill)
+	}
+	l, err := lab.Open(g.LabDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	col := bench.NewCollector(ctx, l)
+	time.Sleep(200 * time.Millisecond) // let the subscriptions open
+	got, err := bench.KillAndMeasure(l, col, c.Node, c.Timeout)
+	if err != nil {
+		return err
+	}
+	for _, n := range l.Nodes() {
+		if _, running := l.DaemonPID(n); n == c.Node || running != nil {
+			continue
+		}
+		if d, ok := got[n]; ok {
+			fmt.Printf("%s saw %s down %.2f ms after the kill\n", n, c.Node, float64(d)/1e6)
+		} else {
+			fmt.Printf("%s did not report %s down within %s\n", n, c.Node, c.Timeout)
+		}
+	}
+	// Reap the daemon and clear its PID, as a plain kill does.
+	return l.Kill(c.Node)
+}
 func (c *labPauseCmd) Run(g *globals) error  { return c.do(g, (*lab.Lab).Pause) }
 func (c *labResumeCmd) Run(g *globals) error { return c.do(g, (*lab.Lab).Resume) }
 func (c *labStartCmd) Run(g *globals) error  { return c.do(g, (*lab.Lab).Start) }
