@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,12 @@ type Options struct {
 // Run runs the daemon until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	cfg := o.Config
+	// The heartbeat sender holds a P of its own for good (it sleeps without
+	// releasing it, see heartbeat.rawSleepMax); one more P keeps the rest of
+	// the daemon, and the runtime's sysmon, from competing for the others.
+	if n := runtime.NumCPU() + 1; runtime.GOMAXPROCS(0) < n {
+		runtime.GOMAXPROCS(n)
+	}
 	local, err := cfg.LocalNode(o.Node)
 	if err != nil {
 		return err
