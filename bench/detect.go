@@ -71,6 +71,12 @@ type StressResult struct {
 	FalseNodeDown   int     `json:"false_node_down"`
 	FalseLinkDown   int     `json:"false_link_down"`
 	SenderLateTicks uint64  `json:"sender_late_ticks"`
+	// SenderMaxWakeLateUs is the worst wake-up delay of any sender since
+	// the lab started, stress included: the scheduling latency the timeout
+	// has to absorb on this machine.
+	SenderMaxWakeLateUs int64 `json:"sender_max_wake_late_us"`
+	// FalseEvents lists the first false suspicions: observer, peer, link.
+	FalseEvents []string `json:"false_events,omitempty"`
 }
 
 // CPUResult is the CPU time of each daemon at the configured rate, as a
@@ -422,6 +428,7 @@ func stress(ctx context.Context, l *lab.Lab, col *Collector, nodes []string, d t
 		return res, fmt.Errorf("stress-ng: %w (apt-get install stress-ng)", err)
 	}
 	var mu sync.Mutex
+	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -433,6 +440,17 @@ func stress(ctx context.Context, l *lab.Lab, col *Collector, nodes []string, d t
 					res.FalseNodeDown++
 				case "link-down":
 					res.FalseLinkDown++
+				default:
+					mu.Unlock()
+					continue
+				}
+				if len(res.FalseEvents) < 50 {
+					what := ob.Event.Type
+					if ob.Event.Link != nil {
+						what = fmt.Sprintf("%s %d", what, *ob.Event.Link)
+					}
+					res.FalseEvents = append(res.FalseEvents, fmt.Sprintf("+%.3fs %s saw %s %s",
+						time.Since(start).Seconds(), ob.Observer, ob.Event.NodeName, what))
 				}
 				mu.Unlock()
 			case <-done:
@@ -453,6 +471,11 @@ func stress(ctx context.Context, l *lab.Lab, col *Collector, nodes []string, d t
 	mu.Lock()
 	defer mu.Unlock()
 	res.SenderLateTicks = late1 - late0
+	for _, n := range nodes {
+		if st, err := (controller.Client{Socket: l.Socket(n)}).Status(); err == nil {
+			res.SenderMaxWakeLateUs = max(res.SenderMaxWakeLateUs, st.Sender.MaxWakeLateUs)
+		}
+	}
 	return res, nil
 }
 

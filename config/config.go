@@ -120,8 +120,8 @@ func Defaults() Config {
 			StateDir: DefaultStateDir,
 		},
 		Heartbeat: Heartbeat{
-			Interval:         time.Millisecond,
-			MissCount:        5,
+			Interval:         2 * time.Millisecond,
+			MissCount:        4,
 			Port:             5405,
 			Receiver:         "auto",
 			XDPMode:          "auto",

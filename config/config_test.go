@@ -73,7 +73,7 @@ var goodFiles = []struct {
 		if !reflect.DeepEqual(c, &want) {
 			t.Errorf("got  %+v\nwant %+v", c, &want)
 		}
-		if c.Links() != 2 || c.ExpectedVotes() != 2 || c.Heartbeat.DetectionTime() != 5*time.Millisecond {
+		if c.Links() != 2 || c.ExpectedVotes() != 2 || c.Heartbeat.DetectionTime() != 8*time.Millisecond {
 			t.Errorf("Links %d, ExpectedVotes %d, DetectionTime %v", c.Links(), c.ExpectedVotes(), c.Heartbeat.DetectionTime())
 		}
 		if w := c.Warnings(); len(w) != 0 {
@@ -622,7 +622,7 @@ func TestWarnings(t *testing.T) {
 		{"[quorum]\nlast_man_standing_window = \"20s\"\n", "last_man_standing_window has no effect"},
 		{"[quorum]\ntwo_node = true\nwait_for_all = false\n", "two_node without wait_for_all"},
 		{"[heartbeat]\nmax_clock_skew = \"0s\"\n", "max_clock_skew"},
-		{"[heartbeat]\nrealtime_priority = 0\ninterval = \"2ms\"\n", "10ms detection time"},
+		{"[heartbeat]\nrealtime_priority = 0\ninterval = \"2ms\"\nmiss_count = 5\n", "10ms detection time"},
 	} {
 		c := mustParse(t, file(tc.mid))
 		if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], tc.want) {

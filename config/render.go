@@ -122,10 +122,10 @@ state_dir = "/var/lib/tachy"
 
 [heartbeat]
 # How often each link sends a heartbeat to every peer: 1ms..10s.
-interval = "1ms"
+interval = "2ms"
 # A link is down after interval * miss_count without a valid frame
-# (here 5ms); a node is down when all its links are. 2..1000.
-miss_count = 5
+# (here 8ms); a node is down when all its links are. 2..1000.
+miss_count = 4
 # UDP port of the heartbeat links, the same on all nodes. 1..65535.
 port = 5405
 # auto | xdp | udp: auto tries XDP on every link's interface and falls back

@@ -140,7 +140,7 @@ func WriteStatus(w io.Writer, s Status) {
 	f := s.Frames
 	fmt.Fprintf(w, "\nFrames: %d accepted; rejected: %d bad key, %d replayed, %d stale, %d unknown peer, %d other cluster, %d malformed, %d wrong link\n",
 		f.Accepted, f.BadMAC, f.Replay, f.Stale, f.UnknownPeer, f.WrongCluster, f.Malformed, f.WrongLink)
-	fmt.Fprintf(w, "Sender: %d sent, %d late ticks, %d send errors\n", s.Sender.Sent, s.Sender.LateTicks, s.Sender.SendErrors)
+	fmt.Fprintf(w, "Sender: %d sent, %d late ticks (worst wake-up %.1f ms late), %d send errors\n", s.Sender.Sent, s.Sender.LateTicks, float64(s.Sender.MaxWakeLateUs)/1000, s.Sender.SendErrors)
 	if s.Sender.Note != "" {
 		fmt.Fprintf(w, "Sender note: %s\n", s.Sender.Note)
 	}

@@ -53,8 +53,11 @@ type Sender struct {
 	frame []Frame
 	sent  atomic.Uint64
 	late  atomic.Uint64
-	errs  atomic.Uint64
-	note  atomic.Value // string
+	// maxLate is the longest a wake-up came after its deadline, in ns: the
+	// scheduling latency the failure detector's timeout must absorb.
+	maxLate atomic.Int64
+	errs    atomic.Uint64
+	note    atomic.Value // string
 }
 
 type mmsgBatch struct {
@@ -194,22 +197,27 @@ func (s *Sender) Run(ctx context.Context) error {
 			next = cur + interval - (cur-next)%interval
 		}
 		sleepUntil(next, clock.now())
+		if late := clock.now() - next; late > s.maxLate.Load() {
+			s.maxLate.Store(late) // single writer: no compare-and-swap needed
+		}
 	}
 	return nil
 }
 
 // SenderStats are the sender's counters.
 type SenderStats struct {
-	Sent       uint64 `json:"sent"`
-	LateTicks  uint64 `json:"late_ticks"`
-	SendErrors uint64 `json:"send_errors"`
-	Note       string `json:"note,omitempty"`
+	Sent      uint64 `json:"sent"`
+	LateTicks uint64 `json:"late_ticks"`
+	// MaxWakeLateUs is the worst wake-up delay seen since start, in µs.
+	MaxWakeLateUs int64  `json:"max_wake_late_us"`
+	SendErrors    uint64 `json:"send_errors"`
+	Note          string `json:"note,omitempty"`
 }
 
 // Stats reads the counters.
 func (s *Sender) Stats() SenderStats {
 	note, _ := s.note.Load().(string)
-	return SenderStats{Sent: s.sent.Load(), LateTicks: s.late.Load(), SendErrors: s.errs.Load(), Note: note}
+	return SenderStats{Sent: s.sent.Load(), LateTicks: s.late.Load(), MaxWakeLateUs: s.maxLate.Load() / 1000, SendErrors: s.errs.Load(), Note: note}
 }
 
 // Close closes the sockets; call it after Run returned.

@@ -93,7 +93,7 @@ type UpOptions struct {
 	Dir       string        // state directory; default /run/tachy-lab
 	Binary    string        // tachy binary the daemons run; default os.Executable()
 	Interval  time.Duration // heartbeat.interval; default 1ms
-	MissCount int           // heartbeat.miss_count; default 5
+	MissCount int           // heartbeat.miss_count; default 4
 	Receiver  string        // heartbeat.receiver: auto (default), xdp or udp
 
 	// Command, if set, replaces the daemon command line of node N (1..Nodes):
@@ -161,13 +161,13 @@ func Up(ctx context.Context, o UpOptions) (l *Lab, err error) {
 		return nil, fmt.Errorf("%d nodes: the lab has 1 to %d nodes", o.Nodes, MaxNodes)
 	}
 	if o.Interval == 0 {
-		o.Interval = time.Millisecond
+		o.Interval = 2 * time.Millisecond
 	}
 	if o.Interval < time.Millisecond || o.Interval > 10*time.Second {
 		return nil, fmt.Errorf("heartbeat interval %s: use 1ms to 10s", o.Interval)
 	}
 	if o.MissCount == 0 {
-		o.MissCount = 5
+		o.MissCount = 4
 	}
 	if o.MissCount < 2 || o.MissCount > 1000 {
 		return nil, fmt.Errorf("miss count %d: use 2 to 1000", o.MissCount)

@@ -203,7 +203,7 @@ func TestLab(t *testing.T) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Nodes != 3 || st.Interval != "1ms" || st.MissCount != 5 || st.Receiver != "auto" || len(st.Daemons) != 3 || st.Daemons["n2"].PID == 0 {
+		if st.Nodes != 3 || st.Interval != "2ms" || st.MissCount != 4 || st.Receiver != "auto" || len(st.Daemons) != 3 || st.Daemons["n2"].PID == 0 {
 			t.Errorf("lab.json: %s", b)
 		}
 	})

@@ -22,8 +22,8 @@ type benchDetectCmd struct {
 	Cuts      int           `help:"Cuts of all of a node's links, and of one link, per receive path." default:"50"`
 	Stress    time.Duration `help:"Full-CPU stress window per receive path." default:"60s"`
 	CPUWindow time.Duration `help:"Window over which daemon CPU is measured." default:"10s"`
-	Interval  time.Duration `help:"Heartbeat interval." default:"1ms"`
-	MissCount int           `help:"Missed heartbeats before a link is down." default:"5"`
+	Interval  time.Duration `help:"Heartbeat interval." default:"2ms"`
+	MissCount int           `help:"Missed heartbeats before a link is down." default:"4"`
 	Receivers string        `help:"Receive paths to measure, comma-separated." default:"xdp,udp"`
 	Binary    string        `help:"tachy binary the lab nodes run (default: this one)." type:"path"`
 }

@@ -30,8 +30,8 @@ type labCmd struct {
 
 type labUpCmd struct {
 	Nodes     int           `help:"Number of nodes (1-16)." default:"3"`
-	Interval  time.Duration `help:"Heartbeat interval." default:"1ms"`
-	MissCount int           `help:"Missed heartbeats before a link is down." default:"5"`
+	Interval  time.Duration `help:"Heartbeat interval." default:"2ms"`
+	MissCount int           `help:"Missed heartbeats before a link is down." default:"4"`
 	Receiver  string        `help:"Receive path: auto, xdp or udp." default:"auto" enum:"auto,xdp,udp"`
 	Binary    string        `help:"tachy binary the nodes run (default: this one)." type:"path"`
 	Wait      time.Duration `help:"Wait up to this long until every node sees every other on every link (0: do not wait)." default:"15s"`
