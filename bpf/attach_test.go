@@ -109,11 +109,29 @@ func TestAttachVeth(t *testing.T) {
 	}
 
 	// BPF_PROG_TEST_RUN with an explicit ingress device other than lo.
-	seq++
-	f := frame(9, seq)
-	f.Link = link
-	if ret := run(t, h, ipv4Packet(testPort, marshal(f, testKey), 0), hb0.Index); ret != xdpDrop {
+	testRun := func(dst net.HardwareAddr) uint32 {
+		t.Helper()
+		seq++
+		f := frame(9, seq)
+		f.Link = link
+		pkt := ipv4Packet(testPort, marshal(f, testKey), 0)
+		copy(pkt[0:], dst)
+		return run(t, h, pkt, hb0.Index)
+	}
+	if ret := testRun(hb0.HardwareAddr); ret != xdpDrop {
 		t.Fatalf("test run on hb0: verdict %d", ret)
+	}
+	accepted++
+	waitAccepted(accepted)
+	// A frame a switch flooded to us, addressed to another node's MAC, is
+	// left to the stack and counted nowhere: not even as a replay.
+	if ret := testRun(net.HardwareAddr{0x02, 0x77, 0, 0, 0, 0x99}); ret != xdpPass {
+		t.Fatalf("frame for another MAC: verdict %d, want XDP_PASS", ret)
+	}
+	waitAccepted(accepted)
+	// Broadcast and multicast destinations are not filtered.
+	if ret := testRun(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}); ret != xdpDrop {
+		t.Fatalf("broadcast frame: verdict %d, want XDP_DROP", ret)
 	}
 	waitAccepted(accepted + 1)
 }

@@ -169,11 +169,18 @@ struct {
 	__type(value, struct hb_config);
 } config SEC(".maps");
 
+// A heartbeat interface: which link it carries, and its MAC address.
+struct hb_iface {
+	__u8 mac[6];
+	__u8 has_mac; // 0 for interfaces without an Ethernet address (lo)
+	__u8 link;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
-	__type(key, __u32);   // ifindex
-	__type(value, __u32); // link index
+	__type(key, __u32); // ifindex
+	__type(value, struct hb_iface);
 } ifaces SEC(".maps");
 
 struct {
@@ -358,6 +365,8 @@ int xdp_heartbeat(struct xdp_md *ctx)
 	__u8 *p = data;
 	__u8 *l4;
 	__u16 proto, udp_len;
+	__u32 ifindex;
+	struct hb_iface *ifc;
 	__u32 off;
 	union hb_frame f;
 
@@ -366,6 +375,16 @@ int xdp_heartbeat(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	if (p + ETH_HLEN > (__u8 *)end)
+		return XDP_PASS;
+	ifindex = ctx->ingress_ifindex;
+	ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	// A switch floods a unicast frame whose destination it has not learnt
+	// (after a port went down, say) to every port. One addressed to another
+	// node's MAC is not ours: the stack would drop it as PACKET_OTHERHOST,
+	// and counted here it would pass for a replay of the sender's frame to us.
+	if (ifc && ifc->has_mac && !(p[0] & 1) &&
+	    (p[0] != ifc->mac[0] || p[1] != ifc->mac[1] || p[2] != ifc->mac[2] ||
+	     p[3] != ifc->mac[3] || p[4] != ifc->mac[4] || p[5] != ifc->mac[5]))
 		return XDP_PASS;
 	proto = ((__u16)p[12] << 8) | p[13];
 
@@ -438,9 +457,7 @@ int xdp_heartbeat(struct xdp_md *ctx)
 		count(STAT_SELF);
 		return XDP_DROP;
 	}
-	__u32 ifindex = ctx->ingress_ifindex;
-	__u32 *ilink = bpf_map_lookup_elem(&ifaces, &ifindex);
-	if (!ilink || *ilink != link) {
+	if (!ifc || ifc->link != link) {
 		count(STAT_WRONG_LINK);
 		return XDP_DROP;
 	}

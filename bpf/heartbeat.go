@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -265,12 +266,23 @@ func (h *Heartbeat) SetRealOffset() error {
 }
 
 // AddInterface tells the program that frames arriving on ifindex travel on
-// link: a frame naming another link is dropped as wrong_link.
+// link: a frame naming another link is dropped as wrong_link. Unicast frames
+// addressed to another MAC than the interface's are left to the stack, which
+// drops them, as it would for the UDP receiver.
 func (h *Heartbeat) AddInterface(ifindex int, link uint8) error {
 	if ifindex <= 0 {
 		return fmt.Errorf("xdp heartbeat: invalid ifindex %d", ifindex)
 	}
-	if err := h.objs.Ifaces.Update(uint32(ifindex), uint32(link), ebpf.UpdateAny); err != nil {
+	ifc, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return fmt.Errorf("xdp heartbeat: interface %d: %w", ifindex, err)
+	}
+	v := heartbeatHbIface{Link: link}
+	if len(ifc.HardwareAddr) == 6 && slices.ContainsFunc(ifc.HardwareAddr, func(b byte) bool { return b != 0 }) {
+		copy(v.Mac[:], ifc.HardwareAddr)
+		v.HasMac = 1
+	}
+	if err := h.objs.Ifaces.Update(uint32(ifindex), &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("xdp heartbeat: add interface %d (link %d): %w", ifindex, link, err)
 	}
 	return nil

@@ -38,6 +38,13 @@ type heartbeatHbEvent struct {
 	Pad         [6]uint8
 }
 
+type heartbeatHbIface struct {
+	_      structs.HostLayout
+	Mac    [6]uint8
+	HasMac uint8
+	Link   uint8
+}
+
 type heartbeatPeerKey struct {
 	_      structs.HostLayout
 	NodeId uint32
