@@ -124,13 +124,22 @@ type Collector struct {
 	ch chan Observed
 }
 
-// NewCollector starts collecting until ctx ends.
+// NewCollector starts collecting until ctx ends. It returns once every
+// running daemon's stream is open (or after 5 s), so that no event of a
+// fault injected right after is missed.
 func NewCollector(ctx context.Context, l *lab.Lab) *Collector {
 	c := &Collector{ch: make(chan Observed, 65536)}
+	var opened sync.WaitGroup
 	for _, n := range l.Nodes() {
+		var once sync.Once
+		if _, err := l.DaemonPID(n); err == nil {
+			opened.Add(1)
+		} else {
+			once.Do(func() {}) // not running: nothing to wait for
+		}
 		go func() {
 			for ctx.Err() == nil {
-				_ = controller.Client{Socket: l.Socket(n)}.Events(ctx, nil, func(e controller.Event) bool {
+				_ = controller.Client{Socket: l.Socket(n)}.Events(ctx, func(controller.Status) { once.Do(opened.Done) }, func(e controller.Event) bool {
 					c.ch <- Observed{n, e}
 					return true
 				})
@@ -140,6 +149,13 @@ func NewCollector(ctx context.Context, l *lab.Lab) *Collector {
 				}
 			}
 		}()
+	}
+	done := make(chan struct{})
+	go func() { opened.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
 	}
 	return c
 }

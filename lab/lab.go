@@ -261,11 +261,21 @@ func Up(ctx context.Context, o UpOptions) (l *Lab, err error) {
 			return nil, err
 		}
 		// A daemon that cannot start (bad config, missing binary) exits at
-		// once: say so here rather than leave a lab of dead nodes.
-		time.Sleep(100 * time.Millisecond)
-		for _, n := range l.Nodes() {
-			if st, pid := l.daemonState(n); st != DaemonRunning && st != DaemonPaused {
-				return nil, fmt.Errorf("node %s's daemon (pid %d) exited at once%s", n, pid, logTail(l.LogPath(n)))
+		// once: say so here rather than leave a lab of dead nodes. Watch
+		// until every daemon has its control socket, or for a second (a
+		// custom command has none); a busy machine may take that long.
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+			ready := true
+			for _, n := range l.Nodes() {
+				if st, pid := l.daemonState(n); st != DaemonRunning && st != DaemonPaused {
+					return nil, fmt.Errorf("node %s's daemon (pid %d) exited at once%s", n, pid, logTail(l.LogPath(n)))
+				}
+				if _, err := os.Stat(l.Socket(n)); err != nil {
+					ready = false
+				}
+			}
+			if ready || time.Now().After(deadline) {
+				break
 			}
 		}
 	}

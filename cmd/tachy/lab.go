@@ -160,7 +160,6 @@ func (c *labKillCmd) Run(g *globals) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	col := bench.NewCollector(ctx, l)
-	time.Sleep(200 * time.Millisecond) // let the subscriptions open
 	got, err := bench.KillAndMeasure(l, col, c.Node, c.Timeout)
 	if err != nil {
 		return err
