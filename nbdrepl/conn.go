@@ -1,0 +1,279 @@
+package nbdrepl
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// conn is one connection in the transmission phase. Its reader goroutine
+// (run) decodes requests and queues them to a bounded pool of workers; the
+// workers execute them against the backend and hand their replies to a
+// single writer goroutine, which sends them in completion order.
+type conn struct {
+	s   *Server
+	exp *Export
+	be  Backend
+	lim limits
+	nc  net.Conn
+	br  *bufio.Reader
+	log *slog.Logger
+
+	jobs    chan *job
+	replies chan *job
+	budget  *semaphore.Weighted
+	maxCost int64
+
+	// epoch collects the write-type requests queued since the last FLUSH;
+	// a FLUSH waits for its epoch and all earlier ones.
+	epoch *epoch
+}
+
+type job struct {
+	req   Request
+	data  []byte // write payload, or read result
+	errno uint32
+	cost  int64
+	epoch *epoch // write-type requests: the epoch they belong to
+	wait  *epoch // FLUSH: the epoch it waits for
+}
+
+// epoch is a group of write-type requests. done is closed once all of them
+// and every earlier epoch have completed.
+type epoch struct {
+	wg   sync.WaitGroup
+	done chan struct{}
+	prev *epoch // read only by the goroutine seal starts
+}
+
+// seal stops adding requests to e (only the reader adds, and it seals) and
+// starts the goroutine that closes e.done once they and prev are complete.
+func (e *epoch) seal() {
+	go func() {
+		e.wg.Wait()
+		if e.prev != nil {
+			<-e.prev.done
+			e.prev = nil
+		}
+		close(e.done)
+	}()
+}
+
+func newConn(s *Server, exp *Export, nc net.Conn, br *bufio.Reader, log *slog.Logger) *conn {
+	workers := s.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	budget := s.MaxInflightBytes
+	if budget <= 0 {
+		budget = 64 << 20
+	}
+	return &conn{
+		s: s, exp: exp, be: exp.Backend, lim: s.limits(exp), nc: nc, br: br, log: log,
+		jobs:    make(chan *job, workers),
+		replies: make(chan *job, 2*workers),
+		budget:  semaphore.NewWeighted(budget),
+		maxCost: budget,
+		epoch:   &epoch{done: make(chan struct{})},
+	}
+}
+
+// cost is the budget a request holds until its reply is sent: its payload
+// plus a little for the request itself, so small requests are bounded too.
+func (c *conn) cost(r Request) int64 {
+	n := int64(4096)
+	if r.Type == CmdRead || r.Type == CmdWrite {
+		n += int64(r.Length)
+	}
+	return min(n, c.maxCost)
+}
+
+// run serves the connection until the client disconnects, a protocol error
+// occurs or ctx is cancelled; requests already read are always completed
+// and answered before the connection is closed.
+func (c *conn) run(ctx context.Context) {
+	workers := cap(c.jobs)
+	var wwg sync.WaitGroup
+	for range workers {
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			for j := range c.jobs {
+				c.execute(j)
+				c.replies <- j
+			}
+		}()
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writer()
+	}()
+	// Cancelling ctx interrupts the blocking read; requests in flight
+	// still complete.
+	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Now()) })
+	reason := c.reader(ctx)
+	stop()
+	close(c.jobs)
+	wwg.Wait()
+	close(c.replies)
+	<-writerDone
+	c.epoch.seal() // let the last epoch's goroutine exit
+	if reason != "" {
+		c.log.Info("nbd: closing connection", "reason", reason)
+	} else {
+		c.log.Debug("nbd: client disconnected")
+	}
+}
+
+// reader decodes requests until the session ends and returns why, or "" for
+// an orderly end (NBD_CMD_DISC or the client closing between requests).
+func (c *conn) reader(ctx context.Context) string {
+	var hdr [requestSize]byte
+	for {
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return "server shutting down"
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				return ""
+			}
+			return "read: " + err.Error()
+		}
+		req, err := ParseRequest(hdr[:])
+		if err != nil {
+			return err.Error()
+		}
+		if ctx.Err() != nil {
+			return "server shutting down"
+		}
+		if req.Type == CmdDisc {
+			return ""
+		}
+		verdict, errno, why := checkRequest(req, c.lim)
+		if verdict == verdictFatal {
+			return why
+		}
+		j := &job{req: req, errno: errno}
+		if verdict == verdictError {
+			c.log.Debug("nbd: request refused", "type", req.Type, "offset", req.Offset, "length", req.Length, "errno", errno, "why", why)
+			if req.Type == CmdWrite {
+				// The payload is still on the wire: skip it.
+				if _, err := io.CopyN(io.Discard, c.br, int64(req.Length)); err != nil {
+					return "read: " + err.Error()
+				}
+			}
+			c.replies <- j
+			continue
+		}
+		j.cost = c.cost(req)
+		if err := c.budget.Acquire(context.Background(), j.cost); err != nil {
+			return err.Error()
+		}
+		if req.Type == CmdWrite {
+			j.data = make([]byte, req.Length)
+			if _, err := io.ReadFull(c.br, j.data); err != nil {
+				c.budget.Release(j.cost)
+				return "read write payload: " + err.Error()
+			}
+		}
+		switch req.Type {
+		case CmdWrite, CmdTrim, CmdWriteZeroes:
+			j.epoch = c.epoch
+			j.epoch.wg.Add(1)
+		case CmdFlush:
+			j.wait = c.epoch
+			j.wait.seal()
+			c.epoch = &epoch{done: make(chan struct{}), prev: j.wait}
+		}
+		c.jobs <- j
+	}
+}
+
+// execute runs one request against the backend and sets its errno (and, for
+// a read, its data).
+func (c *conn) execute(j *job) {
+	r := j.req
+	off, n := int64(r.Offset), int64(r.Length)
+	fua := r.Flags&CmdFlagFUA != 0 && c.lim.flags&FlagSendFUA != 0
+	var err error
+	switch r.Type {
+	case CmdRead:
+		j.data = make([]byte, n)
+		var got int
+		got, err = c.be.ReadAt(j.data, off)
+		if err == io.EOF && int64(got) == n {
+			err = nil
+		} else if err == nil && int64(got) != n {
+			err = io.ErrUnexpectedEOF
+		}
+	case CmdWrite:
+		_, err = c.be.WriteAt(j.data, off)
+		j.data = nil
+	case CmdTrim:
+		err = c.be.Trim(off, n)
+	case CmdWriteZeroes:
+		err = c.be.WriteZeroes(off, n, r.Flags&CmdFlagNoHole == 0)
+	case CmdFlush:
+		<-j.wait.done
+		err = c.be.Flush()
+		fua = false
+	}
+	if err == nil && fua && r.Type != CmdRead {
+		err = c.be.Sync(off, n)
+	}
+	if j.epoch != nil {
+		j.epoch.wg.Done()
+	}
+	if err != nil {
+		j.errno = errnoOf(err)
+		if r.Type == CmdRead {
+			j.data = nil
+		}
+		c.log.Warn("nbd: request failed", "type", r.Type, "offset", r.Offset, "length", r.Length, "err", err, "errno", j.errno)
+	}
+}
+
+// writer sends replies as they come. After a write error it keeps draining
+// (so workers never block) but sends nothing more.
+func (c *conn) writer() {
+	bw := bufio.NewWriterSize(c.nc, 256<<10)
+	var werr error
+	var hdr [replySize]byte
+	for j := range c.replies {
+		if werr == nil {
+			binary.BigEndian.PutUint32(hdr[0:4], magicReply)
+			binary.BigEndian.PutUint32(hdr[4:8], j.errno)
+			binary.BigEndian.PutUint64(hdr[8:16], j.req.Handle)
+			_, werr = bw.Write(hdr[:])
+			if werr == nil && j.req.Type == CmdRead && j.errno == 0 {
+				_, werr = bw.Write(j.data)
+			}
+			if werr == nil && len(c.replies) == 0 {
+				werr = bw.Flush()
+			}
+			if werr != nil {
+				c.log.Info("nbd: sending reply failed; closing", "err", werr)
+				c.nc.Close() // unblocks the reader
+			}
+		}
+		j.data = nil
+		if j.cost > 0 {
+			c.budget.Release(j.cost)
+		}
+	}
+	if werr == nil {
+		if err := bw.Flush(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.log.Debug("nbd: final flush", "err", err)
+		}
+	}
+}
