@@ -76,7 +76,16 @@ func (c *labStatusCmd) Run(g *globals) error {
 		return err
 	}
 	out := labStatus{Lab: ls, Daemons: map[string]controller.Status{}, Errors: map[string]string{}}
+	daemon := map[string]string{}
+	for _, ns := range ls.Nodes {
+		daemon[ns.Name] = ns.Daemon
+	}
 	for _, n := range l.Nodes() {
+		if daemon[n] != lab.DaemonRunning {
+			// A paused daemon cannot answer; asking would only wait for the timeout.
+			out.Errors[n] = "daemon " + daemon[n]
+			continue
+		}
 		st, err := controller.Client{Socket: l.Socket(n)}.Status()
 		if err != nil {
 			out.Errors[n] = err.Error()
