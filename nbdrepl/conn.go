@@ -68,6 +68,10 @@ func (e *epoch) seal() {
 	}()
 }
 
+// shutdownGrace bounds how long replies may take to send once the server
+// is shutting down.
+const shutdownGrace = 5 * time.Second
+
 func newConn(s *Server, exp *Export, nc net.Conn, br *bufio.Reader, log *slog.Logger) *conn {
 	workers := s.Workers
 	if workers <= 0 {
@@ -119,8 +123,12 @@ func (c *conn) run(ctx context.Context) {
 		c.writer()
 	}()
 	// Cancelling ctx interrupts the blocking read; requests in flight
-	// still complete.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Now()) })
+	// still complete and are answered, unless the client stops reading
+	// for longer than shutdownGrace.
+	stop := context.AfterFunc(ctx, func() {
+		c.nc.SetReadDeadline(time.Now())
+		c.nc.SetWriteDeadline(time.Now().Add(shutdownGrace))
+	})
 	reason := c.reader(ctx)
 	stop()
 	close(c.jobs)

@@ -499,3 +499,36 @@ func TestConfigErrors(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestClientVanishes: a client that closes its socket with requests in
+// flight, or stops reading replies, leaves nothing behind once the server
+// stops (startServer's cleanup waits for Serve to return).
+func TestClientVanishes(t *testing.T) {
+	s, m := memServer()
+	m.Hook = func(op string, off, n int64) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	addr := startServer(t, s)
+	tc := connect(t, addr, "disk")
+	for i := range 100 {
+		tc.send(Request{Type: CmdWrite, Handle: uint64(i), Offset: uint64(i) * 4096, Length: 4096}, make([]byte, 4096))
+	}
+	tc.c.Close()
+
+	// This one never reads: the server blocks sending 1 MiB replies.
+	tc = connect(t, addr, "disk")
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range 64 {
+			if _, err := tc.c.Write(AppendRequest(nil, Request{Type: CmdRead, Handle: uint64(i), Length: 1 << 20})); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Second):
+	}
+}
