@@ -318,14 +318,24 @@ type Attachment struct {
 // Attach hooks the program into the interface's receive path. The returned
 // io.Closer is an *Attachment, which also says which mode was used.
 func (h *Heartbeat) Attach(ifindex int, mode AttachMode) (io.Closer, error) {
+	a, err := attachXDP(h.objs.XdpHeartbeat, ifindex, mode)
+	if err != nil {
+		return nil, fmt.Errorf("xdp heartbeat: %w", err)
+	}
+	return a, nil
+}
+
+// attachXDP attaches prog to an interface: in the mode asked for, or for
+// AttachAuto natively where the driver can, else generically.
+func attachXDP(prog *ebpf.Program, ifindex int, mode AttachMode) (*Attachment, error) {
 	try := func(m AttachMode) (*Attachment, error) {
 		flags := link.XDPDriverMode
 		if m == AttachGeneric {
 			flags = link.XDPGenericMode
 		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: h.objs.XdpHeartbeat, Interface: ifindex, Flags: flags})
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
 		if err != nil {
-			return nil, fmt.Errorf("xdp heartbeat: attach to ifindex %d (%v): %w", ifindex, m, err)
+			return nil, fmt.Errorf("attach to ifindex %d (%v): %w", ifindex, m, err)
 		}
 		return &Attachment{Link: l, Ifindex: ifindex, Mode: m}, nil
 	}
@@ -343,7 +353,7 @@ func (h *Heartbeat) Attach(ifindex int, mode AttachMode) (io.Closer, error) {
 		}
 		return a, nil
 	}
-	return nil, fmt.Errorf("xdp heartbeat: unknown attach mode %v", mode)
+	return nil, fmt.Errorf("unknown attach mode %v", mode)
 }
 
 // Program is the XDP program, for BPF_PROG_TEST_RUN in tests and for callers

@@ -1,0 +1,131 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// XDP ARP responder of tachy's floating IPs.
+//
+// For every IPv4 address in the `vips` map, the program answers ARP requests
+// itself, in the driver, with the MAC the map names, and sends the reply back
+// out of the interface it came in on (XDP_TX). Taking over a VIP is then one
+// map update: no address has to be configured before the node answers for
+// it, and releasing it is one map delete. Everything else passes to the
+// stack untouched.
+//
+// Kernel requirements: XDP with XDP_TX (4.8). On veth, XDP_TX in native mode
+// needs NAPI on the peer: attach in generic mode there (the lab does).
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
+typedef __u32 __wsum;
+
+#include <bpf_helpers.h>
+
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+};
+
+enum xdp_action {
+	XDP_PASS = 2,
+	XDP_TX = 3,
+};
+
+struct xdp_md {
+	__u32 data;
+	__u32 data_end;
+	__u32 data_meta;
+	__u32 ingress_ifindex;
+	__u32 rx_queue_index;
+	__u32 egress_ifindex;
+};
+
+// The MAC to answer with for one VIP.
+struct arp_vip {
+	__u8 mac[6];
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // the VIP, in network byte order
+	__type(value, struct arp_vip);
+} vips SEC(".maps");
+
+// Indexes into `arp_stats`.
+enum {
+	ARP_REPLIED = 0,  // requests for a VIP, answered
+	ARP_ANNOUNCE = 1, // announcements (sender = target) for a VIP: passed on
+	ARP_NUM_STATS = 2,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ARP_NUM_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} arp_stats SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&arp_stats, &idx);
+	if (c)
+		*c += 1;
+}
+
+#define ETH_HLEN 14
+#define ARP_LEN 28
+
+SEC("xdp")
+int xdp_arp_responder(struct xdp_md *ctx)
+{
+	__u8 *p = (void *)(long)ctx->data;
+	__u8 *end = (void *)(long)ctx->data_end;
+	__u8 *a = p + ETH_HLEN;
+	__u8 req_mac[6];
+	__u32 sip, tip;
+	struct arp_vip *v;
+
+	if (a + ARP_LEN > end)
+		return XDP_PASS;
+	if (p[12] != 0x08 || p[13] != 0x06)
+		return XDP_PASS;
+	// Ethernet/IPv4, 6-byte and 4-byte addresses, a request.
+	if (a[0] != 0 || a[1] != 1 || a[2] != 0x08 || a[3] != 0 || a[4] != 6 || a[5] != 4 ||
+	    a[6] != 0 || a[7] != 1)
+		return XDP_PASS;
+	__builtin_memcpy(&sip, a + 14, 4);
+	__builtin_memcpy(&tip, a + 24, 4);
+	v = bpf_map_lookup_elem(&vips, &tip);
+	if (!v)
+		return XDP_PASS;
+	if (sip == tip) {
+		// Another node announcing the VIP: not a question. The stack and
+		// the dual-ownership checks want to see it.
+		count(ARP_ANNOUNCE);
+		return XDP_PASS;
+	}
+
+	// Turn the request into the reply in place: to the asker, from the VIP.
+	__builtin_memcpy(req_mac, a + 8, 6);
+	__builtin_memcpy(p, req_mac, 6);
+	__builtin_memcpy(p + 6, v->mac, 6);
+	a[7] = 2;
+	__builtin_memcpy(a + 18, req_mac, 6);
+	__builtin_memcpy(a + 24, &sip, 4);
+	__builtin_memcpy(a + 8, v->mac, 6);
+	__builtin_memcpy(a + 14, &tip, 4);
+	count(ARP_REPLIED);
+	return XDP_TX;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,95 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// ARPResponder is the loaded XDP ARP responder (arpresp.c): it answers ARP
+// requests for the VIPs in its map with their MAC, in the driver. Taking a
+// VIP over is Add, releasing it Remove: one map update each.
+type ARPResponder struct {
+	objs arprespObjects
+}
+
+// ARPStats counts what the responder did, summed over CPUs.
+type ARPStats struct {
+	Replied   uint64 // requests for a VIP, answered
+	Announces uint64 // announcements of a VIP by some node, passed on
+}
+
+// LoadARPResponder loads the program and its maps. It answers nothing until
+// attached and given VIPs.
+func LoadARPResponder() (*ARPResponder, error) {
+	r := &ARPResponder{}
+	if err := loadArprespObjects(&r.objs, nil); err != nil {
+		return nil, explainLoadError(err)
+	}
+	return r, nil
+}
+
+// Add makes the program answer for ip with mac (replacing an earlier MAC).
+func (r *ARPResponder) Add(ip netip.Addr, mac net.HardwareAddr) error {
+	if !ip.Unmap().Is4() {
+		return fmt.Errorf("arp responder: %s is not an IPv4 address", ip)
+	}
+	if len(mac) != 6 {
+		return fmt.Errorf("arp responder: %q is not an Ethernet MAC address", mac)
+	}
+	var v arprespArpVip
+	copy(v.Mac[:], mac)
+	if err := r.objs.Vips.Update(vipKey(ip), &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("arp responder: add %s: %w", ip, err)
+	}
+	return nil
+}
+
+// Remove stops answering for ip; removing an absent VIP is not an error.
+func (r *ARPResponder) Remove(ip netip.Addr) error {
+	err := r.objs.Vips.Delete(vipKey(ip))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("arp responder: remove %s: %w", ip, err)
+	}
+	return nil
+}
+
+// vipKey is the map key: the address bytes as they appear in the packet.
+func vipKey(ip netip.Addr) [4]byte { return ip.Unmap().As4() }
+
+// Attach hooks the responder into an interface. On veth, use AttachGeneric:
+// XDP_TX in native mode needs NAPI on the peer.
+func (r *ARPResponder) Attach(ifindex int, mode AttachMode) (io.Closer, error) {
+	a, err := attachXDP(r.objs.XdpArpResponder, ifindex, mode)
+	if err != nil {
+		return nil, fmt.Errorf("arp responder: %w", err)
+	}
+	return a, nil
+}
+
+// Program is the XDP program, for BPF_PROG_TEST_RUN.
+func (r *ARPResponder) Program() *ebpf.Program { return r.objs.XdpArpResponder }
+
+// Stats reads the counters.
+func (r *ARPResponder) Stats() (ARPStats, error) {
+	var sum [2]uint64
+	var perCPU []uint64
+	for i := range sum {
+		if err := r.objs.ArpStats.Lookup(uint32(i), &perCPU); err != nil {
+			return ARPStats{}, fmt.Errorf("arp responder: read stats: %w", err)
+		}
+		for _, v := range perCPU {
+			sum[i] += v
+		}
+	}
+	return ARPStats{Replied: sum[0], Announces: sum[1]}, nil
+}
+
+// Close unloads the program; close its attachments first.
+func (r *ARPResponder) Close() error { return r.objs.Close() }

@@ -1,0 +1,181 @@
+//go:build linux
+
+package bpf_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/tachy-ha/tachy/bpf"
+)
+
+const xdpTX = 3
+
+var (
+	vipMAC   = net.HardwareAddr{0x02, 0x77, 0x02, 0, 0, 0xaa}
+	askerMAC = net.HardwareAddr{0x02, 0x77, 0x02, 0, 0, 0x01}
+)
+
+func loadARP(t testing.TB) *bpf.ARPResponder {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loading BPF programs needs root")
+	}
+	r, err := bpf.LoadARPResponder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// arpFrame is an Ethernet ARP packet: op 1 request, 2 reply.
+func arpFrame(op uint16, sha net.HardwareAddr, spa netip.Addr, tha net.HardwareAddr, tpa netip.Addr, dst net.HardwareAddr) []byte {
+	b := make([]byte, 14+28)
+	copy(b[0:], dst)
+	copy(b[6:], sha)
+	binary.BigEndian.PutUint16(b[12:], unix.ETH_P_ARP)
+	a := b[14:]
+	binary.BigEndian.PutUint16(a[0:], 1)
+	binary.BigEndian.PutUint16(a[2:], unix.ETH_P_IP)
+	a[4], a[5] = 6, 4
+	binary.BigEndian.PutUint16(a[6:], op)
+	copy(a[8:], sha)
+	s, tp := spa.As4(), tpa.As4()
+	copy(a[14:], s[:])
+	copy(a[18:], tha)
+	copy(a[24:], tp[:])
+	return b
+}
+
+func runARP(t testing.TB, r *bpf.ARPResponder, pkt []byte) (uint32, []byte) {
+	t.Helper()
+	out := make([]byte, len(pkt)+256)
+	ret, err := r.Program().Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
+	if err != nil {
+		t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
+	}
+	return ret, out[:len(pkt)]
+}
+
+func TestARPResponderAnswersForVIPs(t *testing.T) {
+	r := loadARP(t)
+	vip := netip.MustParseAddr("10.77.2.100")
+	asker := netip.MustParseAddr("10.77.2.254")
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	request := arpFrame(1, askerMAC, asker, make(net.HardwareAddr, 6), vip, bcast)
+
+	if ret, _ := runARP(t, r, request); ret != xdpPass {
+		t.Fatalf("before Add: verdict %d, want XDP_PASS", ret)
+	}
+	must(t, r.Add(vip, vipMAC))
+	ret, out := runARP(t, r, request)
+	if ret != xdpTX {
+		t.Fatalf("request for the VIP: verdict %d, want XDP_TX", ret)
+	}
+	if want := arpFrame(2, vipMAC, vip, askerMAC, asker, askerMAC); !bytes.Equal(out, want) {
+		t.Fatalf("reply\n% x\nwant\n% x", out, want)
+	}
+
+	for name, pkt := range map[string][]byte{
+		"other address": arpFrame(1, askerMAC, asker, nil, netip.MustParseAddr("10.77.2.101"), bcast),
+		"announcement":  arpFrame(1, askerMAC, vip, nil, vip, bcast),
+		"reply":         arpFrame(2, askerMAC, asker, vipMAC, vip, vipMAC),
+		"truncated":     request[:30],
+		"IPv4 frame":    append(append([]byte(nil), request[:12]...), append([]byte{0x08, 0x00}, request[14:]...)...),
+	} {
+		if ret, out := runARP(t, r, pkt); ret != xdpPass || !bytes.Equal(out, pkt) {
+			t.Errorf("%s: verdict %d (want XDP_PASS), packet changed: %v", name, ret, !bytes.Equal(out, pkt))
+		}
+	}
+	st, err := r.Stats()
+	must(t, err)
+	if st != (bpf.ARPStats{Replied: 1, Announces: 1}) {
+		t.Errorf("stats %+v, want 1 replied and 1 announcement", st)
+	}
+
+	// Moving the VIP to another MAC is a map update; removing it, a delete.
+	other := net.HardwareAddr{0x02, 0x77, 0x02, 0, 0, 0xbb}
+	must(t, r.Add(vip, other))
+	if _, out := runARP(t, r, request); !bytes.Equal(out[6:12], other) {
+		t.Fatalf("after re-Add, reply from %x, want %s", out[6:12], other)
+	}
+	must(t, r.Remove(vip))
+	must(t, r.Remove(vip))
+	if ret, _ := runARP(t, r, request); ret != xdpPass {
+		t.Fatalf("after Remove: verdict %d, want XDP_PASS", ret)
+	}
+	if err := r.Add(netip.MustParseAddr("fd00::1"), vipMAC); err == nil {
+		t.Error("Add of an IPv6 address succeeded")
+	}
+}
+
+// On a real interface: a neighbour in another namespace resolves the VIP,
+// which is configured nowhere, to the MAC the responder was given.
+func TestARPResponderOnVeth(t *testing.T) {
+	r := loadARP(t)
+	for _, tool := range []string{"ip", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	runtime.LockOSThread() // never unlocked: the thread ends in its namespace
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		t.Skip("cannot create a network namespace:", err)
+	}
+	peer := fmt.Sprintf("tachy-arptest-%d", os.Getpid())
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return string(out), fmt.Errorf("%v: %w: %s", args, err, out)
+		}
+		return string(out), nil
+	}
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		must(t, err)
+		return out
+	}
+	mustRun("ip", "netns", "add", peer)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
+	mustRun("ip", "link", "add", "ar0", "type", "veth", "peer", "name", "ar1")
+	mustRun("ip", "link", "set", "ar1", "netns", peer)
+	mustRun("ip", "link", "set", "ar0", "up")
+	mustRun("ip", "netns", "exec", peer, "ip", "addr", "add", "10.99.0.2/24", "dev", "ar1")
+	mustRun("ip", "netns", "exec", peer, "ip", "link", "set", "ar1", "up")
+
+	ar0, err := net.InterfaceByName("ar0")
+	must(t, err)
+	c, err := r.Attach(ar0.Index, bpf.AttachGeneric)
+	must(t, err)
+	defer c.Close()
+	vip := netip.MustParseAddr("10.99.0.100")
+	must(t, r.Add(vip, vipMAC))
+
+	var neigh string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		// ping fails (no host has the address); its ARP request is the point.
+		_, _ = run("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "0.2", vip.String())
+		neigh = mustRun("ip", "netns", "exec", peer, "ip", "neigh", "show", vip.String(), "dev", "ar1")
+		if strings.Contains(neigh, vipMAC.String()) {
+			break
+		}
+	}
+	if !strings.Contains(neigh, vipMAC.String()) {
+		st, _ := r.Stats()
+		t.Fatalf("the neighbour resolved %s as %q, want %s (responder stats %+v)", vip, strings.TrimSpace(neigh), vipMAC, st)
+	}
+}
