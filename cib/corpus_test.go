@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,7 +29,7 @@ func roundTrip(t testing.TB, name string, c *CIB) {
 	if !reflect.DeepEqual(c, c2) {
 		var out2 bytes.Buffer
 		_ = Export(&out2, c2)
-		t.Fatalf("%s: model changed in a round trip\nfirst export:\n%s\nsecond export:\n%s", name, firstDiff(out.String(), out2.String()), "")
+		t.Fatalf("%s: model changed in a round trip: %s", name, firstDiff(out.String(), out2.String()))
 	}
 }
 
@@ -37,7 +38,7 @@ func firstDiff(a, b string) string {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	for i := 0; i < len(al) && i < len(bl); i++ {
 		if al[i] != bl[i] {
-			return "line " + itoa(i+1) + ":\n- " + al[i] + "\n+ " + bl[i]
+			return "line " + strconv.Itoa(i+1) + ":\n- " + al[i] + "\n+ " + bl[i]
 		}
 	}
 	if len(al) != len(bl) {
@@ -45,10 +46,6 @@ func firstDiff(a, b string) string {
 	}
 	return "exports are identical: the difference is in fields Export does not write"
 }
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string { return Score(i).String() }
 
 func TestCorpus(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(corpusDir, "*.xml"))

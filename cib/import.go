@@ -3,6 +3,7 @@ package cib
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -857,16 +858,23 @@ func (im *importer) clone(n *node) (*Clone, error) {
 			pid = fmt.Sprintf("%s-promotable-%d", id, i)
 		}
 		im.ids[pid] = "nvpair"
-		c.MetaAttributes = append(c.MetaAttributes, &NVSet{ID: id, Pairs: []*NVPair{{ID: pid, Name: "promotable", Value: "true", HasValue: true}}})
+		// First and with the highest score, so that it wins over any
+		// promotable=false the element carries, as <master> always meant
+		// promotable.
+		inf := Infinity
+		c.MetaAttributes = append([]*NVSet{{ID: id, Score: &inf, Pairs: []*NVPair{{ID: pid, Name: "promotable", Value: "true", HasValue: true}}}}, c.MetaAttributes...)
 	}
 	c.Promotable = metaTrue(c.MetaAttributes, "promotable")
 	c.Extra = e.extra()
 	return c, nil
 }
 
-// metaTrue reports whether the first rule-free value of name is true.
+// metaTrue reports whether the rule-free value of name that Pacemaker
+// would use (sets by decreasing score, then document order) is true.
 func metaTrue(sets []*NVSet, name string) bool {
-	for _, s := range sets {
+	sorted := append([]*NVSet(nil), sets...)
+	sort.SliceStable(sorted, func(i, j int) bool { return setScore(sorted[i]) > setScore(sorted[j]) })
+	for _, s := range sorted {
 		if len(s.Rules) > 0 {
 			continue
 		}
@@ -878,6 +886,13 @@ func metaTrue(sets []*NVSet, name string) bool {
 		}
 	}
 	return false
+}
+
+func setScore(s *NVSet) Score {
+	if s.Score == nil {
+		return 0
+	}
+	return *s.Score
 }
 
 func (im *importer) bundle(n *node) (*Bundle, error) {
