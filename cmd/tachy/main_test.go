@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The command line as an operator meets it: bad input is refused with a
+// message that says what to do, and exits non-zero.
+func TestCLI(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "tachy")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	example, err := exec.Command(bin, "config", "example").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.conf")
+	os.WriteFile(good, example, 0o600)
+	bad := filepath.Join(dir, "bad.conf")
+	os.WriteFile(bad, []byte(strings.Replace(string(example), "miss_count = 4", "miss_count = 1", 1)), 0o600)
+
+	for _, tc := range []struct {
+		args   []string
+		ok     bool
+		output string
+	}{
+		{[]string{"version"}, true, "tachy "},
+		{[]string{"config", "check", good}, true, "ok (3 nodes, 2 links)"},
+		{[]string{"config", "check", bad}, false, "heartbeat.miss_count: 1 is below the minimum; use an integer from 2 to 1000"},
+		{[]string{"config", "check", filepath.Join(dir, "missing.conf")}, false, "missing.conf"},
+		{[]string{"nosuch"}, false, "unexpected argument nosuch"},
+		{[]string{"status", "--socket", filepath.Join(dir, "none.sock")}, false, "start it with `tachy daemon --config FILE`"},
+		{[]string{"lab", "up", "--nodes", "99", "--lab-dir", filepath.Join(dir, "lab")}, false, "the lab has 1 to 16 nodes"},
+		{[]string{"lab", "up", "--receiver", "dpdk", "--lab-dir", filepath.Join(dir, "lab")}, false, "--receiver"},
+		{[]string{"--log-level", "loud", "version"}, false, "--log-level"},
+	} {
+		out, err := exec.Command(bin, tc.args...).CombinedOutput()
+		if (err == nil) != tc.ok || !strings.Contains(string(out), tc.output) {
+			t.Errorf("tachy %s: err %v, output %q; want ok=%v and %q", strings.Join(tc.args, " "), err, out, tc.ok, tc.output)
+		}
+	}
+	// keygen refuses to overwrite a key.
+	key := filepath.Join(dir, "cluster.key")
+	if out, err := exec.Command(bin, "keygen", key).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v %s", err, out)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v, %v; want mode 0600", fi, err)
+	}
+	if out, err := exec.Command(bin, "keygen", key).CombinedOutput(); err == nil {
+		t.Fatalf("keygen over an existing key succeeded: %s", out)
+	}
+}
