@@ -124,6 +124,9 @@ type Announcement struct {
 	MAC net.HardwareAddr
 	// Op is "arp-request", "arp-reply" or "na".
 	Op string
+	// To is an ARP packet's target protocol address: for a reply, the
+	// address of whoever asked.
+	To netip.Addr
 }
 
 var errNotOurs = errors.New("not an ARP packet or a neighbour advertisement")
@@ -152,7 +155,8 @@ func ParseAnnouncement(frame []byte) (Announcement, error) {
 		default:
 			return Announcement{}, fmt.Errorf("ARP operation %d is neither request nor reply", binary.BigEndian.Uint16(a[6:]))
 		}
-		return Announcement{IP: netip.AddrFrom4([4]byte(a[14:18])), MAC: net.HardwareAddr(append([]byte(nil), a[8:14]...)), Op: op}, nil
+		return Announcement{IP: netip.AddrFrom4([4]byte(a[14:18])), MAC: net.HardwareAddr(append([]byte(nil), a[8:14]...)), Op: op,
+			To: netip.AddrFrom4([4]byte(a[24:28]))}, nil
 	case etherTypeIPv6:
 		h := frame[ethHeaderLen:]
 		if len(h) < ipv6HeaderLen+24 || h[0]>>4 != 6 || h[6] != 58 {
