@@ -1,0 +1,413 @@
+package pe
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// Action is one step of the transition.
+type Action struct {
+	ID       int
+	Resource string // "" for node actions (fencing)
+	Task     string // start, stop, monitor, stonith; running/stopped for group pseudo-actions
+	Node     string // "" for pseudo-actions without a node
+	Interval time.Duration
+	Optional bool // not needed: part of the graph for ordering only
+	Runnable bool
+	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
+	Reason   string
+
+	rsc  *Resource
+	node *Node
+}
+
+// Key is the action key Pacemaker uses, e.g. rsc1_start_0.
+func (a *Action) Key() string {
+	if a.Resource == "" {
+		return a.Task + "-" + a.Node
+	}
+	return fmt.Sprintf("%s_%s_%d", a.Resource, a.Task, a.Interval.Milliseconds())
+}
+
+// Edge orders two actions: Then may not begin before First completes.
+type Edge struct {
+	First, Then int // action IDs
+	Kind        EdgeKind
+}
+
+// EdgeKind is the ordering's effect beyond sequencing.
+type EdgeKind int
+
+const (
+	// OrderOptional only sequences the actions if both happen.
+	OrderOptional EdgeKind = 1 << iota
+	// OrderImpliesThen: if First is required, so is Then.
+	OrderImpliesThen
+	// OrderImpliesFirst: if Then is required, so is First.
+	OrderImpliesFirst
+	// OrderRunnableLeft: Then can only run if First can.
+	OrderRunnableLeft
+	// OrderRestart: a required start of a running resource requires its stop.
+	OrderRestart
+)
+
+func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
+	a := &Action{ID: len(ws.actions), Task: task, Optional: optional, Runnable: true, rsc: rsc, node: n}
+	if rsc != nil {
+		a.Resource = rsc.ID
+		rsc.actions = append(rsc.actions, a)
+	}
+	if n != nil {
+		a.Node = n.Name
+	}
+	ws.actions = append(ws.actions, a)
+	return a
+}
+
+func (ws *workingSet) order(first, then *Action, kind EdgeKind) {
+	if first == nil || then == nil {
+		return
+	}
+	ws.edges = append(ws.edges, &Edge{First: first.ID, Then: then.ID, Kind: kind})
+}
+
+func (r *Resource) find(task string, n *Node) *Action {
+	for _, a := range r.actions {
+		if a.Task == task && a.Interval == 0 && (n == nil || a.node == n) {
+			return a
+		}
+	}
+	return nil
+}
+
+// createFencing schedules fencing of unclean nodes (pcmk__schedule_fencing).
+func (ws *workingSet) createFencing() {
+	if !ws.opts.stonithEnabled {
+		return
+	}
+	for _, n := range ws.nodes {
+		if n.Unclean {
+			a := ws.newAction(nil, "stonith", n, false)
+			a.Reason = n.fenceReason
+			if a.Reason == "" {
+				a.Reason = "node is unclean"
+			}
+			if !ws.opts.haveStonithRsc {
+				a.Runnable = false
+			}
+		} else if n.Shutdown && n.Online {
+			ws.newAction(nil, "do_shutdown", n, false)
+		}
+	}
+}
+
+func (ws *workingSet) fencingOf(n *Node) *Action {
+	for _, a := range ws.actions {
+		if a.rsc == nil && a.Task == "stonith" && a.node == n {
+			return a
+		}
+	}
+	return nil
+}
+
+// createActions is native_create_actions (and the group's pseudo-actions).
+func (ws *workingSet) createActions(r *Resource) {
+	if r.isGroup() {
+		for _, c := range r.Children {
+			ws.createActions(c)
+		}
+		optStart, optStop := true, true
+		for _, c := range r.Children {
+			if s := c.find("start", nil); s != nil && !s.Optional {
+				optStart = false
+			}
+			if s := c.find("stop", nil); s != nil && !s.Optional {
+				optStop = false
+			}
+		}
+		for _, t := range []string{"start", "running", "stop", "stopped"} {
+			opt := optStart
+			if t == "stop" || t == "stopped" {
+				opt = optStop
+			}
+			a := ws.newAction(r, t, nil, opt)
+			a.Pseudo = true
+		}
+		return
+	}
+	next := r.AssignedTo
+	multiple := len(r.RunningOn) > 1
+	for _, n := range r.RunningOn {
+		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
+		stop := ws.newAction(r, "stop", n, !need)
+		if !r.Managed {
+			stop.Optional = true
+			stop.Runnable = false
+		}
+		if r.AssignedTo == nil && need {
+			stop.Reason = "node availability"
+		}
+		if n.Unclean {
+			stop.Pseudo = true
+			if f := ws.fencingOf(n); f != nil {
+				ws.order(f, stop, OrderImpliesThen)
+				if !f.Runnable {
+					stop.Runnable = false
+				}
+			} else {
+				stop.Runnable = false
+			}
+		} else if !n.Online {
+			stop.Runnable = false
+		}
+	}
+	if next != nil {
+		running := false
+		for _, n := range r.RunningOn {
+			if n == next {
+				running = true
+			}
+		}
+		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
+		if !r.Managed {
+			start.Optional = true
+		}
+		if !next.available() {
+			start.Runnable = false
+		}
+		if !ws.opts.haveQuorum && !running {
+			switch ws.opts.noQuorumPolicy {
+			case "stop", "suicide":
+				start.Runnable = false
+				start.Reason = "no quorum"
+			case "freeze":
+				start.Runnable = false
+				start.Reason = "quorum freeze"
+			}
+		}
+		ws.recurring(r, next, start)
+		for _, st := range r.actions {
+			if st.Task == "stop" && st.Interval == 0 {
+				ws.order(st, start, OrderOptional|OrderImpliesThen|OrderRestart)
+			}
+		}
+	} else if len(r.RunningOn) == 0 && r.Prim != nil && !r.Orphan && r.Managed && r.TargetRole != cib.RoleStopped {
+		// Cannot run anywhere: an unrunnable start (pcmk__assign_primitive).
+		start := ws.newAction(r, "start", nil, true)
+		start.Runnable = false
+	}
+	for _, n := range r.RunningOn {
+		if f := ws.fencingOf(n); f != nil && next != nil && next != n {
+			ws.order(f, r.find("start", next), OrderOptional)
+		}
+	}
+}
+
+// recurring creates the recurring monitors for the role the resource will
+// have on its node (pcmk__create_recurring_actions).
+func (ws *workingSet) recurring(r *Resource, n *Node, start *Action) {
+	if r.Prim == nil || r.Prim.Operations == nil {
+		return
+	}
+	for _, op := range r.Prim.Operations.Ops {
+		if op.Name != "monitor" || op.Interval <= 0 {
+			continue
+		}
+		if op.Role != cib.RoleNone && op.Role != cib.RoleStarted && op.Role != cib.RoleUnknown {
+			continue
+		}
+		if en, ok := op.Extra["enabled"]; ok && !isTrue(en) {
+			continue
+		}
+		m := ws.newAction(r, "monitor", n, start.Optional)
+		m.Interval = op.Interval
+		m.Runnable = start.Runnable
+		ws.order(start, m, OrderOptional|OrderRunnableLeft)
+	}
+}
+
+// internalOrderings adds group member ordering and the group pseudo-action
+// edges.
+func (ws *workingSet) internalOrderings(all []*Resource) {
+	for _, g := range all {
+		if !g.isGroup() {
+			continue
+		}
+		gs, grun, gstop, gstopped := g.find("start", nil), g.find("running", nil), g.find("stop", nil), g.find("stopped", nil)
+		ordered := g.Meta["ordered"] != "false"
+		var prev *Resource
+		for _, c := range g.Children {
+			for _, a := range c.actions {
+				if a.Interval != 0 {
+					continue
+				}
+				switch a.Task {
+				case "start":
+					ws.order(gs, a, OrderOptional|OrderImpliesThen|OrderRunnableLeft)
+					ws.order(a, grun, OrderOptional|OrderImpliesThen)
+				case "stop":
+					ws.order(gstop, a, OrderOptional|OrderImpliesThen)
+					ws.order(a, gstopped, OrderOptional|OrderImpliesThen)
+				}
+			}
+			if prev != nil && ordered {
+				for _, ps := range prev.actions {
+					if ps.Task == "start" && ps.Interval == 0 {
+						for _, cs := range c.actions {
+							if cs.Task == "start" && cs.Interval == 0 {
+								ws.order(ps, cs, OrderImpliesThen|OrderRunnableLeft)
+							}
+						}
+					}
+				}
+				for _, cs := range c.actions {
+					if cs.Task == "stop" {
+						for _, ps := range prev.actions {
+							if ps.Task == "stop" {
+								ws.order(cs, ps, OrderImpliesFirst)
+							}
+						}
+					}
+				}
+			}
+			prev = c
+		}
+	}
+}
+
+// orderAction picks the action a constraint names: for groups, a
+// completed start or stop is the running/stopped pseudo-action.
+func orderAction(r *Resource, task string, asFirst bool) []*Action {
+	if r.isGroup() {
+		if asFirst {
+			switch task {
+			case "start":
+				task = "running"
+			case "stop":
+				task = "stopped"
+			}
+		}
+		if a := r.find(task, nil); a != nil {
+			return []*Action{a}
+		}
+		return nil
+	}
+	var out []*Action
+	for _, a := range r.actions {
+		if a.Task == task && a.Interval == 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+var inverseTask = map[string]string{"start": "stop", "stop": "start", "promote": "demote", "demote": "promote"}
+
+func (ws *workingSet) unpackOrders() {
+	for _, c := range ws.cib.Configuration.Constraints {
+		o, ok := c.(*cib.Order)
+		if !ok || len(o.Sets) > 0 {
+			continue
+		}
+		first, then := ws.byID[o.First], ws.byID[o.Then]
+		if first == nil || then == nil || first.Parent != nil || then.Parent != nil {
+			continue
+		}
+		kind := o.Kind
+		if kind == "" {
+			kind = "Mandatory"
+			if o.Score != nil && *o.Score == 0 {
+				kind = "Optional"
+			}
+		}
+		fa := o.FirstAction
+		if fa == "" {
+			fa = "start"
+		}
+		ta := o.ThenAction
+		if ta == "" {
+			ta = fa
+		}
+		symmetrical := kind != "Serialize"
+		if o.Symmetrical != nil {
+			symmetrical = *o.Symmetrical
+		}
+		var flags EdgeKind = OrderOptional
+		if kind == "Mandatory" {
+			if symmetrical {
+				flags |= OrderImpliesThen
+				if fa == "start" || fa == "promote" {
+					flags |= OrderRunnableLeft
+				}
+			}
+		}
+		for _, fx := range orderAction(first, fa, true) {
+			for _, tx := range orderAction(then, ta, false) {
+				ws.order(fx, tx, flags)
+			}
+		}
+		if symmetrical && inverseTask[fa] != "" && inverseTask[ta] != "" {
+			var iflags EdgeKind = OrderOptional
+			if kind == "Mandatory" {
+				iflags |= OrderImpliesFirst
+			}
+			for _, fx := range orderAction(then, inverseTask[ta], true) {
+				for _, tx := range orderAction(first, inverseTask[fa], false) {
+					ws.order(fx, tx, iflags)
+				}
+			}
+		}
+	}
+}
+
+func reasonOf(kind string, a *Action) string {
+	return kind + " " + a.Resource + " " + a.Task
+}
+
+// propagate applies the edges' effects on optional and runnable flags until
+// nothing changes (pcmk__update_action_for_orderings).
+func (ws *workingSet) propagate() {
+	for changed, rounds := true, 0; changed && rounds < 1000; rounds++ {
+		changed = false
+		for _, e := range ws.edges {
+			first, then := ws.actions[e.First], ws.actions[e.Then]
+			if e.Kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
+				then.Runnable = false
+				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc && !(then.rsc != nil && then.rsc.Parent == first.rsc) {
+					then.Reason = reasonOf("unrunnable", first)
+				}
+				changed = true
+			}
+			if e.Kind&OrderImpliesThen != 0 && !first.Optional && then.Optional {
+				if !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
+					then.Optional = false
+					if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc && then.rsc != nil && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc {
+						then.Reason = reasonOf("required", first)
+					}
+					changed = true
+				}
+			}
+			if e.Kind&OrderImpliesFirst != 0 && !then.Optional && first.Optional && first.Task != "start" {
+				first.Optional = false
+				changed = true
+			}
+			if e.Kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
+				first.Optional = false
+				changed = true
+			}
+		}
+		// A running resource whose start cannot run must stop.
+		for _, a := range ws.actions {
+			if a.Task == "start" && a.rsc != nil && !a.Runnable && a.rsc.Managed && a.node != nil {
+				for _, n := range a.rsc.RunningOn {
+					if st := a.rsc.find("stop", n); st != nil && st.Optional {
+						st.Optional = false
+						changed = true
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,615 @@
+package pe
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// options are the cluster options the scheduler reads.
+type options struct {
+	stonithEnabled   bool
+	symmetric        bool
+	noQuorumPolicy   string
+	haveQuorum       bool
+	stopAll          bool
+	maintenance      bool
+	startupFencing   bool
+	placement        string
+	haveStonithRsc   bool
+	defaultStickness Score
+}
+
+func isTrue(v string) bool {
+	switch strings.ToLower(v) {
+	case "true", "on", "yes", "y", "1":
+		return true
+	}
+	return false
+}
+
+// nvsets flattens attribute sets as Pacemaker's unpack_nvpair_blocks does
+// without overwriting: sets in order of decreasing score (document order
+// among equals), the first value of a name wins. Sets whose rules fail are
+// skipped; rule evaluation here is against node attributes (nil: no node).
+func nvsets(sets []*cib.NVSet, into map[string]string, ctx *ruleCtx) map[string]string {
+	if into == nil {
+		into = map[string]string{}
+	}
+	ordered := make([]*cib.NVSet, len(sets))
+	copy(ordered, sets)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		return setScore(ordered[i]) > setScore(ordered[j])
+	})
+	for _, s := range ordered {
+		if len(s.Rules) > 0 {
+			ok := false
+			for _, r := range s.Rules {
+				if pass, _ := ctx.evalRule(r); pass {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		for _, p := range s.Pairs {
+			if !p.HasValue {
+				continue
+			}
+			if _, seen := into[p.Name]; !seen {
+				into[p.Name] = p.Value
+			}
+		}
+	}
+	return into
+}
+
+func setScore(s *cib.NVSet) int {
+	if s.Score == nil {
+		return 0
+	}
+	return int(*s.Score)
+}
+
+func (ws *workingSet) unpackOptions() {
+	props := nvsets(ws.cib.Configuration.CRMConfig, nil, ws.baseCtx())
+	o := &ws.opts
+	o.stonithEnabled = true
+	if v, ok := props["stonith-enabled"]; ok {
+		o.stonithEnabled = isTrue(v)
+	}
+	o.symmetric = true
+	if v, ok := props["symmetric-cluster"]; ok {
+		o.symmetric = isTrue(v)
+	}
+	o.noQuorumPolicy = "stop"
+	if v, ok := props["no-quorum-policy"]; ok {
+		o.noQuorumPolicy = v
+	}
+	o.haveQuorum = ws.cib.HaveQuorum
+	o.stopAll = isTrue(props["stop-all-resources"])
+	o.maintenance = isTrue(props["maintenance-mode"])
+	o.startupFencing = true
+	if v, ok := props["startup-fencing"]; ok {
+		o.startupFencing = isTrue(v)
+	}
+	o.placement = props["placement-strategy"]
+	if v, ok := props["default-resource-stickiness"]; ok {
+		o.defaultStickness, _ = cib.ParseScore(v)
+	}
+	if o.noQuorumPolicy == "suicide" && !o.stonithEnabled {
+		o.noQuorumPolicy = "stop"
+	}
+	ws.props = props
+}
+
+func (ws *workingSet) unpackNodes() {
+	states := map[string]*cib.NodeState{}
+	for _, s := range ws.cib.Status.NodeStates {
+		states[s.ID] = s
+		if s.Uname != "" {
+			if _, dup := states["uname:"+s.Uname]; !dup {
+				states["uname:"+s.Uname] = s
+			}
+		}
+	}
+	for i, cn := range ws.cib.Configuration.Nodes {
+		if cn.Type == "remote" || cn.Type == "ping" {
+			continue
+		}
+		n := &Node{ID: cn.ID, Name: cn.Uname, index: i, Attrs: map[string]string{}}
+		n.Attrs["#uname"] = cn.Uname
+		n.Attrs["#id"] = cn.ID
+		n.Attrs["#kind"] = "cluster"
+		if ws.cib.DCUUID == cn.ID {
+			n.Attrs["#is_dc"] = "true"
+		} else {
+			n.Attrs["#is_dc"] = "false"
+		}
+		nvsets(cn.InstanceAttributes, n.Attrs, ws.baseCtx())
+		ws.nodes = append(ws.nodes, n)
+		ws.nodeByName[cn.Uname] = n
+		ws.nodeByID[cn.ID] = n
+
+		st := states[cn.ID]
+		if st == nil {
+			st = states["uname:"+cn.Uname]
+		}
+		if st == nil {
+			// Never seen: unclean when startup fencing applies.
+			if ws.opts.stonithEnabled && ws.opts.startupFencing {
+				n.Unclean = true
+				n.fenceReason = "node is unclean"
+			}
+			continue
+		}
+		for _, s := range st.Transient {
+			nvsets([]*cib.NVSet{s}, n.Attrs, ws.baseCtx())
+		}
+		ws.states[n] = st
+	}
+	for _, n := range ws.nodes {
+		st := ws.states[n]
+		if st == nil {
+			continue
+		}
+		n.Standby = isTrue(n.Attrs["standby"])
+		n.Maintenance = isTrue(n.Attrs["maintenance"])
+		ws.determineOnline(n, st)
+	}
+}
+
+// determineOnline is determine_online_status (with and without fencing).
+func (ws *workingSet) determineOnline(n *Node, st *cib.NodeState) {
+	expectedUp := false
+	if sd := n.Attrs["shutdown"]; sd != "" && sd != "0" {
+		n.Shutdown = true
+	} else if strings.EqualFold(st.Expected, "member") {
+		expectedUp = true
+	}
+	inCluster := isTrue(st.InCCM)
+	crmdOnline := strings.EqualFold(st.Crmd, "online")
+	join := strings.ToLower(st.Join)
+	exp := strings.ToLower(st.Expected)
+	if exp == "" {
+		exp = "down"
+	}
+	online := false
+	if !ws.opts.stonithEnabled {
+		switch {
+		case !inCluster:
+		case crmdOnline:
+			online = join == "member"
+		case !expectedUp:
+		default:
+			ws.fence(n, "peer is unexpectedly down")
+		}
+	} else {
+		term := n.Attrs["terminate"]
+		doTerminate := isTrue(term) || (term != "" && term[0] != '0' && term[0] >= '0' && term[0] <= '9')
+		online = inCluster
+		switch {
+		case n.Shutdown:
+			online = crmdOnline
+		case st.InCCM == "":
+			ws.fence(n, "peer has not been seen by the cluster")
+		case join == "banned":
+			ws.fence(n, "peer failed Pacemaker membership criteria")
+		case !doTerminate && exp == "down":
+			if inCluster || crmdOnline {
+				n.Standby = true
+				n.Pending = true
+			}
+		case doTerminate && join == "down" && !inCluster && !crmdOnline:
+			online = false
+		case !inCluster:
+			ws.fence(n, "peer is no longer part of the cluster")
+		case !crmdOnline:
+			ws.fence(n, "peer process is no longer available")
+		case doTerminate:
+			ws.fence(n, "termination was requested")
+		case join == "member":
+		case join == "pending" || join == "down":
+			n.Standby = true
+			n.Pending = true
+		default:
+			ws.fence(n, "peer was in an unknown state")
+		}
+	}
+	n.Online = online
+}
+
+// fence is pe_fence_node for a cluster node: it becomes unclean.
+func (ws *workingSet) fence(n *Node, reason string) {
+	if !n.Unclean {
+		n.fenceReason = reason
+	}
+	n.Unclean = true
+}
+
+// unpackResources builds the resource list (primitives and groups) with
+// their meta attributes.
+func (ws *workingSet) unpackResources() {
+	defaults := nvsets(ws.cib.Configuration.RscDefaults, nil, ws.baseCtx())
+	templates := map[string]*cib.Template{}
+	for _, r := range ws.cib.Configuration.Resources {
+		if t, ok := r.(*cib.Template); ok {
+			templates[t.ID] = t
+		}
+	}
+	for _, r := range ws.cib.Configuration.Resources {
+		switch r := r.(type) {
+		case *cib.Primitive:
+			if r.Class == "stonith" {
+				ws.opts.haveStonithRsc = true
+			}
+			rsc := ws.newPrimitive(r, nil, defaults, templates)
+			ws.resources = append(ws.resources, rsc)
+		case *cib.Group:
+			g := &Resource{ID: r.ID, Group: r}
+			g.Meta = nvsets(r.MetaAttributes, nil, ws.baseCtx())
+			ws.setMeta(g, defaults)
+			ws.byID[g.ID] = g
+			for _, c := range r.Children {
+				if c.Class == "stonith" {
+					ws.opts.haveStonithRsc = true
+				}
+				g.Children = append(g.Children, ws.newPrimitive(c, g, defaults, templates))
+			}
+			ws.resources = append(ws.resources, g)
+		case *cib.Clone, *cib.Bundle:
+			ws.unsupported[r.ResourceID()] = true
+			ws.noteUnsupported(r)
+		}
+	}
+}
+
+func (ws *workingSet) noteUnsupported(r cib.Resource) {
+	switch r := r.(type) {
+	case *cib.Clone:
+		ws.unsupported[r.ID] = true
+		switch c := r.Child.(type) {
+		case *cib.Primitive:
+			ws.unsupported[c.ID] = true
+			if c.Class == "stonith" {
+				ws.opts.haveStonithRsc = true
+			}
+		case *cib.Group:
+			ws.unsupported[c.ID] = true
+			for _, p := range c.Children {
+				ws.unsupported[p.ID] = true
+				if p.Class == "stonith" {
+					ws.opts.haveStonithRsc = true
+				}
+			}
+		}
+	case *cib.Bundle:
+		ws.unsupported[r.ID] = true
+		if r.Primitive != nil {
+			ws.unsupported[r.Primitive.ID] = true
+		}
+	}
+}
+
+func (ws *workingSet) newPrimitive(p *cib.Primitive, parent *Resource, defaults map[string]string, templates map[string]*cib.Template) *Resource {
+	rsc := &Resource{ID: p.ID, Prim: p, Parent: parent}
+	rsc.Meta = nvsets(p.MetaAttributes, nil, ws.baseCtx())
+	if t := templates[p.Template]; t != nil {
+		nvsets(t.MetaAttributes, rsc.Meta, ws.baseCtx())
+	}
+	if parent != nil {
+		for k, v := range parent.Meta {
+			if _, ok := rsc.Meta[k]; !ok {
+				rsc.Meta[k] = v
+			}
+		}
+	}
+	ws.setMeta(rsc, defaults)
+	ws.byID[rsc.ID] = rsc
+	return rsc
+}
+
+func (ws *workingSet) setMeta(rsc *Resource, defaults map[string]string) {
+	for k, v := range defaults {
+		if _, ok := rsc.Meta[k]; !ok {
+			rsc.Meta[k] = v
+		}
+	}
+	m := rsc.Meta
+	rsc.Priority, _ = strconv.Atoi(m["priority"])
+	if v, ok := m["resource-stickiness"]; ok {
+		rsc.Stickiness, _ = cib.ParseScore(v)
+	} else if v, ok := m["default-resource-stickiness"]; ok {
+		rsc.Stickiness, _ = cib.ParseScore(v)
+	} else {
+		rsc.Stickiness = ws.opts.defaultStickness
+	}
+	rsc.Threshold = int(cib.Infinity)
+	if v, ok := m["migration-threshold"]; ok {
+		s, err := cib.ParseScore(v)
+		if err == nil {
+			rsc.Threshold = int(s)
+			if rsc.Threshold < 0 {
+				rsc.Threshold = 0
+			}
+		}
+	}
+	rsc.Managed = true
+	if v, ok := m["is-managed"]; ok {
+		rsc.Managed = isTrue(v)
+	}
+	if isTrue(m["maintenance"]) || ws.opts.maintenance {
+		rsc.Managed = false
+	}
+	rsc.Critical = true
+	if v, ok := m["critical"]; ok {
+		rsc.Critical = isTrue(v)
+	}
+	if v, ok := m["target-role"]; ok {
+		if role, ok := cib.ParseRole(v); ok && role != cib.RoleStarted && role != cib.RoleUnknown {
+			rsc.TargetRole = role
+		}
+	}
+	rsc.onFail = map[*Node]string{}
+	rsc.pendingOn = map[*Node]bool{}
+	rsc.provisional = true
+	rsc.index = len(ws.byID)
+}
+
+// transitionTarget is the expected rc recorded in a transition key
+// ("action:transition:target-rc:uuid"), 0 when absent.
+func transitionTarget(key string) int {
+	parts := strings.Split(key, ":")
+	if len(parts) >= 3 {
+		if v, err := strconv.Atoi(parts[2]); err == nil {
+			return v
+		}
+	}
+	return 0
+}
+
+// unpackStatus replays each resource's operation history on each node.
+func (ws *workingSet) unpackStatus() {
+	for _, n := range ws.nodes {
+		st := ws.states[n]
+		if st == nil || st.LRM == nil {
+			continue
+		}
+		for _, lr := range st.LRM.Resources {
+			rsc := ws.byID[lr.ID]
+			if rsc == nil || rsc.isGroup() {
+				if !ws.unsupported[lr.ID] && rsc == nil {
+					ws.orphanHistory(n, lr)
+				}
+				continue
+			}
+			ws.unpackLRMResource(rsc, n, lr)
+		}
+	}
+	for _, rsc := range ws.allPrimitives() {
+		ws.unpackFailcounts(rsc)
+	}
+}
+
+// orphanHistory records a resource that is in the history but no longer
+// configured: if active, it must be stopped.
+func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
+	rsc := ws.orphans[lr.ID]
+	if rsc == nil {
+		rsc = &Resource{ID: lr.ID, Orphan: true, Prim: &cib.Primitive{ID: lr.ID, Class: lr.Class, Provider: lr.Provider, Type: lr.Type}}
+		ws.setMeta(rsc, nil)
+		rsc.TargetRole = cib.RoleStopped
+		ws.orphans[lr.ID] = rsc
+		ws.orphanList = append(ws.orphanList, rsc)
+	}
+	ws.unpackLRMResource(rsc, n, lr)
+}
+
+// opSeverity orders on-fail values as Pacemaker's enum action_fail_response.
+var opSeverity = map[string]int{
+	"ignore": 0, "demote": 1, "restart": 2, "restart-container": 3, "block": 5,
+	"stop": 6, "standby": 7, "fence": 8,
+}
+
+func (ws *workingSet) configuredOnFail(rsc *Resource, op *cib.LRMRscOp) string {
+	if rsc.Prim != nil && rsc.Prim.Operations != nil {
+		for _, o := range rsc.Prim.Operations.Ops {
+			if o.Name == op.Operation && o.Interval == op.Interval && o.OnFail != "" {
+				return o.OnFail
+			}
+		}
+	}
+	if op.Operation == "stop" {
+		if ws.opts.stonithEnabled {
+			return "fence"
+		}
+		return "block"
+	}
+	return "restart"
+}
+
+func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResource) {
+	ops := make([]*cib.LRMRscOp, 0, len(lr.Ops))
+	for _, op := range lr.Ops {
+		ops = append(ops, op)
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].CallID < ops[j].CallID })
+	role := cib.RoleUnknown
+	onFail := "ignore"
+	failed := false
+	for _, op := range ops {
+		if op.CallID < 0 && op.OpStatus == -1 { // pending
+			switch op.Operation {
+			case "start", "migrate_from":
+				role = cib.RoleStarted
+			case "promote":
+				role = cib.RolePromoted
+			case "stop":
+				role = cib.RoleStarted
+			}
+			continue
+		}
+		if op.Operation == "notify" || op.Operation == "meta-data" {
+			continue
+		}
+		probe := op.Operation == "monitor" && op.Interval == 0
+		target := transitionTarget(op.TransitionKey)
+		ok := op.OpStatus == 0
+		rc := op.RCCode
+		if ok && rc != target {
+			switch {
+			case probe && (rc == 0 || rc == 7 || rc == 8):
+				// a probe finds whatever is there
+			case rc == 0 && target == 7:
+				// found running where expected stopped: active
+			default:
+				ok = false
+			}
+		}
+		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
+			continue
+		}
+		if !ok {
+			// unpack_rsc_op_failure
+			of := ws.configuredOnFail(rsc, op)
+			if opSeverity[of] > opSeverity[onFail] {
+				onFail = of
+			}
+			failed = true
+			switch op.Operation {
+			case "promote":
+				role = cib.RolePromoted
+			case "demote":
+				if rc == 7 {
+					role = cib.RoleStopped
+				} else {
+					role = cib.RoleUnpromoted
+				}
+			}
+			if op.Operation == "stop" {
+				ws.stopFailed[stopKey{rsc, n}] = true
+			}
+			if probe && rc == 5 {
+				role = cib.RoleStopped
+			} else if roleLess(role, cib.RoleStarted) {
+				role = cib.RoleStarted
+			}
+			continue
+		}
+		clear := false
+		switch {
+		case rc == 7 && (op.Operation == "monitor"):
+			role = cib.RoleStopped
+		case rc == 8:
+			role = cib.RolePromoted
+		case op.Operation == "start" || op.Operation == "migrate_from":
+			role = cib.RoleStarted
+			clear = true
+		case op.Operation == "stop":
+			role = cib.RoleStopped
+			clear = true
+		case op.Operation == "promote":
+			role = cib.RolePromoted
+			clear = true
+		case op.Operation == "demote":
+			role = cib.RoleUnpromoted
+			clear = true
+		case op.Operation == "migrate_to":
+			role = cib.RoleStarted
+		default:
+			if roleLess(role, cib.RoleStarted) {
+				role = cib.RoleStarted
+			}
+		}
+		if clear {
+			switch onFail {
+			case "block", "ignore", "demote", "restart", "restart-container":
+				onFail = "ignore"
+				failed = false
+			}
+		}
+	}
+	if role == cib.RoleUnknown || role == cib.RoleStopped {
+		if onFail == "ignore" || !failed {
+			return
+		}
+	}
+	if role == cib.RoleUnknown {
+		return
+	}
+	rsc.RunningOn = append(rsc.RunningOn, n)
+	if roleLess(rsc.Role, role) {
+		rsc.Role = role
+	}
+	if failed && onFail != "ignore" {
+		rsc.onFail[n] = onFail
+		switch onFail {
+		case "restart", "restart-container", "demote":
+			rsc.Failed = true
+		case "block":
+			rsc.Managed = false
+			rsc.Failed = true
+		case "stop":
+			rsc.Failed = true
+			rsc.TargetRole = cib.RoleStopped
+		case "standby":
+			rsc.Failed = true
+			n.Standby = true
+		case "fence":
+			rsc.Failed = true
+			ws.fence(n, rsc.ID+" failed there")
+		}
+	}
+}
+
+var roleRank = map[cib.Role]int{
+	cib.RoleUnknown: 0, cib.RoleNone: 0, cib.RoleStopped: 1, cib.RoleStarted: 2,
+	cib.RoleUnpromoted: 3, cib.RolePromoted: 4,
+}
+
+func roleLess(a, b cib.Role) bool { return roleRank[a] < roleRank[b] }
+
+// unpackFailcounts reads fail-count-RSC and fail-count-RSC#op_interval
+// transient attributes, honouring failure-timeout.
+func (ws *workingSet) unpackFailcounts(rsc *Resource) {
+	_ = time.Second
+}
+
+// failcount is pe_get_failcount: the sum of the resource's fail counts on
+// the node.
+func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
+	total := Score(0)
+	prefix := "fail-count-" + rsc.ID
+	for k, v := range n.Attrs {
+		if k == prefix || strings.HasPrefix(k, prefix+"#") {
+			s, err := cib.ParseScore(v)
+			if err == nil {
+				total = total.Add(s)
+			}
+		}
+	}
+	if total > 0 {
+		if ft, ok := rsc.Meta["failure-timeout"]; ok {
+			if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
+				last := int64(0)
+				lprefix := "last-failure-" + rsc.ID
+				for k, v := range n.Attrs {
+					if k == lprefix || strings.HasPrefix(k, lprefix+"#") {
+						if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
+							last = t
+						}
+					}
+				}
+				if last > 0 && ws.now.Unix() > last+int64(d/time.Second) {
+					return 0
+				}
+			}
+		}
+	}
+	return int(total)
+}
