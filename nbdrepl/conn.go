@@ -207,6 +207,13 @@ func (c *conn) reader(ctx context.Context) string {
 	}
 }
 
+// fuaWriter is implemented by backends that can write and make the write
+// durable in one call (NBD_CMD_FLAG_FUA) more cheaply than WriteAt then
+// Sync, such as Replicated.
+type fuaWriter interface {
+	WriteAtFUA(p []byte, off int64) (int, error)
+}
+
 // execute runs one request against the backend and sets its errno (and, for
 // a read, its data).
 func (c *conn) execute(j *job) {
@@ -225,7 +232,12 @@ func (c *conn) execute(j *job) {
 			err = io.ErrUnexpectedEOF
 		}
 	case CmdWrite:
-		_, err = c.be.WriteAt(j.data, off)
+		if fw, ok := c.be.(fuaWriter); ok && fua {
+			_, err = fw.WriteAtFUA(j.data, off)
+			fua = false
+		} else {
+			_, err = c.be.WriteAt(j.data, off)
+		}
 		j.data = nil
 	case CmdTrim:
 		err = c.be.Trim(off, n)
