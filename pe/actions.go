@@ -19,7 +19,8 @@ type Action struct {
 	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
 	Reason   string
 
-	rsc  *Resource
+	inherent bool // required when created, not by propagation
+	rsc      *Resource
 	node *Node
 }
 
@@ -54,7 +55,7 @@ const (
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
-	a := &Action{ID: len(ws.actions), Task: task, Optional: optional, Runnable: true, rsc: rsc, node: n}
+	a := &Action{ID: len(ws.actions), Task: task, Optional: optional, Runnable: true, rsc: rsc, node: n, inherent: !optional}
 	if rsc != nil {
 		a.Resource = rsc.ID
 		rsc.actions = append(rsc.actions, a)
@@ -177,14 +178,16 @@ func (ws *workingSet) createActions(r *Resource) {
 		if !next.available() {
 			start.Runnable = false
 		}
-		if !ws.opts.haveQuorum && !running {
+		if !ws.opts.haveQuorum {
 			switch ws.opts.noQuorumPolicy {
 			case "stop", "suicide":
 				start.Runnable = false
 				start.Reason = "no quorum"
 			case "freeze":
-				start.Runnable = false
-				start.Reason = "quorum freeze"
+				if len(r.RunningOn) == 0 {
+					start.Runnable = false
+					start.Reason = "quorum freeze"
+				}
 			}
 		}
 		ws.recurring(r, next, start)
@@ -193,8 +196,9 @@ func (ws *workingSet) createActions(r *Resource) {
 				ws.order(st, start, OrderOptional|OrderImpliesThen|OrderRestart)
 			}
 		}
-	} else if len(r.RunningOn) == 0 && r.Prim != nil && !r.Orphan && r.Managed && r.TargetRole != cib.RoleStopped {
-		// Cannot run anywhere: an unrunnable start (pcmk__assign_primitive).
+	} else if r.Prim != nil && !r.Orphan {
+		// Cannot run anywhere: an unrunnable start (pcmk__assign_primitive),
+		// which orderings on it see.
 		start := ws.newAction(r, "start", nil, true)
 		start.Runnable = false
 	}
@@ -245,10 +249,10 @@ func (ws *workingSet) internalOrderings(all []*Resource) {
 				}
 				switch a.Task {
 				case "start":
-					ws.order(gs, a, OrderOptional|OrderImpliesThen|OrderRunnableLeft)
-					ws.order(a, grun, OrderOptional|OrderImpliesThen)
+					ws.order(gs, a, OrderOptional|OrderRunnableLeft)
+					ws.order(a, grun, OrderOptional|OrderImpliesThen|OrderRunnableLeft)
 				case "stop":
-					ws.order(gstop, a, OrderOptional|OrderImpliesThen)
+					ws.order(gstop, a, OrderOptional)
 					ws.order(a, gstopped, OrderOptional|OrderImpliesThen)
 				}
 			}
@@ -380,12 +384,13 @@ func (ws *workingSet) propagate() {
 				}
 				changed = true
 			}
-			if e.Kind&OrderImpliesThen != 0 && !first.Optional && then.Optional {
-				if !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
+			if e.Kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
+				if then.Optional {
 					then.Optional = false
-					if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc && then.rsc != nil && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc {
-						then.Reason = reasonOf("required", first)
-					}
+					changed = true
+				}
+				if then.Reason == "" && !then.inherent && first.rsc != nil && first.rsc != then.rsc && then.rsc != nil && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc {
+					then.Reason = reasonOf("required", first)
 					changed = true
 				}
 			}

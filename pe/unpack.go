@@ -321,7 +321,7 @@ func (ws *workingSet) setMeta(rsc *Resource, defaults map[string]string) {
 		}
 	}
 	m := rsc.Meta
-	rsc.Priority, _ = strconv.Atoi(m["priority"])
+	rsc.Priority = laxInt(m["priority"])
 	if v, ok := m["resource-stickiness"]; ok {
 		rsc.Stickiness, _ = cib.ParseScore(v)
 	} else if v, ok := m["default-resource-stickiness"]; ok {
@@ -459,7 +459,8 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		}
 		probe := op.Operation == "monitor" && op.Interval == 0
 		target := transitionTarget(op.TransitionKey)
-		ok := op.OpStatus == 0
+		// Done and error results are judged by their rc (determine_op_status).
+		ok := op.OpStatus == 0 || op.OpStatus == 4
 		rc := op.RCCode
 		if ok && rc != target {
 			switch {
@@ -612,4 +613,29 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 		}
 	}
 	return int(total)
+}
+
+// laxInt is crm_parse_int: leading white space, optional sign, digits; the
+// rest is ignored ("2.0" is 2). Junk is 0.
+func laxInt(s string) int {
+	s = strings.TrimLeft(s, " \t\n")
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	v, err := strconv.ParseInt(s[:j], 10, 64)
+	if err != nil {
+		if j > i && j-i > 10 {
+			if s[0] == '-' {
+				return -int(cib.Infinity)
+			}
+			return int(cib.Infinity)
+		}
+		return 0
+	}
+	return int(v)
 }
