@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tachy
 
-.PHONY: help deps build test test-unit bpf lab demo fuzz bench clean
+.PHONY: help deps build test test-unit bpf lab demo fuzz bench clean image
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
@@ -23,6 +23,10 @@ test-unit: ## unit tests only (no root needed; root-only tests skip)
 bpf: ## regenerate the eBPF objects and Go loaders (installs clang, llvm, libbpf-dev)
 	bash scripts/deps.sh --bpf
 	$(GO) generate ./bpf/...
+
+image: build ## appliance kernel + initramfs in build/image (IMAGE_CONFIG=DIR adds /etc/tachy; docs/image.md)
+	bash scripts/deps.sh --image
+	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache $(if $(IMAGE_CONFIG),-config $(IMAGE_CONFIG))
 
 lab: deps build ## a 3-node namespace lab, left running (tachy lab down removes it)
 	$(BIN) lab up --nodes 3

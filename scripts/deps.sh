@@ -5,6 +5,10 @@
 set -euo pipefail
 want=(ip:iproute2 nft:nftables stress-ng:stress-ng ping:iputils-ping pgrep:procps tcpdump:tcpdump nbdinfo:libnbd-bin nbdcopy:libnbd-bin qemu-io:qemu-utils)
 [ "${1:-}" = "--bpf" ] && want+=(clang:clang llvm-strip:llvm bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev)
+# The appliance image (make image) and its boot tests: apt-get download and
+# dpkg-deb fetch and unpack the kernel, xz/zstd decompress its modules if
+# they are compressed, QEMU boots it, cpio checks archives.
+[ "${1:-}" = "--image" ] && want+=(apt-get:apt dpkg-deb:dpkg xz:xz-utils zstd:zstd cpio:cpio qemu-system-x86_64:qemu-system-x86)
 missing=()
 for w in "${want[@]}"; do
   cmd=${w%%:*} pkg=${w#*:}

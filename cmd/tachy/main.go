@@ -30,6 +30,7 @@ type cli struct {
 	Lab     labCmd     `cmd:"" help:"The network-namespace lab: N nodes on two heartbeat rings and a service network."`
 	Bench   benchCmd   `cmd:"" help:"Benchmarks that print JSON."`
 	Version versionCmd `cmd:"" help:"Print the version."`
+	Init    initCmd    `cmd:"" hidden:"" help:"PID 1 of the appliance image (docs/image.md)."`
 }
 
 type versionCmd struct{}

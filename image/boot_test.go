@@ -1,0 +1,313 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/config"
+)
+
+// The boot tests build the appliance and boot it in QEMU (TCG: no KVM
+// needed). They take tens of seconds, so they run only with
+// TACHY_IMAGE_TEST=1, as root (apt-get download for the kernel):
+//
+//	TACHY_IMAGE_TEST=1 go test -count=1 -run Boot -v ./image
+
+const bootTimeout = 120 * time.Second
+
+func needBoot(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TACHY_IMAGE_TEST") != "1" {
+		t.Skip("boots QEMU VMs: set TACHY_IMAGE_TEST=1")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("no qemu-system-x86_64 (scripts/deps.sh --image installs it)")
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// buildImage builds a static tachy from this tree and an image with it,
+// holding confDir (if not empty) as /etc/tachy.
+func buildImage(t *testing.T, confDir string) *Result {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tachy-image-test-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tachy")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/tachy")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	k, err := FetchKernel(filepath.Join("..", "build", "cache"), "", testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(Options{Binary: binPath, Kernel: k, ConfigDir: confDir, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image: kernel %s, vmlinuz %.1f MB, initrd %.1f MB, %d modules", k.Version,
+		float64(res.VmlinuzSize)/1e6, float64(res.InitrdSize)/1e6, len(res.Modules))
+	return res
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// vm is one QEMU process and its serial console.
+type vm struct {
+	name    string
+	cmd     *exec.Cmd
+	start   time.Time
+	mu      sync.Mutex
+	console []string
+	lines   chan string
+	exited  chan struct{}
+}
+
+func boot(t *testing.T, name string, img *Result, cmdline string, qemuArgs ...string) *vm {
+	t.Helper()
+	args := []string{"-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
+		"-kernel", img.Vmlinuz, "-initrd", img.Initrd,
+		"-append", "console=ttyS0 panic=-1 " + cmdline}
+	args = append(args, qemuArgs...)
+	v := &vm{name: name, lines: make(chan string, 10000), exited: make(chan struct{})}
+	v.cmd = exec.Command("qemu-system-x86_64", args...)
+	pr, pw := io.Pipe()
+	v.cmd.Stdout, v.cmd.Stderr = pw, pw
+	v.start = time.Now()
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		v.cmd.Wait()
+		pw.Close()
+	}()
+	go func() {
+		defer close(v.exited)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			l := strings.TrimRight(sc.Text(), "\r")
+			v.mu.Lock()
+			v.console = append(v.console, l)
+			v.mu.Unlock()
+			select {
+			case v.lines <- l:
+			default:
+			}
+		}
+		close(v.lines)
+	}()
+	t.Cleanup(func() {
+		if v.cmd.ProcessState == nil {
+			v.cmd.Process.Kill()
+		}
+		<-v.exited
+		if t.Failed() || testing.Verbose() {
+			v.mu.Lock()
+			t.Logf("%s console:\n%s", name, strings.Join(v.console, "\n"))
+			v.mu.Unlock()
+		}
+	})
+	return v
+}
+
+// waitFor reads the console until a line contains want, and returns the
+// time since the VM started.
+func (v *vm) waitFor(t *testing.T, ctx context.Context, want string) time.Duration {
+	t.Helper()
+	for {
+		select {
+		case l, ok := <-v.lines:
+			if !ok {
+				t.Fatalf("%s: the VM ended before printing %q", v.name, want)
+			}
+			if strings.Contains(l, want) {
+				return time.Since(v.start)
+			}
+			if strings.Contains(l, "tachy: fatal:") || strings.Contains(l, "Kernel panic") {
+				t.Fatalf("%s: %s", v.name, l)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no %q on the console within %v", v.name, want, bootTimeout)
+		}
+	}
+}
+
+// waitExit waits for the VM to power itself off.
+func (v *vm) waitExit(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for range v.lines {
+	}
+	select {
+	case <-v.exited:
+	case <-ctx.Done():
+		t.Fatalf("%s: did not power off", v.name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if last := v.console[len(v.console)-1]; !strings.Contains(last, "reboot: Power down") {
+		t.Errorf("%s: last console line %q, want the kernel's power-down", v.name, last)
+	}
+}
+
+func TestBootUnconfigured(t *testing.T) {
+	needBoot(t)
+	img := buildImage(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	v := boot(t, "vm", img, "quiet tachy.node=n1 tachy.test=poweroff-when-ready", "-nic", "none")
+	v.waitFor(t, ctx, "tachy: loaded 14 kernel modules")
+	d := v.waitFor(t, ctx, "tachy: ready (no configuration)")
+	t.Logf("ready %.1f s after QEMU started", d.Seconds())
+	v.waitExit(t, ctx)
+}
+
+// twoNodeConfig writes a two-node, two-link cluster's configuration. The
+// heartbeat is slower than the default: QEMU without KVM emulates every
+// instruction, and a 2ms x 4 detection time would see false failures.
+func twoNodeConfig(t *testing.T) string {
+	dir := t.TempDir()
+	key, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := config.WriteKey(filepath.Join(dir, "cluster.key"), key); err != nil {
+		t.Fatal(err)
+	}
+	conf := `[cluster]
+name = "vmlab"
+id = 7717
+key_file = "cluster.key"
+
+[heartbeat]
+interval = "20ms"
+miss_count = 10
+
+[quorum]
+two_node = true
+
+[[node]]
+name = "n1"
+id = 1
+addresses = ["10.77.0.1", "10.77.1.1"]
+
+[[node]]
+name = "n2"
+id = 2
+addresses = ["10.77.0.2", "10.77.1.2"]
+`
+	p := filepath.Join(dir, "tachy.conf")
+	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(p); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// freeUDPPorts returns n distinct UDP ports free on 127.0.0.1 right now.
+func freeUDPPorts(t *testing.T, n int) []int {
+	var ports []int
+	var conns []net.PacketConn
+	for range n {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return ports
+}
+
+// nics gives node i (1 or 2) one virtio NIC per link, each a UDP tunnel
+// to the same link of the other node: -netdev socket,udp=PEER,localaddr=SELF.
+func nics(i int, ports []int) []string {
+	var a []string
+	for link := range 2 {
+		self, peer := ports[2*link+i-1], ports[2*link+2-i]
+		a = append(a,
+			"-netdev", fmt.Sprintf("socket,id=l%d,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", link, peer, self),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=l%d,mac=52:54:00:77:%02x:%02x", link, link, i))
+	}
+	return a
+}
+
+func addrs(i int) string {
+	return fmt.Sprintf("tachy.node=n%d tachy.addr=eth0=10.77.0.%d/24,eth1=10.77.1.%d/24", i, i, i)
+}
+
+// TestBootNode boots one configured node (its peer absent): the daemon
+// starts and its control socket answers.
+func TestBootNode(t *testing.T) {
+	needBoot(t)
+	img := buildImage(t, twoNodeConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	v := boot(t, "n1", img, addrs(1)+" quiet tachy.test=poweroff-when-ready", nics(1, freeUDPPorts(t, 4))...)
+	d := v.waitFor(t, ctx, "tachy: node n1 ready")
+	t.Logf("node n1 ready %.1f s after QEMU started", d.Seconds())
+	v.waitExit(t, ctx)
+}
+
+// TestBootTwoNodes boots two nodes connected on two links: each must see
+// the other up, then both power off.
+func TestBootTwoNodes(t *testing.T) {
+	needBoot(t)
+	img := buildImage(t, twoNodeConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	ports := freeUDPPorts(t, 4)
+	vms := []*vm{
+		boot(t, "n1", img, addrs(1)+" quiet tachy.test=poweroff-when-peers-up", nics(1, ports)...),
+		boot(t, "n2", img, addrs(2)+" quiet tachy.test=poweroff-when-peers-up", nics(2, ports)...),
+	}
+	// Consoles are buffered: waiting on one VM loses nothing of the other's.
+	for i, v := range vms {
+		v.waitFor(t, ctx, fmt.Sprintf("tachy: node n%d ready", i+1))
+	}
+	for i, v := range vms {
+		peer := fmt.Sprintf("n%d", 2-i)
+		d := v.waitFor(t, ctx, "tachy: peer "+peer+" up")
+		t.Logf("%s: peer %s up %.1f s after QEMU started", v.name, peer, d.Seconds())
+	}
+	for _, v := range vms {
+		v.waitExit(t, ctx)
+	}
+}
