@@ -386,6 +386,11 @@ func (r *Resource) primitivesRunning() []*Node {
 	return out
 }
 
+// priorityOnly: Pacemaker 2.1.5 assigns resources in the order
+// unpack_resources leaves them, sorted by priority alone (pe__cmp_rsc_priority);
+// the fuller comparison below is what later versions use.
+const priorityOnly = true
+
 // sortResources is pcmk__sort_resources (cmp_resources).
 func (ws *workingSet) sortResources(list []*Resource) {
 	type key struct {
@@ -426,6 +431,9 @@ func (ws *workingSet) sortResources(list []*Resource) {
 		a, b := list[i], list[j]
 		if a.Priority != b.Priority {
 			return a.Priority > b.Priority
+		}
+		if priorityOnly {
+			return false
 		}
 		ka, kb := keys[a], keys[b]
 		wa, wb := get(ka.node, ka.w), get(kb.node, kb.w)
