@@ -21,7 +21,7 @@ type Action struct {
 
 	inherent bool // required when created, not by propagation
 	rsc      *Resource
-	node *Node
+	node     *Node
 }
 
 // Key is the action key Pacemaker uses, e.g. rsc1_start_0.
