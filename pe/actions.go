@@ -175,7 +175,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		if !r.Managed {
 			start.Optional = true
 		}
-		if !next.available() {
+		if !next.available() || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}
 		if !ws.opts.haveQuorum {

@@ -130,7 +130,7 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				for _, n := range ws.nodes {
-					pass, score := (&ruleCtx{attrs: n.Attrs}).evalRule(rule)
+					pass, score := ws.nodeCtx(n).evalRule(rule)
 					if pass {
 						ws.locationNode(r, n, int(score))
 					}
