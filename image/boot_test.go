@@ -94,6 +94,7 @@ type vm struct {
 	console []string
 	lines   chan string
 	exited  chan struct{}
+	stdin   io.WriteCloser // the serial console's input
 }
 
 func boot(t *testing.T, name string, img *Result, cmdline string, qemuArgs ...string) *vm {
@@ -106,6 +107,10 @@ func boot(t *testing.T, name string, img *Result, cmdline string, qemuArgs ...st
 	v.cmd = exec.Command("qemu-system-x86_64", args...)
 	pr, pw := io.Pipe()
 	v.cmd.Stdout, v.cmd.Stderr = pw, pw
+	var err error
+	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	v.start = time.Now()
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -188,7 +193,7 @@ func TestBootUnconfigured(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
 	v := boot(t, "vm", img, "quiet tachy.node=n1 tachy.test=poweroff-when-ready", "-nic", "none")
-	v.waitFor(t, ctx, "tachy: loaded 14 kernel modules")
+	v.waitFor(t, ctx, fmt.Sprintf("tachy: loaded %d kernel modules", len(img.Modules)))
 	d := v.waitFor(t, ctx, "tachy: ready (no configuration)")
 	t.Logf("ready %.1f s after QEMU started", d.Seconds())
 	v.waitExit(t, ctx)
@@ -264,7 +269,7 @@ func nics(i int, ports []int) []string {
 		self, peer := ports[2*link+i-1], ports[2*link+2-i]
 		a = append(a,
 			"-netdev", fmt.Sprintf("socket,id=l%d,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", link, peer, self),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=l%d,mac=52:54:00:77:%02x:%02x", link, link, i))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=l%d,mac=52:54:00:77:%02x:%02x,romfile=", link, link, i))
 	}
 	return a
 }
@@ -274,15 +279,20 @@ func addrs(i int) string {
 }
 
 // TestBootNode boots one configured node (its peer absent): the daemon
-// starts and its control socket answers.
+// starts, its control socket answers, and `status` typed on the console
+// shows it; `poweroff` ends it.
 func TestBootNode(t *testing.T) {
 	needBoot(t)
 	img := buildImage(t, twoNodeConfig(t))
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	v := boot(t, "n1", img, addrs(1)+" quiet tachy.test=poweroff-when-ready", nics(1, freeUDPPorts(t, 4))...)
+	v := boot(t, "n1", img, addrs(1)+" quiet", nics(1, freeUDPPorts(t, 4))...)
 	d := v.waitFor(t, ctx, "tachy: node n1 ready")
 	t.Logf("node n1 ready %.1f s after QEMU started", d.Seconds())
+	fmt.Fprintf(v.stdin, "status\n")
+	v.waitFor(t, ctx, "Cluster vmlab (id 7717), node n1 (id 1)")
+	v.waitFor(t, ctx, "Quorum: NOT quorate: waiting for all 2 configured nodes")
+	fmt.Fprintf(v.stdin, "poweroff\n")
 	v.waitExit(t, ctx)
 }
 

@@ -323,6 +323,7 @@ func watchPeers(cl controller.Client, test string) {
 				say("peer %s up", n)
 			}
 		}
+		say("quorum: %s", st.Quorum.Reason)
 		check()
 	}, func(e controller.Event) bool {
 		switch e.Type {
@@ -333,8 +334,10 @@ func watchPeers(cl controller.Client, test string) {
 		case "node-down":
 			peers[e.NodeName] = false
 			say("peer %s down", e.NodeName)
-		case "quorum-gained", "quorum-lost":
-			say("%s", strings.ReplaceAll(e.Type, "-", " "))
+		case "quorum-gained", "quorum-lost", "quorum-changed":
+			if e.Quorum != nil {
+				say("quorum: %s", e.Quorum.Reason)
+			}
 		}
 		return true
 	})
