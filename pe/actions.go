@@ -398,6 +398,14 @@ func (ws *workingSet) propagate() {
 				first.Optional = false
 				changed = true
 			}
+			if e.Kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
+				// A required action waiting for one that cannot run is blocked.
+				then.Runnable = false
+				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
+					then.Reason = reasonOf("unrunnable", first)
+				}
+				changed = true
+			}
 			if e.Kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
 				first.Optional = false
 				changed = true

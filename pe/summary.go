@@ -73,7 +73,10 @@ func (w *summaryWriter) item(change string, r *Resource, origin, dest *Node, act
 // LogActions in assignment order.
 func (ws *workingSet) summarise(all []*Resource) []string {
 	w := &summaryWriter{rscWidth: 5, detailWidth: 5}
-	for _, a := range ws.actions {
+	// Fencing is listed newest first: Pacemaker prepends each fencing
+	// action as it schedules them in node order.
+	for i := len(ws.actions) - 1; i >= 0; i-- {
+		a := ws.actions[i]
 		if a.rsc != nil || a.Optional || a.Task != "stonith" {
 			continue
 		}
