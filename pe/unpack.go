@@ -475,6 +475,14 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
 		}
+		if !ok && n.Unclean && ws.opts.stonithEnabled {
+			// The node will be fenced, which stops everything on it:
+			// its failures need no recovery of their own.
+			if roleLess(role, cib.RoleStarted) {
+				role = cib.RoleStarted
+			}
+			continue
+		}
 		if !ok {
 			// unpack_rsc_op_failure
 			of := ws.configuredOnFail(rsc, op)

@@ -1,0 +1,52 @@
+package pe
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// TestDebugCorpus prints the actions scheduled for the corpus test named
+// by PE_DEBUG (a development aid; skipped otherwise).
+func TestDebugCorpus(t *testing.T) {
+	name := os.Getenv("PE_DEBUG")
+	if name == "" {
+		t.Skip("PE_DEBUG not set")
+	}
+	data, err := os.ReadFile(filepath.Join(conformanceDir, "xml", name+".xml"))
+	if err != nil {
+		t.Skip(err)
+	}
+	c, err := cib.Import(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Resources {
+		for _, p := range r.primitives() {
+			t.Logf("%s role=%s next=%s running=%v assigned=%v failed=%v managed=%v", p.ID, p.Role, p.NextRole, names(p.RunningOn), p.AssignedTo, p.Failed, p.Managed)
+		}
+	}
+	for _, n := range res.Nodes {
+		t.Logf("node %s online=%v unclean=%v standby=%v", n.Name, n.Online, n.Unclean, n.Standby)
+	}
+	for _, a := range res.Actions {
+		t.Logf("action %d %s optional=%v runnable=%v reason=%q", a.ID, a.Key()+"@"+a.Node, a.Optional, a.Runnable, a.Reason)
+	}
+	t.Log(res.String())
+}
+
+func names(ns []*Node) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Name)
+	}
+	return out
+}
