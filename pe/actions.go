@@ -140,6 +140,11 @@ func (ws *workingSet) createActions(r *Resource) {
 	}
 	next := r.AssignedTo
 	multiple := len(r.RunningOn) > 1
+	if cur := r.current(); isTrue(r.Meta["allow-migrate"]) && r.Managed && !r.Failed && !multiple &&
+		cur != nil && next != nil && cur != next && !cur.Unclean && cur.Online &&
+		r.Role == cib.RoleStarted && r.NextRole == cib.RoleStarted {
+		r.Migrating = true
+	}
 	for _, n := range r.RunningOn {
 		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
 		stop := ws.newAction(r, "stop", n, !need)
@@ -370,6 +375,34 @@ func reasonOf(kind string, a *Action) string {
 	return kind + " " + a.Resource + " " + a.Task
 }
 
+// blockMigrations is the effect of orderings on live migration: a
+// resource cannot migrate while something it is ordered after moves by
+// stop and start (pe_order_apply_first_non_migratable).
+func (ws *workingSet) blockMigrations() {
+	for changed := true; changed; {
+		changed = false
+		for _, e := range ws.edges {
+			first, then := ws.actions[e.First], ws.actions[e.Then]
+			if e.Kind&OrderImpliesThen == 0 || first.Task != "start" || then.Task != "start" {
+				continue
+			}
+			f, t := first.rsc, then.rsc
+			if f == nil || t == nil || f == t || !t.Migrating || f.Migrating || f.isGroup() || t.isGroup() {
+				continue
+			}
+			fcur := f.current()
+			if fcur == nil || f.AssignedTo == nil || fcur == f.AssignedTo {
+				continue
+			}
+			t.Migrating = false
+			if st := t.find("stop", t.current()); st != nil && st.Reason == "" {
+				st.Reason = reasonOf("unrunnable", f.find("stop", fcur))
+			}
+			changed = true
+		}
+	}
+}
+
 // propagate applies the edges' effects on optional and runnable flags until
 // nothing changes (pcmk__update_action_for_orderings).
 func (ws *workingSet) propagate() {
@@ -377,14 +410,20 @@ func (ws *workingSet) propagate() {
 		changed = false
 		for _, e := range ws.edges {
 			first, then := ws.actions[e.First], ws.actions[e.Then]
-			if e.Kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
+			kind := e.Kind
+			if first.rsc != nil && then.rsc != nil && first.rsc != then.rsc &&
+				(first.rsc.Migrating || then.rsc.Migrating) {
+				// Live migration keeps dependents running.
+				kind &^= OrderImpliesThen | OrderImpliesFirst
+			}
+			if kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc && !(then.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true
 			}
-			if e.Kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
+			if kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
 				if then.Optional {
 					then.Optional = false
 					changed = true
@@ -394,11 +433,11 @@ func (ws *workingSet) propagate() {
 					changed = true
 				}
 			}
-			if e.Kind&OrderImpliesFirst != 0 && !then.Optional && first.Optional && first.Task != "start" {
+			if kind&OrderImpliesFirst != 0 && !then.Optional && first.Optional && first.Task != "start" {
 				first.Optional = false
 				changed = true
 			}
-			if e.Kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
+			if kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
 				// A required action waiting for one that cannot run is blocked.
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
@@ -406,7 +445,7 @@ func (ws *workingSet) propagate() {
 				}
 				changed = true
 			}
-			if e.Kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
+			if kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
 				first.Optional = false
 				changed = true
 			}

@@ -63,6 +63,10 @@ type Resource struct {
 	thisWith    []*colocation // rsc is the dependent
 	withThis    []*colocation // rsc is the primary
 
+	// Migrating: moving by live migration (migrate_to/migrate_from)
+	// rather than stop and start.
+	Migrating bool
+
 	actions []*Action
 	index   int
 }

@@ -88,6 +88,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 	}
 	ws.internalOrderings(all)
 	ws.unpackOrders()
+	ws.blockMigrations()
 	ws.propagate()
 
 	res := &Result{Nodes: ws.nodes, Resources: all, Actions: ws.actions, Edges: ws.edges}

@@ -128,6 +128,8 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 	}
 	if r.Role == r.NextRole {
 		switch {
+		case r.Migrating && current != nil && start != nil && start.Runnable && (stop == nil || stop.Runnable):
+			w.item("Migrate", r, current, next, start, nil)
 		case start == nil || start.Optional:
 			// leave
 		case !start.Runnable:
