@@ -175,7 +175,7 @@ func (ws *workingSet) applyNodeCriteria() {
 			}
 		}
 	}
-	// Nodes that cannot run resources carry -INFINITY (determine_online_status).
+	ws.applyNodeHealth()
 	ws.applyLocations()
 	for _, p := range ws.allPrimitives() {
 		if !p.Managed || p.Stickiness < 1 || len(p.RunningOn) != 1 {
@@ -625,3 +625,59 @@ func (ws *workingSet) assignTo(rsc *Resource, n *Node, force bool) {
 }
 
 var _ = math.Abs
+
+// applyNodeHealth is pcmk__apply_node_health: a node's summed #health-*
+// attributes become a location score for every resource.
+func (ws *workingSet) applyNodeHealth() {
+	strategy := ws.props["node-health-strategy"]
+	var h cib.HealthScores
+	base := 0
+	switch strategy {
+	case "migrate-on-red":
+		h = cib.HealthScores{Red: cib.MinusInfinity}
+	case "only-green":
+		h = cib.HealthScores{Red: cib.MinusInfinity, Yellow: cib.MinusInfinity}
+	case "progressive", "custom":
+		h = cib.HealthScores{}
+		for name, dst := range map[string]*cib.Score{"node-health-red": &h.Red, "node-health-yellow": &h.Yellow, "node-health-green": &h.Green} {
+			if v, ok := ws.props[name]; ok {
+				*dst, _ = cib.ParseScore(v)
+			} else if name == "node-health-red" {
+				*dst = cib.MinusInfinity
+			}
+		}
+		if strategy == "progressive" {
+			if v, ok := ws.props["node-health-base"]; ok {
+				s, _ := cib.ParseScore(v)
+				base = int(s)
+			}
+		}
+	default:
+		return
+	}
+	for _, n := range ws.nodes {
+		health := base
+		keys := make([]string, 0)
+		for k := range n.Attrs {
+			if len(k) > 8 && k[:8] == "#health-" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s, err := cib.ParseScoreHealth(n.Attrs[k], h)
+			if err == nil {
+				health = addScores(health, int(s))
+			}
+		}
+		if health == 0 {
+			continue
+		}
+		for _, r := range ws.resources {
+			if health < 0 && isTrue(r.Meta["allow-unhealthy-nodes"]) {
+				continue
+			}
+			ws.locationNode(r, n, health)
+		}
+	}
+}
