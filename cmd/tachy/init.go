@@ -30,9 +30,10 @@ import (
 type initCmd struct{}
 
 // The kernel runs /init with the command line's leftover words as
-// arguments, if any, and never with "init": as PID 1, tachy is init.
+// arguments, if any, and never with "init": started by the kernel as /init,
+// tachy is init. (As PID 1 of a container, `tachy daemon` stays itself.)
 func init() {
-	if os.Getpid() == 1 && (len(os.Args) < 2 || os.Args[1] != "init") {
+	if os.Getpid() == 1 && (filepath.Base(os.Args[0]) == "init" || len(os.Args) == 1) {
 		os.Args = []string{os.Args[0], "init"}
 	}
 }
@@ -124,7 +125,9 @@ func boot(g *globals) error {
 			fatal(nil)
 		}
 		console()
-		select {}
+		for {
+			time.Sleep(time.Hour) // no console input: keep running
+		}
 	}
 	return runDaemon(g, p)
 }
@@ -347,7 +350,7 @@ func watchPeers(cl controller.Client, test string) {
 }
 
 // console reads commands from the console and runs them as tachy
-// subcommands ("status", "events", "version", "config check FILE"), plus
+// subcommands ("status", "version", "config check FILE"), plus
 // "poweroff" and "reboot". There is no shell.
 func console() {
 	self, err := os.Executable()
@@ -370,8 +373,9 @@ func console() {
 		case "reboot":
 			unix.Sync()
 			unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
-		case "init", "daemon", "lab", "bench", "sh":
-			fmt.Printf("%s: not available on the console; try status, events, version, config check FILE, poweroff, reboot\n", args[0])
+		case "init", "daemon", "lab", "bench", "events", "keygen", "sh":
+			// events never ends, and ^C on /dev/console interrupts nothing.
+			fmt.Printf("%s: not available on the console; try status, status --json, version, config check FILE, poweroff, reboot\n", args[0])
 			continue
 		case "help":
 			args = []string{"--help"}
