@@ -2,6 +2,7 @@ package pe
 
 import (
 	"math"
+	"strings"
 	"regexp"
 	"sort"
 
@@ -217,23 +218,35 @@ func nodeWeight(n *Node, w int) int {
 // -INFINITY), then fewer assigned resources, then the preferred node, then
 // name.
 func sortNodes(w weights, preferred *Node) []*Node {
+	return sortNodesStrategy(w, preferred, "")
+}
+
+func sortNodesStrategy(w weights, preferred *Node, strategy string) []*Node {
 	nodes := make([]*Node, 0, len(w))
 	for n := range w {
 		nodes = append(nodes, n)
 	}
 	sort.SliceStable(nodes, func(i, j int) bool {
-		return compareNodes(nodes[i], w[nodes[i]], nodes[j], w[nodes[j]], preferred) < 0
+		return compareNodes(nodes[i], w[nodes[i]], nodes[j], w[nodes[j]], preferred, strategy) < 0
 	})
 	return nodes
 }
 
-func compareNodes(a *Node, aw int, b *Node, bw int, preferred *Node) int {
+func compareNodes(a *Node, aw int, b *Node, bw int, preferred *Node, strategy string) int {
 	aw, bw = nodeWeight(a, aw), nodeWeight(b, bw)
 	switch {
 	case aw > bw:
 		return -1
 	case aw < bw:
 		return 1
+	}
+	if strategy == "minimal" {
+		return strings.Compare(a.Name, b.Name)
+	}
+	if strategy == "balanced" {
+		if c := compareCapacities(a, b); c != 0 {
+			return c
+		}
 	}
 	switch {
 	case a.numResources < b.numResources:
@@ -584,7 +597,19 @@ func (ws *workingSet) applyColocation(dep *Resource, c *colocation) {
 func (ws *workingSet) assignBest(rsc *Resource) {
 	w := ws.weightsOf(rsc)
 	cur := rsc.current()
-	nodes := sortNodes(w, cur)
+	strategy := ws.opts.placement
+	if strategy == "default" {
+		strategy = ""
+	}
+	if strategy != "" {
+		// pcmk__ban_insufficient_capacity
+		for n := range w {
+			if !enoughCapacity(n, rsc.Util) {
+				w[n] = -inf
+			}
+		}
+	}
+	nodes := sortNodesStrategy(w, cur, strategy)
 	if len(nodes) == 0 {
 		ws.assignTo(rsc, nil, false)
 		return
@@ -619,6 +644,9 @@ func (ws *workingSet) assignTo(rsc *Resource, n *Node, force bool) {
 	}
 	rsc.AssignedTo = n
 	n.numResources++
+	for k, v := range rsc.Util {
+		n.capacity[k] -= v
+	}
 	if rsc.NextRole == cib.RoleUnknown || rsc.NextRole == cib.RoleNone {
 		rsc.NextRole = cib.RoleStarted
 	}
@@ -680,4 +708,37 @@ func (ws *workingSet) applyNodeHealth() {
 			ws.locationNode(r, n, health)
 		}
 	}
+}
+
+// enoughCapacity is have_enough_capacity: every utilization the resource
+// needs fits in what the node has left.
+func enoughCapacity(n *Node, need map[string]int) bool {
+	for k, v := range need {
+		if v > n.capacity[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// compareCapacities is pcmk__compare_node_capacities: negative when a has
+// more free capacity in more dimensions.
+func compareCapacities(a, b *Node) int {
+	result := 0
+	cmp := func(x, y int) {
+		if x > y {
+			result--
+		} else if x < y {
+			result++
+		}
+	}
+	for k, v := range a.capacity {
+		cmp(v, b.capacity[k])
+	}
+	for k, v := range b.capacity {
+		if _, ok := a.capacity[k]; !ok {
+			cmp(0, v)
+		}
+	}
+	return result
 }

@@ -18,7 +18,8 @@ type Node struct {
 	Shutdown    bool
 	Attrs       map[string]string // node attributes (#uname, #id, configured, transient)
 
-	index        int // document order
+	capacity     map[string]int // remaining utilization capacity
+	index        int            // document order
 	numResources int // resources assigned so far (tie-break)
 	fenceReason  string
 }
@@ -37,6 +38,7 @@ type Resource struct {
 	Group    *cib.Group
 
 	Meta       map[string]string
+	Util       map[string]int
 	Priority   int
 	Stickiness Score
 	Threshold  int // migration-threshold, 0 = never

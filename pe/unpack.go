@@ -132,6 +132,10 @@ func (ws *workingSet) unpackNodes() {
 			n.Attrs["#is_dc"] = "false"
 		}
 		nvsets(cn.InstanceAttributes, n.Attrs, ws.baseCtx())
+		n.capacity = map[string]int{}
+		for k, v := range nvsets(cn.Utilization, nil, ws.baseCtx()) {
+			n.capacity[k] = laxInt(v)
+		}
 		ws.nodes = append(ws.nodes, n)
 		ws.nodeByName[cn.Uname] = n
 		ws.nodeByID[cn.ID] = n
@@ -299,6 +303,17 @@ func (ws *workingSet) noteUnsupported(r cib.Resource) {
 func (ws *workingSet) newPrimitive(p *cib.Primitive, parent *Resource, defaults map[string]string, templates map[string]*cib.Template) *Resource {
 	rsc := &Resource{ID: p.ID, Prim: p, Parent: parent}
 	rsc.Meta = nvsets(p.MetaAttributes, nil, ws.baseCtx())
+	rsc.Util = map[string]int{}
+	util := nvsets(p.Utilization, nil, ws.baseCtx())
+	if t := templates[p.Template]; t != nil {
+		nvsets(t.Utilization, util, ws.baseCtx())
+	}
+	if parent != nil && parent.Group != nil {
+		nvsets(parent.Group.Utilization, util, ws.baseCtx())
+	}
+	for k, v := range util {
+		rsc.Util[k] = laxInt(v)
+	}
 	if t := templates[p.Template]; t != nil {
 		nvsets(t.MetaAttributes, rsc.Meta, ws.baseCtx())
 	}
