@@ -178,6 +178,7 @@ func (ws *workingSet) applyNodeCriteria() {
 	}
 	ws.applyNodeHealth()
 	ws.applyLocations()
+	ws.applyTickets()
 	for _, p := range ws.allPrimitives() {
 		if !p.Managed || p.Stickiness < 1 || len(p.RunningOn) != 1 {
 			continue
@@ -741,4 +742,67 @@ func compareCapacities(a, b *Node) int {
 		}
 	}
 	return result
+}
+
+// ticketGranted reports whether the status grants the ticket (and it is
+// not in standby).
+func (ws *workingSet) ticketGranted(id string) bool {
+	t := ws.cib.Status.Tickets
+	if t == nil {
+		return false
+	}
+	for _, st := range t.Children {
+		if v, _ := st.Attr("id"); v != id {
+			continue
+		}
+		g, _ := st.Attr("granted")
+		sb, _ := st.Attr("standby")
+		return isTrue(g) && !isTrue(sb)
+	}
+	return false
+}
+
+// applyTickets is rsc_ticket handling for revoked tickets: stop (also for
+// demote on a non-promotable resource), fence, or freeze.
+func (ws *workingSet) applyTickets() {
+	for _, c := range ws.cib.Configuration.Constraints {
+		tk, ok := c.(*cib.Ticket)
+		if !ok || ws.ticketGranted(tk.Ticket) {
+			continue
+		}
+		if tk.RscRole != cib.RoleNone && tk.RscRole != cib.RoleStarted && tk.RscRole != cib.RoleUnknown {
+			continue
+		}
+		var rscs []*Resource
+		if r := ws.byID[tk.Rsc]; r != nil && r.Parent == nil {
+			rscs = append(rscs, r)
+		}
+		for _, set := range tk.Sets {
+			for _, id := range set.Resources {
+				if r := ws.byID[id]; r != nil && r.Parent == nil {
+					rscs = append(rscs, r)
+				}
+			}
+		}
+		for _, r := range rscs {
+			switch tk.LossPolicy {
+			case "freeze":
+				if len(r.primitivesRunning()) > 0 {
+					for _, p := range r.primitives() {
+						p.Managed = false
+					}
+					continue
+				}
+			case "fence":
+				for _, n := range r.primitivesRunning() {
+					if ws.opts.stonithEnabled {
+						ws.fence(n, "deadman ticket was lost")
+					}
+				}
+			}
+			for _, n := range ws.nodes {
+				ws.resourceNodeScore(r, n, -inf)
+			}
+		}
+	}
 }
