@@ -1,18 +1,16 @@
 package pe
 
 import (
-	"math"
-	"strings"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/tachy-ha/tachy/cib"
 )
 
 const (
-	inf        = int(cib.Infinity)
-	infHack    = inf * -100 // INFINITY_HACK: a node marked unusable while merging
-	unassigned = -1
+	inf     = int(cib.Infinity)
+	infHack = inf * -100 // INFINITY_HACK: a node marked unusable while merging
 )
 
 // addScores is pcmk__add_scores on plain ints.
@@ -56,18 +54,11 @@ func (ws *workingSet) resourceNodeScore(rsc *Resource, n *Node, score int) {
 	for _, c := range rsc.Children {
 		ws.resourceNodeScore(c, n, score)
 	}
-	w := ws.allowed(rsc)
+	w := ws.weightsOf(rsc)
 	if _, ok := w[n]; !ok {
 		w[n] = 0
 	}
 	w[n] = addScores(w[n], score)
-}
-
-func (ws *workingSet) allowed(rsc *Resource) weights {
-	if rsc.allowed == nil {
-		rsc.allowed = map[*Node]Score{}
-	}
-	return ws.weightsOf(rsc)
 }
 
 // weightsOf returns the resource's allowed-node table (kept as ints while
@@ -652,8 +643,6 @@ func (ws *workingSet) assignTo(rsc *Resource, n *Node, force bool) {
 		rsc.NextRole = cib.RoleStarted
 	}
 }
-
-var _ = math.Abs
 
 // applyNodeHealth is pcmk__apply_node_health: a node's summed #health-*
 // attributes become a location score for every resource.

@@ -183,5 +183,16 @@ func TestConformance(t *testing.T) {
 		}
 		t.Logf("wrote %d passing tests to %s", len(nowPassing), passingFile)
 	}
-	_ = regressed
+	if len(regressed) > 0 {
+		t.Errorf("%d listed tests no longer pass: %s", len(regressed), strings.Join(regressed, " "))
+	}
+	known := map[string]bool{}
+	for _, ct := range tests {
+		known[ct.name] = true
+	}
+	for name := range passing {
+		if !known[name] {
+			t.Errorf("%s is listed in %s but not in the corpus index", name, passingFile)
+		}
+	}
 }

@@ -20,7 +20,7 @@ type Node struct {
 
 	capacity     map[string]int // remaining utilization capacity
 	index        int            // document order
-	numResources int // resources assigned so far (tie-break)
+	numResources int            // resources assigned so far (tie-break)
 	fenceReason  string
 }
 
@@ -55,7 +55,6 @@ type Resource struct {
 	pendingOn map[*Node]bool
 
 	// Assignment.
-	allowed     map[*Node]Score
 	provisional bool
 	assigning   bool
 	merging     bool

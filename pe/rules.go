@@ -2,8 +2,8 @@ package pe
 
 import (
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 )

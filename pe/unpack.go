@@ -406,9 +406,6 @@ func (ws *workingSet) unpackStatus() {
 			ws.unpackLRMResource(rsc, n, lr)
 		}
 	}
-	for _, rsc := range ws.allPrimitives() {
-		ws.unpackFailcounts(rsc)
-	}
 }
 
 // orphanHistory records a resource that is in the history but no longer
@@ -597,12 +594,6 @@ var roleRank = map[cib.Role]int{
 }
 
 func roleLess(a, b cib.Role) bool { return roleRank[a] < roleRank[b] }
-
-// unpackFailcounts reads fail-count-RSC and fail-count-RSC#op_interval
-// transient attributes, honouring failure-timeout.
-func (ws *workingSet) unpackFailcounts(rsc *Resource) {
-	_ = time.Second
-}
 
 // failcount is pe_get_failcount: the sum of the resource's fail counts on
 // the node.
