@@ -317,55 +317,109 @@ var inverseTask = map[string]string{"start": "stop", "stop": "start", "promote":
 func (ws *workingSet) unpackOrders() {
 	for _, c := range ws.cib.Configuration.Constraints {
 		o, ok := c.(*cib.Order)
-		if !ok || len(o.Sets) > 0 {
+		if !ok {
+			continue
+		}
+		if len(o.Sets) > 0 {
+			ws.unpackOrderSets(o)
 			continue
 		}
 		first, then := ws.byID[o.First], ws.byID[o.Then]
 		if first == nil || then == nil || first.Parent != nil || then.Parent != nil {
 			continue
 		}
-		kind := o.Kind
+		ws.orderPair(o, first, then, o.FirstAction, o.ThenAction, o.Kind, o.Score)
+	}
+}
+
+// unpackOrderSets handles ordered resource sets that are sequential and
+// require all their members: members in order within a set, and every
+// member of a set before every member of the next.
+func (ws *workingSet) unpackOrderSets(o *cib.Order) {
+	var prev []*Resource
+	var prevAction string
+	for _, set := range o.Sets {
+		if set.RequireAll != nil && !*set.RequireAll {
+			return
+		}
+		if o.RequireAll != nil && !*o.RequireAll {
+			return
+		}
+		var members []*Resource
+		for _, id := range set.Resources {
+			r := ws.byID[id]
+			if r == nil || r.Parent != nil {
+				return
+			}
+			members = append(members, r)
+		}
+		action := set.Action
+		kind := set.Kind
 		if kind == "" {
-			kind = "Mandatory"
-			if o.Score != nil && *o.Score == 0 {
-				kind = "Optional"
+			kind = o.Kind
+		}
+		score := set.Score
+		if score == nil {
+			score = o.Score
+		}
+		sequential := set.Sequential == nil || *set.Sequential
+		if sequential {
+			for i := 1; i < len(members); i++ {
+				ws.orderPair(o, members[i-1], members[i], action, action, kind, score)
 			}
 		}
-		fa := o.FirstAction
-		if fa == "" {
-			fa = "start"
+		for _, p := range prev {
+			for _, m := range members {
+				ws.orderPair(o, p, m, prevAction, action, o.Kind, o.Score)
+			}
 		}
-		ta := o.ThenAction
-		if ta == "" {
-			ta = fa
+		if sequential && len(members) > 0 {
+			prev = members[len(members)-1:]
+		} else {
+			prev = members
 		}
-		symmetrical := kind != "Serialize"
-		if o.Symmetrical != nil {
-			symmetrical = *o.Symmetrical
+		prevAction = action
+	}
+}
+
+// orderPair adds one ordering (and its symmetrical inverse).
+func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kind string, score *cib.Score) {
+	if kind == "" {
+		kind = "Mandatory"
+		if score != nil && *score == 0 {
+			kind = "Optional"
 		}
-		var flags EdgeKind = OrderOptional
+	}
+	if fa == "" {
+		fa = "start"
+	}
+	if ta == "" {
+		ta = fa
+	}
+	symmetrical := kind != "Serialize"
+	if o.Symmetrical != nil {
+		symmetrical = *o.Symmetrical
+	}
+	var flags EdgeKind = OrderOptional
+	if kind == "Mandatory" && symmetrical {
+		flags |= OrderImpliesThen
+		if fa == "start" || fa == "promote" {
+			flags |= OrderRunnableLeft
+		}
+	}
+	for _, fx := range orderAction(first, fa, true) {
+		for _, tx := range orderAction(then, ta, false) {
+			ws.order(fx, tx, flags)
+		}
+	}
+	if symmetrical && inverseTask[fa] != "" && inverseTask[ta] != "" {
+		var iflags EdgeKind = OrderOptional
 		if kind == "Mandatory" {
-			if symmetrical {
-				flags |= OrderImpliesThen
-				if fa == "start" || fa == "promote" {
-					flags |= OrderRunnableLeft
-				}
-			}
+			iflags |= OrderImpliesFirst
 		}
-		for _, fx := range orderAction(first, fa, true) {
-			for _, tx := range orderAction(then, ta, false) {
-				ws.order(fx, tx, flags)
-			}
-		}
-		if symmetrical && inverseTask[fa] != "" && inverseTask[ta] != "" {
-			var iflags EdgeKind = OrderOptional
-			if kind == "Mandatory" {
-				iflags |= OrderImpliesFirst
-			}
-			for _, fx := range orderAction(then, inverseTask[ta], true) {
-				for _, tx := range orderAction(first, inverseTask[fa], false) {
-					ws.order(fx, tx, iflags)
-				}
+		for _, fx := range orderAction(then, inverseTask[ta], true) {
+			for _, tx := range orderAction(first, inverseTask[fa], false) {
+				ws.order(fx, tx, iflags)
 			}
 		}
 	}
