@@ -22,15 +22,16 @@ type globals struct {
 
 type cli struct {
 	globals
-	Daemon  daemonCmd  `cmd:"" help:"Run the cluster daemon on this node."`
-	Status  statusCmd  `cmd:"" help:"Show membership, links and quorum as this node's daemon sees them."`
-	Events  eventsCmd  `cmd:"" help:"Stream membership and quorum events from the daemon."`
-	Keygen  keygenCmd  `cmd:"" help:"Create the cluster key file that authenticates heartbeats."`
-	Config  configCmd  `cmd:"" help:"Check or print a configuration file."`
-	Lab     labCmd     `cmd:"" help:"The network-namespace lab: N nodes on two heartbeat rings and a service network."`
-	Bench   benchCmd   `cmd:"" help:"Benchmarks that print JSON."`
-	Version versionCmd `cmd:"" help:"Print the version."`
-	Init    initCmd    `cmd:"" hidden:"" help:"PID 1 of the appliance image (docs/image.md)."`
+	Daemon   daemonCmd   `cmd:"" help:"Run the cluster daemon on this node."`
+	Status   statusCmd   `cmd:"" help:"Show membership, links and quorum as this node's daemon sees them."`
+	Events   eventsCmd   `cmd:"" help:"Stream membership and quorum events from the daemon."`
+	Keygen   keygenCmd   `cmd:"" help:"Create the cluster key file that authenticates heartbeats."`
+	Config   configCmd   `cmd:"" help:"Check or print a configuration file."`
+	Lab      labCmd      `cmd:"" help:"The network-namespace lab: N nodes on two heartbeat rings and a service network."`
+	Simulate simulateCmd `cmd:"" help:"Schedule a Pacemaker CIB and print the transition, as crm_simulate -x FILE -S does."`
+	Bench    benchCmd    `cmd:"" help:"Benchmarks that print JSON."`
+	Version  versionCmd  `cmd:"" help:"Print the version."`
+	Init     initCmd     `cmd:"" hidden:"" help:"PID 1 of the appliance image (docs/image.md)."`
 }
 
 type versionCmd struct{}

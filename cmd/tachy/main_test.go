@@ -39,6 +39,11 @@ func TestCLI(t *testing.T) {
 		{[]string{"lab", "up", "--nodes", "99", "--lab-dir", filepath.Join(dir, "lab")}, false, "the lab has 1 to 16 nodes"},
 		{[]string{"lab", "up", "--receiver", "dpdk", "--lab-dir", filepath.Join(dir, "lab")}, false, "--receiver"},
 		{[]string{"--log-level", "loud", "version"}, false, "--log-level"},
+		// Expected output as crm_simulate 2.1.5 prints it for this CIB.
+		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml"}, true, "Transition Summary:\n  * Start      rsc1    ( node2 )\n"},
+		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--json"}, true, `"key": "rsc1_start_0"`},
+		{[]string{"simulate", "-x", good}, false, "malformed XML"},
+		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--now", "yesterday"}, false, "use RFC 3339"},
 	} {
 		out, err := exec.Command(bin, tc.args...).CombinedOutput()
 		if (err == nil) != tc.ok || !strings.Contains(string(out), tc.output) {
