@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +14,44 @@ import (
 
 type benchCmd struct {
 	Detect benchDetectCmd `cmd:"" help:"Failure detection: time from a kill or a cut to each survivor's down event, false suspicions under CPU stress, CPU per daemon; XDP and user-space receive paths."`
+	PE     benchPECmd     `cmd:"" name:"pe" help:"The policy engine against crm_simulate on the same inputs: whole process, scheduling alone, generated clusters."`
+}
+
+type benchPECmd struct {
+	JSON    bool   `help:"Print the result as JSON (the only format)." default:"true"`
+	Corpus  string `help:"Directory of CIB XML inputs." default:"../shared/conformance/pacemaker-2.1.5/xml" type:"path"`
+	Repeats int    `help:"Whole-process runs per input and tool (the fastest counts)." default:"3"`
+	Profile int    `help:"crm_simulate -P -N repeats, and in-process repeats of the scheduler." default:"50"`
+	Limit   int    `help:"At most this many corpus inputs (0: all)."`
+	Sizes   string `help:"Generated clusters, RESOURCESxNODES, comma-separated." default:"1000x32,10000x32"`
+	Binary  string `help:"tachy binary timed as a whole process (default: this one)." type:"path"`
+}
+
+func (c *benchPECmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := c.Binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = exe
+	}
+	var sizes [][2]int
+	for _, s := range strings.Split(c.Sizes, ",") {
+		var r, n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(s), "%dx%d", &r, &n); err != nil || r < 1 || n < 1 {
+			return fmt.Errorf("--sizes %q: use RESOURCESxNODES, e.g. 1000x32", s)
+		}
+		sizes = append(sizes, [2]int{r, n})
+	}
+	res, err := bench.PE(ctx, bench.PEOptions{Corpus: c.Corpus, Binary: bin, Repeats: c.Repeats, Profile: max(c.Profile, 1),
+		Limit: c.Limit, Sizes: sizes, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
 }
 
 type benchDetectCmd struct {
