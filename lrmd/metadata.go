@@ -287,10 +287,16 @@ func (m *Metadata) Validate(agent Agent, params map[string]string) (warnings []s
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	byName := make(map[string]*Parameter, len(m.Parameters))
+	for i := range m.Parameters {
+		if _, dup := byName[m.Parameters[i].Name]; !dup {
+			byName[m.Parameters[i].Name] = &m.Parameters[i]
+		}
+	}
 	var problems []string
 	for _, k := range names {
 		v := params[k]
-		p := m.Param(k)
+		p := byName[k]
 		if p == nil {
 			warnings = append(warnings, fmt.Sprintf("parameter %q is not in %s's meta-data", k, agent))
 			continue
