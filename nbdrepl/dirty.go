@@ -1,0 +1,94 @@
+package nbdrepl
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// DirtyBitmap records which parts of a volume a secondary may lack: one bit
+// per Granularity bytes. It lives in memory only (persisting it is part of
+// resync, not done yet). Safe for concurrent use.
+type DirtyBitmap struct {
+	mu   sync.Mutex
+	gran int64
+	size int64
+	bits []uint64
+}
+
+// DefaultDirtyGranularity is the bytes covered by one dirty bit when the
+// configuration does not say (DRBD uses 4 KiB too).
+const DefaultDirtyGranularity = 4096
+
+// NewDirtyBitmap returns a clean bitmap for size bytes; granularity must be
+// a power of two (else DefaultDirtyGranularity is used).
+func NewDirtyBitmap(size, granularity int64) *DirtyBitmap {
+	if granularity <= 0 || granularity&(granularity-1) != 0 {
+		granularity = DefaultDirtyGranularity
+	}
+	n := (size + granularity - 1) / granularity
+	return &DirtyBitmap{gran: granularity, size: size, bits: make([]uint64, (n+63)/64)}
+}
+
+// Granularity is the bytes covered by one bit.
+func (d *DirtyBitmap) Granularity() int64 { return d.gran }
+
+// Mark sets the bits of every chunk the range touches.
+func (d *DirtyBitmap) Mark(off, length int64) {
+	if length <= 0 || off >= d.size {
+		return
+	}
+	end := min(off+length, d.size)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
+		d.bits[i/64] |= 1 << (i % 64)
+	}
+}
+
+// Count returns the number of dirty chunks.
+func (d *DirtyBitmap) Count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, w := range d.bits {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// IsDirty says whether any chunk the range touches is dirty.
+func (d *DirtyBitmap) IsDirty(off, length int64) bool {
+	if length <= 0 || off >= d.size {
+		return false
+	}
+	end := min(off+length, d.size)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
+		if d.bits[i/64]&(1<<(i%64)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Ranges returns the dirty byte ranges, merged, in order, as [off, end)
+// pairs clipped to the volume size.
+func (d *DirtyBitmap) Ranges() [][2]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out [][2]int64
+	nchunks := (d.size + d.gran - 1) / d.gran
+	for i := int64(0); i < nchunks; i++ {
+		if d.bits[i/64]&(1<<(i%64)) == 0 {
+			continue
+		}
+		s, e := i*d.gran, min((i+1)*d.gran, d.size)
+		if k := len(out) - 1; k >= 0 && out[k][1] == s {
+			out[k][1] = e
+		} else {
+			out = append(out, [2]int64{s, e})
+		}
+	}
+	return out
+}

@@ -1,0 +1,658 @@
+package nbdrepl
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Protocol is the replication protocol of a volume: when a write to the
+// primary completes.
+type Protocol uint8
+
+const (
+	// ProtocolA: when it is written locally and queued for every connected
+	// secondary (asynchronous; a primary crash may lose it).
+	ProtocolA Protocol = 1
+	// ProtocolB: when, in addition, every connected secondary has
+	// acknowledged receiving it into memory.
+	ProtocolB Protocol = 2
+	// ProtocolC: when, in addition, every connected secondary has
+	// acknowledged writing it to its backing store.
+	ProtocolC Protocol = 3
+)
+
+func (p Protocol) valid() bool { return p >= ProtocolA && p <= ProtocolC }
+
+func (p Protocol) String() string {
+	if p.valid() {
+		return string(rune('A' + p - 1))
+	}
+	return fmt.Sprintf("protocol(%d)", uint8(p))
+}
+
+// ReplConfig configures a replicated volume on its primary.
+type ReplConfig struct {
+	Volume   string // volume id, checked by the secondary (at most 255 bytes)
+	Secret   []byte // shared secret, at least 16 bytes
+	Protocol Protocol
+	// Timeout bounds the handshake, each frame sent, and every wait for
+	// an acknowledgement; a secondary slower than that is disconnected
+	// (default 10 s).
+	Timeout time.Duration
+	// DirtyGranularity is the bytes per bit of each secondary's dirty
+	// bitmap (a power of two, default 4 KiB).
+	DirtyGranularity int64
+	// MaxQueueBytes bounds the payload queued per secondary and not yet
+	// written to its socket (default 64 MiB); a full queue blocks writers.
+	MaxQueueBytes int64
+	Logger        *slog.Logger
+}
+
+// Replicated is a Backend that writes to a local backend and replicates
+// every change, in one sequence per volume, to the connected secondaries.
+// Reads are served locally.
+type Replicated struct {
+	local Backend
+	cfg   ReplConfig
+	log   *slog.Logger
+
+	// order serializes local changes with the assignment of sequence
+	// numbers and enqueuing to the peers, so every secondary applies
+	// overlapping writes in the order the primary applied them.
+	order  sync.Mutex
+	seq    uint64 // last sequence number assigned
+	peers  []*Peer
+	closed bool
+}
+
+// ErrReplClosed is returned by changes after Close.
+var ErrReplClosed = errors.New("replicated volume closed")
+
+// NewReplicated wraps local. Secondaries are added with Attach or Dial.
+func NewReplicated(local Backend, cfg ReplConfig) (*Replicated, error) {
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("replication secret shorter than 16 bytes")
+	}
+	if len(cfg.Volume) > maxVolumeName {
+		return nil, fmt.Errorf("volume id longer than %d bytes", maxVolumeName)
+	}
+	if cfg.Protocol == 0 {
+		cfg.Protocol = ProtocolC
+	}
+	if !cfg.Protocol.valid() {
+		return nil, fmt.Errorf("unknown replication protocol %d", cfg.Protocol)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.DirtyGranularity <= 0 {
+		cfg.DirtyGranularity = DefaultDirtyGranularity
+	}
+	if g := cfg.DirtyGranularity; g&(g-1) != 0 {
+		return nil, fmt.Errorf("dirty granularity %d is not a power of two", g)
+	}
+	if cfg.MaxQueueBytes <= 0 {
+		cfg.MaxQueueBytes = 64 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Replicated{local: local, cfg: cfg, log: log.With("volume", cfg.Volume)}, nil
+}
+
+// Protocol returns the volume's replication protocol.
+func (r *Replicated) Protocol() Protocol { return r.cfg.Protocol }
+
+// Seq returns the last sequence number assigned.
+func (r *Replicated) Seq() uint64 {
+	r.order.Lock()
+	defer r.order.Unlock()
+	return r.seq
+}
+
+// Peers returns every secondary attached so far, connected or not.
+func (r *Replicated) Peers() []*Peer {
+	r.order.Lock()
+	defer r.order.Unlock()
+	return append([]*Peer(nil), r.peers...)
+}
+
+// Peer returns the secondary of that name, or nil.
+func (r *Replicated) Peer(name string) *Peer {
+	r.order.Lock()
+	defer r.order.Unlock()
+	for _, p := range r.peers {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Close disconnects every secondary at once (what is not yet acknowledged
+// as written is marked dirty) and makes later changes fail.
+func (r *Replicated) Close() error {
+	r.order.Lock()
+	r.closed = true
+	peers := append([]*Peer(nil), r.peers...)
+	r.order.Unlock()
+	for _, p := range peers {
+		p.fail(ErrReplClosed)
+	}
+	return nil
+}
+
+// Dial connects to a secondary at addr and attaches it.
+func (r *Replicated) Dial(ctx context.Context, addr, name string) (*Peer, error) {
+	d := net.Dialer{Timeout: r.cfg.Timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Attach(ctx, nc, name)
+	if err != nil {
+		nc.Close()
+	}
+	return p, err
+}
+
+// Attach runs the handshake on nc (the primary's side) and, on success,
+// replicates every later change to that secondary. The secondary is
+// assumed to hold the same data as the primary at that point: the initial
+// sync and resync are not implemented yet, so attaching a name whose
+// earlier connection left dirty ranges is refused. On error the caller
+// closes nc.
+func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Peer, error) {
+	if name == "" {
+		name = nc.RemoteAddr().String()
+	}
+	if old := r.Peer(name); old != nil {
+		if old.Connected() {
+			return nil, fmt.Errorf("secondary %s is already connected", name)
+		}
+		if n := old.dirty.Count(); n > 0 {
+			return nil, fmt.Errorf("secondary %s has %d dirty chunks from its last connection and resync is not implemented", name, n)
+		}
+	}
+	nc.SetDeadline(time.Now().Add(r.cfg.Timeout))
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	fr, fw, err := r.handshake(nc)
+	stop()
+	if err != nil {
+		return nil, fmt.Errorf("secondary %s: %w", name, err)
+	}
+	nc.SetDeadline(time.Time{})
+	p := &Peer{
+		r: r, name: name, nc: nc, fr: fr, fw: fw,
+		dirty:   NewDirtyBitmap(r.local.Size(), r.cfg.DirtyGranularity),
+		changed: make(chan struct{}),
+		log:     r.log.With("secondary", name),
+	}
+	p.cond = sync.NewCond(&p.mu)
+	r.order.Lock()
+	if r.closed {
+		r.order.Unlock()
+		return nil, ErrReplClosed
+	}
+	for i, old := range r.peers {
+		if old.name == name {
+			r.peers = append(r.peers[:i], r.peers[i+1:]...)
+			break
+		}
+	}
+	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
+	r.peers = append(r.peers, p)
+	r.order.Unlock()
+	p.wg.Add(2)
+	go p.sender()
+	go p.ackReader()
+	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done)
+	return p, nil
+}
+
+func (r *Replicated) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
+	h := hello{Version: ReplVersion, Protocol: r.cfg.Protocol, Volume: r.cfg.Volume, Size: uint64(r.local.Size())}
+	rand.Read(h.Nonce[:])
+	hb := appendHello(nil, h)
+	if _, err := nc.Write(hb); err != nil {
+		return nil, nil, fmt.Errorf("sending HELLO: %w", err)
+	}
+	chal := make([]byte, challengeSize)
+	if _, err := io.ReadFull(nc, chal); err != nil {
+		return nil, nil, fmt.Errorf("reading CHALLENGE (is the peer a secondary of this protocol version?): %w", err)
+	}
+	if string(chal[:8]) != string(replMagic[:]) {
+		return nil, nil, fmt.Errorf("not a tachy replication secondary (magic %q)", chal[:8])
+	}
+	if v := uint16(chal[8])<<8 | uint16(chal[9]); v != ReplVersion {
+		return nil, nil, fmt.Errorf("secondary speaks replication protocol version %d, want %d", v, ReplVersion)
+	}
+	nonceS, macS := chal[10:10+nonceSize], chal[10+nonceSize:]
+	auth := make([]byte, authSize)
+	if !hmac.Equal(macS, replMAC(r.cfg.Secret, []byte(labelSecondary), hb, nonceS)) {
+		auth[0] = 1
+		nc.Write(auth)
+		return nil, nil, fmt.Errorf("%w: the secondary did not prove knowledge of the shared secret", ErrAuth)
+	}
+	copy(auth[1:], replMAC(r.cfg.Secret, []byte(labelPrimary), hb, chal))
+	if _, err := nc.Write(auth); err != nil {
+		return nil, nil, fmt.Errorf("sending AUTH: %w", err)
+	}
+	p2s, s2p := sessionKeys(r.cfg.Secret, h.Nonce[:], nonceS)
+	fr, fw := newFrameReader(nc, s2p), newFrameWriter(nc, p2s)
+	f, err := fr.read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the secondary's answer: %w", err)
+	}
+	switch f.Type {
+	case FrameHelloOK:
+		return fr, fw, nil
+	case FrameError:
+		return nil, nil, fmt.Errorf("secondary refused: %s", f.Data)
+	}
+	return nil, nil, fmt.Errorf("unexpected %v during handshake", f.Type)
+}
+
+func (r *Replicated) ReadAt(p []byte, off int64) (int, error) { return r.local.ReadAt(p, off) }
+
+func (r *Replicated) Size() int64 { return r.local.Size() }
+
+// Caps are the local backend's, with Flush and FUA: they also reach the
+// secondaries.
+func (r *Replicated) Caps() Caps {
+	c := r.local.Caps()
+	c.Flush, c.FUA = true, true
+	return c
+}
+
+// change applies a change locally (apply) and queues its frames to every
+// peer under the order lock. It returns the last frame's sequence number.
+func (r *Replicated) change(apply func() error, frames []Frame, off, length int64) (uint64, []*Peer, error) {
+	r.order.Lock()
+	defer r.order.Unlock()
+	if r.closed {
+		return 0, nil, ErrReplClosed
+	}
+	if apply != nil {
+		if err := apply(); err != nil {
+			return 0, nil, err
+		}
+	}
+	for i := range frames {
+		r.seq++
+		frames[i].Seq = r.seq
+	}
+	for _, p := range r.peers {
+		p.enqueue(frames, off, length)
+	}
+	return r.seq, r.peers, nil
+}
+
+// wait waits until every peer has acknowledged seq as received (done
+// false) or applied, or is disconnected.
+func (r *Replicated) wait(peers []*Peer, seq uint64, done bool) {
+	for _, p := range peers {
+		p.wait(seq, done)
+	}
+}
+
+func (r *Replicated) waitWrite(peers []*Peer, seq uint64, fua bool) {
+	switch {
+	case fua || r.cfg.Protocol == ProtocolC:
+		r.wait(peers, seq, true)
+	case r.cfg.Protocol == ProtocolB:
+		r.wait(peers, seq, false)
+	}
+}
+
+func writeFrames(p []byte, off int64, flags uint32) []Frame {
+	data := append([]byte(nil), p...) // the caller may reuse p once we return
+	var fs []Frame
+	for len(data) > 0 {
+		n := min(len(data), maxWriteChunk)
+		fs = append(fs, Frame{Type: FrameWrite, Offset: uint64(off), Flags: flags, Data: data[:n:n]})
+		data, off = data[n:], off+int64(n)
+	}
+	return fs
+}
+
+func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false) }
+
+// WriteAtFUA writes p and makes it durable on the primary and every
+// connected secondary before returning (NBD_CMD_FLAG_FUA): the server uses
+// it instead of WriteAt followed by Sync, which saves a round trip.
+func (r *Replicated) WriteAtFUA(p []byte, off int64) (int, error) { return r.write(p, off, true) }
+
+func (r *Replicated) write(p []byte, off int64, fua bool) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var flags uint32
+	if fua {
+		flags = FrameFlagFUA
+	}
+	var n int
+	seq, peers, err := r.change(func() error {
+		var err error
+		n, err = r.local.WriteAt(p, off)
+		return err
+	}, writeFrames(p, off, flags), off, int64(len(p)))
+	if err != nil {
+		return n, err
+	}
+	if fua {
+		err = r.local.Sync(off, int64(len(p)))
+	}
+	r.waitWrite(peers, seq, fua)
+	return n, err
+}
+
+func (r *Replicated) rangeChange(t FrameType, off, length int64, flags uint32, apply func() error) error {
+	if length <= 0 {
+		return nil
+	}
+	seq, peers, err := r.change(apply, []Frame{{Type: t, Offset: uint64(off), Length: uint64(length), Flags: flags}}, off, length)
+	if err != nil {
+		return err
+	}
+	r.waitWrite(peers, seq, false)
+	return nil
+}
+
+func (r *Replicated) Trim(off, length int64) error {
+	return r.rangeChange(FrameTrim, off, length, 0, func() error { return r.local.Trim(off, length) })
+}
+
+func (r *Replicated) WriteZeroes(off, length int64, mayTrim bool) error {
+	var flags uint32
+	if mayTrim {
+		flags = FrameFlagMayTrim
+	}
+	return r.rangeChange(FrameZeroes, off, length, flags, func() error { return r.local.WriteZeroes(off, length, mayTrim) })
+}
+
+// Flush flushes the local backend and sends a barrier that every connected
+// secondary acknowledges after flushing its own backend: when Flush
+// returns, every change completed before it is durable on the primary and
+// on every secondary still connected.
+func (r *Replicated) Flush() error { return r.barrier(0, 0) }
+
+// Sync is Flush restricted to a range (the secondaries call Backend.Sync).
+func (r *Replicated) Sync(off, length int64) error {
+	if length <= 0 {
+		return r.barrier(0, 0)
+	}
+	return r.barrier(off, length)
+}
+
+func (r *Replicated) barrier(off, length int64) error {
+	seq, peers, err := r.change(nil, []Frame{{Type: FrameFlush, Offset: uint64(off), Length: uint64(length)}}, 0, 0)
+	if err != nil {
+		return err
+	}
+	if length == 0 {
+		err = r.local.Flush()
+	} else {
+		err = r.local.Sync(off, length)
+	}
+	r.wait(peers, seq, true)
+	return err
+}
+
+// Peer is one secondary as the primary sees it.
+type Peer struct {
+	r    *Replicated
+	name string
+	nc   net.Conn
+	fr   *frameReader
+	fw   *frameWriter
+	log  *slog.Logger
+	wg   sync.WaitGroup
+
+	dirty *DirtyBitmap
+
+	mu       sync.Mutex
+	cond     *sync.Cond // signals the sender: queue not empty, or failed
+	queue    []Frame    // not yet handed to the socket
+	queued   int64      // payload bytes in queue
+	inflight []span     // changes queued or sent, not yet acknowledged as applied
+	lastSent uint64     // last sequence number queued
+	recv     uint64     // acknowledged as received
+	done     uint64     // acknowledged as applied
+	err      error      // why it disconnected; nil while connected
+	changed  chan struct{}
+}
+
+type span struct {
+	seq         uint64
+	off, length int64
+}
+
+// Name is the name given to Attach (or the remote address).
+func (p *Peer) Name() string { return p.name }
+
+// Connected says whether changes are still being replicated to it.
+func (p *Peer) Connected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err == nil
+}
+
+// Err says why the peer disconnected (nil while connected).
+func (p *Peer) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Acked returns the last sequence numbers the secondary acknowledged as
+// received and as applied.
+func (p *Peer) Acked() (recv, done uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.recv, p.done
+}
+
+// Dirty is the bitmap of ranges the secondary may lack: every change not
+// acknowledged as applied when it disconnected, and every change since.
+// Empty while it is connected.
+func (p *Peer) Dirty() *DirtyBitmap { return p.dirty }
+
+// Disconnect drops the connection, as if the secondary had gone away.
+func (p *Peer) Disconnect() { p.fail(errors.New("disconnected by the primary")) }
+
+// Wait waits for the peer's goroutines to stop (after it disconnected).
+func (p *Peer) Wait() { p.wg.Wait() }
+
+// notify wakes everyone waiting on p.changed. Call with p.mu held.
+func (p *Peer) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// enqueue queues frames for the peer, or marks the range dirty if it is
+// disconnected. Called with r.order held, so queues are in sequence order;
+// it blocks while the queue is full.
+func (p *Peer) enqueue(frames []Frame, off, length int64) {
+	var cost int64
+	for _, f := range frames {
+		cost += int64(len(f.Data))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.err == nil && p.queued > 0 && p.queued+cost > p.r.cfg.MaxQueueBytes {
+		// The sender frees space as it writes to the socket; a socket
+		// stalled for longer than Timeout fails the peer.
+		ch := p.changed
+		p.mu.Unlock()
+		<-ch
+		p.mu.Lock()
+	}
+	if p.err != nil {
+		p.dirty.Mark(off, length)
+		return
+	}
+	p.queue = append(p.queue, frames...)
+	p.queued += cost
+	last := frames[len(frames)-1].Seq
+	p.inflight = append(p.inflight, span{seq: last, off: off, length: length})
+	p.lastSent = last
+	p.cond.Signal()
+}
+
+// wait returns once the peer acknowledged seq (as applied if done), or is
+// disconnected; a peer that takes longer than Timeout is disconnected.
+func (p *Peer) wait(seq uint64, done bool) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		p.mu.Lock()
+		acked := p.recv
+		if done {
+			acked = p.done
+		}
+		if p.err != nil || acked >= seq {
+			p.mu.Unlock()
+			return
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(p.r.cfg.Timeout)
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			kind := "receipt"
+			if done {
+				kind = "write"
+			}
+			p.fail(fmt.Errorf("no acknowledgement of %s of seq %d within %v", kind, seq, p.r.cfg.Timeout))
+			return
+		}
+	}
+}
+
+// fail disconnects the peer (once): the connection is closed, queued
+// frames dropped, and every change not acknowledged as applied is marked
+// dirty.
+func (p *Peer) fail(err error) {
+	p.mu.Lock()
+	if p.err != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.err = err
+	for _, s := range p.inflight {
+		p.dirty.Mark(s.off, s.length)
+	}
+	p.inflight, p.queue, p.queued = nil, nil, 0
+	p.notify()
+	p.cond.Broadcast()
+	done := p.done
+	p.mu.Unlock()
+	p.nc.Close()
+	p.log.Warn("replication: secondary disconnected", "err", err, "applied", done, "dirty_chunks", p.dirty.Count())
+}
+
+func (p *Peer) sender() {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && p.err == nil {
+			p.cond.Wait()
+		}
+		if p.err != nil {
+			p.mu.Unlock()
+			return
+		}
+		batch := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		var err error
+		var sent int64
+		for _, f := range batch {
+			p.nc.SetWriteDeadline(time.Now().Add(p.r.cfg.Timeout))
+			if err = p.fw.write(f); err != nil {
+				break
+			}
+			sent += int64(len(f.Data))
+		}
+		if err == nil {
+			err = p.fw.Flush()
+		}
+		if err != nil {
+			p.fail(fmt.Errorf("sending: %w", err))
+			return
+		}
+		p.mu.Lock()
+		if p.err == nil {
+			p.queued -= sent
+			p.notify()
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *Peer) ackReader() {
+	defer p.wg.Done()
+	for {
+		f, err := p.fr.read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("secondary closed the connection")
+			}
+			p.fail(fmt.Errorf("receiving: %w", err))
+			return
+		}
+		switch f.Type {
+		case FrameAckRecv, FrameAckDone:
+		case FrameError:
+			p.fail(fmt.Errorf("secondary reported error %d: %s", f.Code, f.Data))
+			return
+		default:
+			p.fail(fmt.Errorf("unexpected %v from the secondary", f.Type))
+			return
+		}
+		p.mu.Lock()
+		if p.err != nil {
+			p.mu.Unlock()
+			return
+		}
+		old := p.recv
+		if f.Type == FrameAckDone {
+			old = p.done
+		}
+		if f.Seq < old || f.Seq > p.lastSent {
+			p.mu.Unlock()
+			p.fail(fmt.Errorf("%v %d out of order (previous %d, last sent %d)", f.Type, f.Seq, old, p.lastSent))
+			return
+		}
+		if f.Type == FrameAckDone {
+			p.done = f.Seq
+			p.recv = max(p.recv, f.Seq)
+			i := 0
+			for i < len(p.inflight) && p.inflight[i].seq <= f.Seq {
+				i++
+			}
+			p.inflight = p.inflight[i:]
+		} else {
+			p.recv = f.Seq
+		}
+		p.notify()
+		p.mu.Unlock()
+	}
+}

@@ -1,0 +1,425 @@
+package nbdrepl
+
+// The replication wire protocol between a primary (Replicated) and a
+// secondary (Secondary), over one TCP connection per secondary.
+//
+// Handshake (all integers big endian):
+//
+//	P->S HELLO     "TCHYREPL" version:u16 protocol:u8 volLen:u8 volume
+//	               size:u64 nonceP:[32]
+//	S->P CHALLENGE "TCHYREPL" version:u16 nonceS:[32]
+//	               macS:[32] = HMAC(secret, "tachy-repl secondary" | HELLO | nonceS)
+//	P->S AUTH      status:u8 (0 ok, 1 the secondary's proof was wrong)
+//	               macP:[32] = HMAC(secret, "tachy-repl primary" | HELLO | CHALLENGE)
+//	S->P first frame: HELLO_OK, or ERROR (volume or size mismatch)
+//
+// Both sides then derive one key per direction,
+// HMAC(secret, "tachy-repl key p2s"|"tachy-repl key s2p" | nonceP | nonceS),
+// and every frame is
+//
+//	len:u32 body[len] mac:[16]
+//
+// where mac is HMAC-SHA256(key, counter:u64 | len | body) truncated to 16
+// bytes and counter counts the frames sent in that direction from 0, so a
+// replayed, dropped, reordered or altered frame fails verification. body is
+// type:u8 followed by the fields of that type (see DecodeFrame). Frames are
+// authenticated, not encrypted.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// ReplVersion is the version of the replication protocol.
+const ReplVersion = 1
+
+var replMagic = [8]byte{'T', 'C', 'H', 'Y', 'R', 'E', 'P', 'L'}
+
+// FrameType is the type of a replication frame.
+type FrameType uint8
+
+const (
+	// FrameWrite carries Seq, Offset, Flags (FrameFlagFUA) and Data.
+	FrameWrite FrameType = 1
+	// FrameTrim and FrameZeroes carry Seq, Offset, Length and Flags
+	// (FrameFlagFUA; FrameFlagMayTrim for FrameZeroes).
+	FrameTrim   FrameType = 2
+	FrameZeroes FrameType = 3
+	// FrameFlush is a barrier with Seq, Offset and Length: the secondary
+	// acknowledges it (FrameAckDone) once every earlier frame is applied
+	// and its backend is flushed (Length 0) or the range synced (Backend.Sync).
+	FrameFlush FrameType = 4
+	// FrameAckRecv (secondary to primary): every frame up to Seq has been
+	// received and verified, and is held in memory.
+	FrameAckRecv FrameType = 5
+	// FrameAckDone (secondary to primary): every frame up to Seq has been
+	// applied to the backend (FUA writes synced, barriers flushed).
+	FrameAckDone FrameType = 6
+	// FrameError carries Code and a message in Data; the sender closes the
+	// connection after it.
+	FrameError FrameType = 7
+	// FrameHelloOK (secondary to primary) ends a successful handshake.
+	FrameHelloOK FrameType = 8
+)
+
+var frameTypeNames = [...]string{"?", "WRITE", "TRIM", "WRITE_ZEROES", "FLUSH", "ACK_RECV", "ACK_DONE", "ERROR", "HELLO_OK"}
+
+func (t FrameType) String() string {
+	if int(t) < len(frameTypeNames) && t != 0 {
+		return frameTypeNames[t]
+	}
+	return fmt.Sprintf("frame type %d", uint8(t))
+}
+
+// Frame flags.
+const (
+	FrameFlagFUA     = uint32(1 << 0) // make the range durable before acknowledging it as done
+	FrameFlagMayTrim = uint32(1 << 1) // FrameZeroes may deallocate
+)
+
+// Error codes of FrameError.
+const (
+	ReplErrProtocol = uint32(1) // malformed or unexpected frame
+	ReplErrVolume   = uint32(2) // volume id or size mismatch
+	ReplErrIO       = uint32(3) // the secondary's backend failed
+	ReplErrBusy     = uint32(4) // the secondary already has a primary
+)
+
+const (
+	// MaxFrameBody bounds a frame's body (type, fields and data); the
+	// decoder and the reader reject anything larger before allocating.
+	MaxFrameBody = 4<<20 + 64
+	// maxWriteChunk is the largest payload of one FrameWrite; larger
+	// writes are split into several frames.
+	maxWriteChunk = 4 << 20
+	// maxErrorMessage bounds FrameError's message.
+	maxErrorMessage = 1024
+
+	frameMACSize  = 16
+	nonceSize     = 32
+	writeHdrSize  = 1 + 8 + 8 + 4
+	rangeBodySize = 1 + 8 + 8 + 8 + 4
+	seqBodySize   = 1 + 8
+	errorHdrSize  = 1 + 4
+	maxVolumeName = 255
+	maxOffset     = 1 << 62 // offsets and ends beyond this are rejected
+)
+
+// Frame is one decoded replication frame. Which fields are meaningful
+// depends on Type; the others are zero.
+type Frame struct {
+	Type   FrameType
+	Seq    uint64
+	Offset uint64
+	Length uint64 // FrameTrim, FrameZeroes
+	Flags  uint32
+	Code   uint32 // FrameError
+	Data   []byte // FrameWrite payload, FrameError message; aliases the decoded bytes
+}
+
+// ErrFrame wraps every decoding and verification error.
+var ErrFrame = errors.New("replication frame rejected")
+
+func frameErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrFrame, fmt.Sprintf(format, args...))
+}
+
+// DecodeFrame decodes a frame body (without its length prefix and MAC). It
+// never panics and never allocates: Data aliases b.
+func DecodeFrame(b []byte) (Frame, error) {
+	if len(b) == 0 {
+		return Frame{}, frameErr("empty frame")
+	}
+	if len(b) > MaxFrameBody {
+		return Frame{}, frameErr("frame of %d bytes exceeds %d", len(b), MaxFrameBody)
+	}
+	f := Frame{Type: FrameType(b[0])}
+	be := binary.BigEndian
+	exact := func(n int) error {
+		if len(b) != n {
+			return frameErr("%v frame of %d bytes, want %d", f.Type, len(b), n)
+		}
+		return nil
+	}
+	switch f.Type {
+	case FrameWrite:
+		if len(b) < writeHdrSize+1 {
+			return Frame{}, frameErr("WRITE frame of %d bytes, want at least %d", len(b), writeHdrSize+1)
+		}
+		f.Seq, f.Offset, f.Flags = be.Uint64(b[1:]), be.Uint64(b[9:]), be.Uint32(b[17:])
+		f.Data = b[writeHdrSize:]
+		if f.Flags&^FrameFlagFUA != 0 {
+			return Frame{}, frameErr("WRITE with unknown flags 0x%x", f.Flags)
+		}
+		if f.Offset > maxOffset || f.Offset+uint64(len(f.Data)) > maxOffset {
+			return Frame{}, frameErr("WRITE offset %d out of range", f.Offset)
+		}
+	case FrameTrim, FrameZeroes:
+		if err := exact(rangeBodySize); err != nil {
+			return Frame{}, err
+		}
+		f.Seq, f.Offset, f.Length, f.Flags = be.Uint64(b[1:]), be.Uint64(b[9:]), be.Uint64(b[17:]), be.Uint32(b[25:])
+		allowed := FrameFlagFUA
+		if f.Type == FrameZeroes {
+			allowed |= FrameFlagMayTrim
+		}
+		if f.Flags&^allowed != 0 {
+			return Frame{}, frameErr("%v with unknown flags 0x%x", f.Type, f.Flags)
+		}
+		if f.Length == 0 || f.Offset > maxOffset || f.Length > maxOffset || f.Offset+f.Length > maxOffset {
+			return Frame{}, frameErr("%v range %d+%d invalid", f.Type, f.Offset, f.Length)
+		}
+	case FrameFlush:
+		if err := exact(rangeBodySize); err != nil {
+			return Frame{}, err
+		}
+		f.Seq, f.Offset, f.Length, f.Flags = be.Uint64(b[1:]), be.Uint64(b[9:]), be.Uint64(b[17:]), be.Uint32(b[25:])
+		if f.Flags != 0 {
+			return Frame{}, frameErr("FLUSH with flags 0x%x", f.Flags)
+		}
+		if f.Length == 0 && f.Offset != 0 || f.Offset > maxOffset || f.Length > maxOffset || f.Offset+f.Length > maxOffset {
+			return Frame{}, frameErr("FLUSH range %d+%d invalid", f.Offset, f.Length)
+		}
+	case FrameAckRecv, FrameAckDone:
+		if err := exact(seqBodySize); err != nil {
+			return Frame{}, err
+		}
+		f.Seq = be.Uint64(b[1:])
+	case FrameHelloOK:
+		if err := exact(1); err != nil {
+			return Frame{}, err
+		}
+	case FrameError:
+		if len(b) < errorHdrSize || len(b) > errorHdrSize+maxErrorMessage {
+			return Frame{}, frameErr("ERROR frame of %d bytes", len(b))
+		}
+		f.Code = be.Uint32(b[1:])
+		f.Data = b[errorHdrSize:]
+	default:
+		return Frame{}, frameErr("unknown frame type %d", b[0])
+	}
+	return f, nil
+}
+
+// appendFrameHeader appends a frame's length prefix and body up to (not
+// including) its payload; the payload (Data) follows it on the wire.
+func appendFrameHeader(dst []byte, f Frame) []byte {
+	be := binary.BigEndian
+	var n int
+	switch f.Type {
+	case FrameWrite:
+		n = writeHdrSize + len(f.Data)
+	case FrameTrim, FrameZeroes, FrameFlush:
+		n = rangeBodySize
+	case FrameAckRecv, FrameAckDone:
+		n = seqBodySize
+	case FrameHelloOK:
+		n = 1
+	case FrameError:
+		n = errorHdrSize + len(f.Data)
+	}
+	dst = be.AppendUint32(dst, uint32(n))
+	dst = append(dst, byte(f.Type))
+	switch f.Type {
+	case FrameWrite:
+		dst = be.AppendUint64(dst, f.Seq)
+		dst = be.AppendUint64(dst, f.Offset)
+		dst = be.AppendUint32(dst, f.Flags)
+	case FrameTrim, FrameZeroes, FrameFlush:
+		dst = be.AppendUint64(dst, f.Seq)
+		dst = be.AppendUint64(dst, f.Offset)
+		dst = be.AppendUint64(dst, f.Length)
+		dst = be.AppendUint32(dst, f.Flags)
+	case FrameAckRecv, FrameAckDone:
+		dst = be.AppendUint64(dst, f.Seq)
+	case FrameError:
+		dst = be.AppendUint32(dst, f.Code)
+	}
+	return dst
+}
+
+// AppendFrame appends f's body (what DecodeFrame takes) to dst.
+func AppendFrame(dst []byte, f Frame) []byte {
+	start := len(dst)
+	dst = appendFrameHeader(dst, f)
+	dst = append(dst[:start], dst[start+4:]...) // drop the length prefix
+	if f.Type == FrameWrite || f.Type == FrameError {
+		dst = append(dst, f.Data...)
+	}
+	return dst
+}
+
+// frameMAC computes the truncated MAC of one frame.
+type frameMAC struct {
+	h   hash.Hash
+	ctr uint64
+	sum [sha256.Size]byte
+}
+
+func newFrameMAC(key []byte) *frameMAC { return &frameMAC{h: hmac.New(sha256.New, key)} }
+
+// start begins the MAC of the next frame (and advances the counter).
+func (m *frameMAC) start() {
+	m.h.Reset()
+	var c [8]byte
+	binary.BigEndian.PutUint64(c[:], m.ctr)
+	m.ctr++
+	m.h.Write(c[:])
+}
+
+func (m *frameMAC) finish() []byte { return m.h.Sum(m.sum[:0])[:frameMACSize] }
+
+// frameWriter writes authenticated frames.
+type frameWriter struct {
+	w   *bufio.Writer
+	mac *frameMAC
+	hdr []byte
+}
+
+func newFrameWriter(w io.Writer, key []byte) *frameWriter {
+	return &frameWriter{w: bufio.NewWriterSize(w, 256<<10), mac: newFrameMAC(key)}
+}
+
+// write buffers one frame; Flush sends.
+func (fw *frameWriter) write(f Frame) error {
+	if f.Type == FrameWrite && len(f.Data) > maxWriteChunk {
+		return fmt.Errorf("WRITE payload of %d bytes exceeds %d", len(f.Data), maxWriteChunk)
+	}
+	fw.hdr = appendFrameHeader(fw.hdr[:0], f)
+	fw.mac.start()
+	fw.mac.h.Write(fw.hdr)
+	if _, err := fw.w.Write(fw.hdr); err != nil {
+		return err
+	}
+	if f.Type == FrameWrite || f.Type == FrameError {
+		fw.mac.h.Write(f.Data)
+		if _, err := fw.w.Write(f.Data); err != nil {
+			return err
+		}
+	}
+	_, err := fw.w.Write(fw.mac.finish())
+	return err
+}
+
+func (fw *frameWriter) Flush() error { return fw.w.Flush() }
+
+// frameReader reads and verifies authenticated frames.
+type frameReader struct {
+	r   io.Reader
+	mac *frameMAC
+	max int // largest body accepted
+}
+
+func newFrameReader(r io.Reader, key []byte) *frameReader {
+	return &frameReader{r: r, mac: newFrameMAC(key), max: MaxFrameBody}
+}
+
+// read reads one frame into a fresh buffer (so Data may be kept) and
+// verifies its MAC before decoding it. A frame is either returned whole
+// and verified or not at all.
+func (fr *frameReader) read() (Frame, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(fr.r, hdr[:]); err != nil {
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 || n > uint32(fr.max) {
+		return Frame{}, frameErr("frame length %d out of range (1..%d)", n, fr.max)
+	}
+	buf := make([]byte, int(n)+frameMACSize)
+	if _, err := io.ReadFull(fr.r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, fmt.Errorf("reading %d-byte frame: %w", n, err)
+	}
+	body, mac := buf[:n], buf[n:]
+	fr.mac.start()
+	fr.mac.h.Write(hdr[:])
+	fr.mac.h.Write(body)
+	if !hmac.Equal(mac, fr.mac.finish()) {
+		return Frame{}, frameErr("bad MAC on frame %d (altered, replayed or reordered, or keyed with another secret)", fr.mac.ctr-1)
+	}
+	return DecodeFrame(body)
+}
+
+// Handshake messages.
+
+type hello struct {
+	Version  uint16
+	Protocol Protocol
+	Volume   string
+	Size     uint64
+	Nonce    [nonceSize]byte
+}
+
+func appendHello(b []byte, h hello) []byte {
+	b = append(b, replMagic[:]...)
+	b = binary.BigEndian.AppendUint16(b, h.Version)
+	b = append(b, byte(h.Protocol), byte(len(h.Volume)))
+	b = append(b, h.Volume...)
+	b = binary.BigEndian.AppendUint64(b, h.Size)
+	return append(b, h.Nonce[:]...)
+}
+
+// readHello reads a HELLO; it reads at most 8+2+2+255+8+32 bytes.
+func readHello(r io.Reader) (hello, []byte, error) {
+	var h hello
+	fixed := make([]byte, 12)
+	if _, err := io.ReadFull(r, fixed); err != nil {
+		return h, nil, fmt.Errorf("reading HELLO: %w", err)
+	}
+	if !bytes.Equal(fixed[:8], replMagic[:]) {
+		return h, nil, fmt.Errorf("not a tachy replication peer (magic %q)", fixed[:8])
+	}
+	h.Version = binary.BigEndian.Uint16(fixed[8:])
+	if h.Version != ReplVersion {
+		return h, nil, fmt.Errorf("replication protocol version %d, this node speaks %d", h.Version, ReplVersion)
+	}
+	h.Protocol = Protocol(fixed[10])
+	rest := make([]byte, int(fixed[11])+8+nonceSize)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return h, nil, fmt.Errorf("reading HELLO: %w", err)
+	}
+	if !h.Protocol.valid() {
+		return h, nil, fmt.Errorf("HELLO: unknown protocol %d", fixed[10])
+	}
+	nv := int(fixed[11])
+	h.Volume = string(rest[:nv])
+	h.Size = binary.BigEndian.Uint64(rest[nv:])
+	copy(h.Nonce[:], rest[nv+8:])
+	return h, append(fixed, rest...), nil
+}
+
+func replMAC(secret []byte, parts ...[]byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
+
+// ErrAuth is returned (wrapped) when the peer does not prove knowledge of
+// the shared secret, or rejects ours.
+var ErrAuth = errors.New("replication authentication failed")
+
+const (
+	labelSecondary = "tachy-repl secondary"
+	labelPrimary   = "tachy-repl primary"
+	labelKeyP2S    = "tachy-repl key p2s"
+	labelKeyS2P    = "tachy-repl key s2p"
+
+	challengeSize = 8 + 2 + nonceSize + sha256.Size
+	authSize      = 1 + sha256.Size
+)
+
+func sessionKeys(secret []byte, nonceP, nonceS []byte) (p2s, s2p []byte) {
+	return replMAC(secret, []byte(labelKeyP2S), nonceP, nonceS), replMAC(secret, []byte(labelKeyS2P), nonceP, nonceS)
+}

@@ -1,0 +1,372 @@
+package nbdrepl
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// Secondary receives a volume's changes from its primary and applies them,
+// in sequence order, to its Backend. It serves one primary at a time.
+type Secondary struct {
+	Backend Backend
+	Volume  string // must match the primary's
+	Secret  []byte // shared secret, at least 16 bytes
+	Logger  *slog.Logger
+	// HandshakeTimeout bounds the handshake (default 10 s).
+	HandshakeTimeout time.Duration
+	// MaxQueueBytes bounds the payload received and not yet applied
+	// (default 64 MiB); beyond it the secondary stops reading.
+	MaxQueueBytes int64
+
+	busy     sync.Mutex
+	received atomic.Uint64 // last sequence number received
+	applied  atomic.Uint64 // last sequence number applied
+}
+
+// Received returns the last sequence number received (and acknowledged as
+// such); Applied the last one applied to the backend.
+func (s *Secondary) Received() uint64 { return s.received.Load() }
+
+// Applied returns the last sequence number applied to the backend.
+func (s *Secondary) Applied() uint64 { return s.applied.Load() }
+
+func (s *Secondary) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Serve accepts primaries on ln until ctx is cancelled. A connection that
+// arrives while another primary is connected is refused after the
+// handshake.
+func (s *Secondary) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.ServeConn(ctx, c); err != nil {
+				s.logger().Warn("replication: primary connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+// ServeConn runs one primary connection: the handshake, then frames are
+// verified, acknowledged as received, applied in order and acknowledged as
+// applied. When the connection ends (the primary closed it or died, or
+// sent something invalid, which is never applied), every frame received
+// before is still applied and the backend flushed before ServeConn returns.
+// It returns nil when the primary closed the connection between frames.
+func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
+	defer nc.Close()
+	log := s.logger().With("volume", s.Volume, "primary", nc.RemoteAddr().String())
+	if len(s.Secret) < 16 {
+		return errors.New("replication secret shorter than 16 bytes")
+	}
+	to := s.HandshakeTimeout
+	if to <= 0 {
+		to = 10 * time.Second
+	}
+	nc.SetDeadline(time.Now().Add(to))
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+	fr, fw, err := s.handshake(nc)
+	if err != nil {
+		return err
+	}
+	if !s.busy.TryLock() {
+		fw.write(Frame{Type: FrameError, Code: ReplErrBusy, Data: []byte("secondary already has a primary")})
+		fw.Flush()
+		return errors.New("refused a second primary")
+	}
+	defer s.busy.Unlock()
+	if err := fw.write(Frame{Type: FrameHelloOK}); err != nil {
+		return err
+	}
+	if err := fw.Flush(); err != nil {
+		return err
+	}
+	nc.SetDeadline(time.Time{})
+	log.Info("replication: primary connected")
+	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1)}
+	return sc.run(ctx)
+}
+
+func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
+	h, hb, err := readHello(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var nonceS [nonceSize]byte
+	rand.Read(nonceS[:])
+	chal := append(append([]byte(nil), replMagic[:]...), ReplVersion>>8, ReplVersion&0xff)
+	chal = append(chal, nonceS[:]...)
+	chal = append(chal, replMAC(s.Secret, []byte(labelSecondary), hb, nonceS[:])...)
+	if _, err := nc.Write(chal); err != nil {
+		return nil, nil, fmt.Errorf("sending CHALLENGE: %w", err)
+	}
+	auth := make([]byte, authSize)
+	if _, err := io.ReadFull(nc, auth); err != nil {
+		return nil, nil, fmt.Errorf("reading AUTH: %w", err)
+	}
+	if auth[0] != 0 {
+		return nil, nil, fmt.Errorf("%w: the primary rejected our proof (the shared secrets differ)", ErrAuth)
+	}
+	if !hmac.Equal(auth[1:], replMAC(s.Secret, []byte(labelPrimary), hb, chal)) {
+		return nil, nil, fmt.Errorf("%w: the primary did not prove knowledge of the shared secret", ErrAuth)
+	}
+	p2s, s2p := sessionKeys(s.Secret, h.Nonce[:], nonceS[:])
+	fr, fw := newFrameReader(nc, p2s), newFrameWriter(nc, s2p)
+	var why string
+	switch size := uint64(s.Backend.Size()); {
+	case h.Volume != s.Volume:
+		why = fmt.Sprintf("volume %q, this secondary serves %q", h.Volume, s.Volume)
+	case h.Size != size:
+		why = fmt.Sprintf("volume %q has %d bytes on the primary, %d here", h.Volume, h.Size, size)
+	}
+	if why != "" {
+		fw.write(Frame{Type: FrameError, Code: ReplErrVolume, Data: []byte(why)})
+		fw.Flush()
+		return nil, nil, errors.New(why)
+	}
+	return fr, fw, nil
+}
+
+// secConn is one primary connection in the replication phase: the reader
+// (run) verifies frames and queues them, the applier applies them in
+// order, the acker sends cumulative acknowledgements.
+type secConn struct {
+	s   *Secondary
+	nc  net.Conn
+	fr  *frameReader
+	fw  *frameWriter
+	log *slog.Logger
+
+	wake    chan struct{} // an acknowledgement is due
+	wmu     sync.Mutex    // fw
+	failure atomic.Pointer[Frame]
+}
+
+func (c *secConn) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *secConn) run(ctx context.Context) error {
+	s := c.s
+	budgetMax := s.MaxQueueBytes
+	if budgetMax <= 0 {
+		budgetMax = 64 << 20
+	}
+	budget := semaphore.NewWeighted(budgetMax)
+	queue := make(chan Frame, 4096)
+	stopCtx := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Now()) })
+	defer stopCtx()
+
+	// Sequence numbers continue from whatever this connection starts with,
+	// and must then be consecutive.
+	var applyErr atomic.Value
+	applierDone := make(chan struct{})
+	go func() {
+		defer close(applierDone)
+		failed := false
+		for f := range queue {
+			if !failed {
+				if err := c.apply(f); err != nil {
+					failed = true
+					applyErr.Store(err)
+					c.fail(ReplErrIO, fmt.Sprintf("applying %v seq %d: %v", f.Type, f.Seq, err))
+				} else {
+					s.applied.Store(f.Seq)
+					c.kick()
+				}
+			}
+			budget.Release(cost(f))
+		}
+	}()
+	ackerDone := make(chan struct{})
+	stopAcker := make(chan struct{})
+	go func() {
+		defer close(ackerDone)
+		c.acker(stopAcker)
+	}()
+
+	var expect uint64 // next sequence number; 0 before the first frame
+	var reason error
+	size := uint64(s.Backend.Size())
+read:
+	for {
+		f, err := c.fr.read()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				reason = nil
+			case errors.Is(err, ErrFrame):
+				reason = err
+				c.fail(ReplErrProtocol, err.Error())
+			default:
+				reason = fmt.Errorf("reading from the primary: %w", err)
+			}
+			break read
+		}
+		if err := checkFrame(f, expect, size); err != nil {
+			reason = err
+			c.fail(ReplErrProtocol, err.Error())
+			break read
+		}
+		expect = f.Seq + 1
+		if err := budget.Acquire(ctx, cost(f)); err != nil {
+			reason = err
+			break read
+		}
+		queue <- f
+		s.received.Store(f.Seq)
+		c.kick()
+	}
+	// Everything received is applied (it may have been acknowledged as
+	// received), then made durable.
+	close(queue)
+	<-applierDone
+	if applyErr.Load() == nil {
+		if err := s.Backend.Flush(); err != nil && reason == nil {
+			reason = fmt.Errorf("final flush: %w", err)
+		}
+	}
+	close(stopAcker)
+	<-ackerDone
+	c.nc.Close()
+	if e, ok := applyErr.Load().(error); ok && reason == nil {
+		reason = e
+	}
+	c.log.Info("replication: primary disconnected", "received", s.Received(), "applied", s.Applied(), "reason", reason)
+	return reason
+}
+
+func cost(f Frame) int64 { return int64(len(f.Data)) + 64 }
+
+// checkFrame validates a frame from the primary beyond its encoding.
+func checkFrame(f Frame, expect, size uint64) error {
+	switch f.Type {
+	case FrameWrite, FrameTrim, FrameZeroes, FrameFlush:
+	default:
+		return fmt.Errorf("%w: unexpected %v from the primary", ErrFrame, f.Type)
+	}
+	if f.Seq == 0 || (expect != 0 && f.Seq != expect) {
+		return fmt.Errorf("%w: %v seq %d, expected %d", ErrFrame, f.Type, f.Seq, expect)
+	}
+	n := f.Length
+	if f.Type == FrameWrite {
+		n = uint64(len(f.Data))
+	}
+	if f.Offset > size || n > size-f.Offset {
+		return fmt.Errorf("%w: %v %d+%d beyond the volume's %d bytes", ErrFrame, f.Type, f.Offset, n, size)
+	}
+	return nil
+}
+
+// fail sends an ERROR frame (once) and closes the connection, which ends
+// the reader.
+func (c *secConn) fail(code uint32, msg string) {
+	f := &Frame{Type: FrameError, Code: code, Data: []byte(msg[:min(len(msg), maxErrorMessage)])}
+	if !c.failure.CompareAndSwap(nil, f) {
+		return
+	}
+	c.log.Warn("replication: closing the primary's connection", "err", msg)
+	c.wmu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	if c.fw.write(*f) == nil {
+		c.fw.Flush()
+	}
+	c.wmu.Unlock()
+	c.nc.Close()
+}
+
+func (c *secConn) apply(f Frame) error {
+	be := c.s.Backend
+	off, n := int64(f.Offset), int64(f.Length)
+	var err error
+	switch f.Type {
+	case FrameWrite:
+		n = int64(len(f.Data))
+		_, err = be.WriteAt(f.Data, off)
+	case FrameTrim:
+		err = be.Trim(off, n)
+	case FrameZeroes:
+		err = be.WriteZeroes(off, n, f.Flags&FrameFlagMayTrim != 0)
+	case FrameFlush:
+		if n == 0 {
+			return be.Flush()
+		}
+		return be.Sync(off, n)
+	}
+	if err == nil && f.Flags&FrameFlagFUA != 0 {
+		err = be.Sync(off, n)
+	}
+	return err
+}
+
+// acker sends cumulative acknowledgements whenever received or applied
+// moved, until stop is closed (then it sends the last ones).
+func (c *secConn) acker(stop <-chan struct{}) {
+	var sentRecv, sentDone uint64
+	send := func() bool {
+		if c.failure.Load() != nil {
+			return false
+		}
+		recv, done := c.s.received.Load(), c.s.applied.Load()
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		var err error
+		if recv > sentRecv && recv > done {
+			err = c.fw.write(Frame{Type: FrameAckRecv, Seq: recv})
+			sentRecv = recv
+		}
+		if err == nil && done > sentDone {
+			err = c.fw.write(Frame{Type: FrameAckDone, Seq: done})
+			sentDone = done
+		}
+		if err == nil {
+			c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			err = c.fw.Flush()
+		}
+		return err == nil
+	}
+	for {
+		select {
+		case <-c.wake:
+			if !send() {
+				c.nc.Close()
+				<-stop
+				return
+			}
+		case <-stop:
+			send()
+			return
+		}
+	}
+}
