@@ -394,7 +394,7 @@ func TestRecurringMonitorNoticesFailure(t *testing.T) {
 				t.Errorf("call id %d, want %d", first.CallID, callID)
 			}
 			// Let it run a few more times while healthy.
-			time.Sleep(5 * interval)
+			time.Sleep(8 * interval)
 			if err := os.Remove(state); err != nil {
 				t.Fatal(err)
 			}
@@ -771,4 +771,28 @@ func TestExecRejectsRecurring(t *testing.T) {
 	if _, err := e.Submit(Op{Resource: "s", Agent: sleeper, Action: "start"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("submit after close: %v", err)
 	}
+}
+
+func TestDaemonHoldingOutputDoesNotBlock(t *testing.T) {
+	e := newTestExecutor(t, Config{OCFRoot: testOCFRoot, PipeGrace: 100 * time.Millisecond})
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	start := time.Now()
+	r := run(t, e, Op{Resource: "dm", Agent: Agent{Class: "ocf", Provider: "test", Type: "Daemon"}, Action: "start", Params: map[string]string{"pidfile": pidfile}})
+	expectRC(t, r, OK)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("start took %v: waited for the daemon's pipes", took)
+	}
+	if !strings.Contains(r.Stdout, "started") {
+		t.Errorf("stdout %q", r.Stdout)
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	// A successful start leaves what it started running.
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Errorf("the daemon did not survive its agent: %v", err)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
