@@ -17,16 +17,22 @@ var testSecret = []byte("tachy test secret, 32 bytes long")
 // testSec is a secondary serving on loopback TCP.
 type testSec struct {
 	sec  *Secondary
-	mem  *MemBackend
+	mem  *MemBackend // nil unless it is one
 	addr string
 	errs chan error // ServeConn's result, one per connection
 }
 
 func startSecondary(t testing.TB, mem *MemBackend, volume string, secret []byte) *testSec {
 	t.Helper()
+	ts := startSecondaryBackend(t, mem, volume, secret)
+	ts.mem = mem
+	return ts
+}
+
+func startSecondaryBackend(t testing.TB, be Backend, volume string, secret []byte) *testSec {
+	t.Helper()
 	ts := &testSec{
-		sec:  &Secondary{Backend: mem, Volume: volume, Secret: secret, Logger: testLogger(t)},
-		mem:  mem,
+		sec:  &Secondary{Backend: be, Volume: volume, Secret: secret, Logger: testLogger(t)},
 		errs: make(chan error, 16),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

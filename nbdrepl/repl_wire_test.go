@@ -113,8 +113,10 @@ func TestReplMalformedFrames(t *testing.T) {
 			// The primary is told why (after the acknowledgements), then
 			// the connection is closed.
 			var gotErr bool
+			var lastErr error
 			for {
 				f, err := fr.read()
+				lastErr = err
 				if err != nil {
 					if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 						t.Errorf("after the error frame: %v, want EOF", err)
@@ -129,7 +131,7 @@ func TestReplMalformedFrames(t *testing.T) {
 				}
 			}
 			if !truncated && !gotErr {
-				t.Error("no ERROR frame before the close")
+				t.Errorf("no ERROR frame before the close (%v)", lastErr)
 			}
 			if ts.sec.Applied() != 1 || ts.sec.Received() != 1 {
 				t.Errorf("received %d applied %d, want 1 and 1", ts.sec.Received(), ts.sec.Applied())

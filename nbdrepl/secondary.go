@@ -336,7 +336,7 @@ func (c *secConn) acker(stop <-chan struct{}) {
 	var sentRecv, sentDone uint64
 	send := func() bool {
 		if c.failure.Load() != nil {
-			return false
+			return true // fail sends the ERROR frame and closes
 		}
 		recv, done := c.s.received.Load(), c.s.applied.Load()
 		c.wmu.Lock()
