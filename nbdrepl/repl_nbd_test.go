@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -147,7 +146,6 @@ func BenchmarkReplWrite(b *testing.B) {
 			if proto == 0 {
 				name = fmt.Sprintf("local/%dk", bs>>10) // no secondary
 			}
-			name = strings.Replace(name, "protocol(0)", "local", 1)
 			b.Run(name, func(b *testing.B) {
 				const size = 64 << 20
 				var be Backend = NewMemBackend(size)

@@ -1,4 +1,8 @@
-// Package nbdrepl serves block devices over NBD and (later) replicates them.
+// Package nbdrepl serves block devices over NBD and replicates them.
+//
+// Replicated (replicated.go) is a Backend that mirrors every change to
+// secondaries (Secondary, secondary.go) over an authenticated wire protocol
+// (replwire.go), DRBD-style, with protocols A, B and C.
 //
 // This file and conn.go hold the NBD server: fixed newstyle negotiation
 // (NBD_OPT_LIST, NBD_OPT_INFO, NBD_OPT_GO, NBD_OPT_EXPORT_NAME,
