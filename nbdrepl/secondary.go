@@ -206,7 +206,7 @@ func (c *secConn) run(ctx context.Context) error {
 					c.kick()
 				}
 			}
-			budget.Release(cost(f))
+			budget.Release(min(cost(f), budgetMax))
 		}
 	}()
 	ackerDone := make(chan struct{})
@@ -240,7 +240,7 @@ read:
 			break read
 		}
 		expect = f.Seq + 1
-		if err := budget.Acquire(ctx, cost(f)); err != nil {
+		if err := budget.Acquire(ctx, min(cost(f), budgetMax)); err != nil {
 			reason = err
 			break read
 		}
