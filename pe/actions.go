@@ -115,6 +115,10 @@ func (ws *workingSet) fencingOf(n *Node) *Action {
 
 // createActions is native_create_actions (and the group's pseudo-actions).
 func (ws *workingSet) createActions(r *Resource) {
+	if r.isClone() {
+		ws.cloneActions(r)
+		return
+	}
 	if r.isGroup() {
 		for _, c := range r.Children {
 			ws.createActions(c)
@@ -240,10 +244,14 @@ func (ws *workingSet) recurring(r *Resource, n *Node, start *Action) {
 // internalOrderings adds group member ordering and the group pseudo-action
 // edges.
 func (ws *workingSet) internalOrderings(all []*Resource) {
-	for _, g := range all {
-		if !g.isGroup() {
-			continue
+	var groups []*Resource
+	for _, r := range all {
+		groups = append(groups, r.groups()...)
+		if r.isClone() {
+			ws.cloneOrderings(r)
 		}
+	}
+	for _, g := range groups {
 		gs, grun, gstop, gstopped := g.find("start", nil), g.find("running", nil), g.find("stop", nil), g.find("stopped", nil)
 		ordered := g.Meta["ordered"] != "false"
 		var prev *Resource
@@ -289,7 +297,7 @@ func (ws *workingSet) internalOrderings(all []*Resource) {
 // orderAction picks the action a constraint names: for groups, a
 // completed start or stop is the running/stopped pseudo-action.
 func orderAction(r *Resource, task string, asFirst bool) []*Action {
-	if r.isGroup() {
+	if r.isGroup() || r.isClone() {
 		if asFirst {
 			switch task {
 			case "start":

@@ -135,6 +135,10 @@ func (ws *workingSet) applyLocations() {
 // locationNode is pcmk__apply_location for one node: members of a group
 // get the score too.
 func (ws *workingSet) locationNode(r *Resource, n *Node, score int) {
+	if r.isClone() {
+		ws.resourceNodeScore(r, n, score)
+		return
+	}
 	for _, p := range r.primitives() {
 		w := ws.weightsOf(p)
 		if _, ok := w[n]; !ok {
@@ -189,6 +193,10 @@ func (ws *workingSet) applyNodeCriteria() {
 			}
 			fc := ws.failcount(p, n)
 			if fc > 0 && p.Threshold-fc <= 0 {
+				if cl := p.cloneOf(); cl != nil && !cl.unique {
+					ws.resourceNodeScore(cl, n, -inf)
+					continue
+				}
 				ws.resourceNodeScore(p, n, -inf)
 			}
 		}
@@ -457,6 +465,12 @@ func (ws *workingSet) sortResources(list []*Resource) {
 
 // assign is pcmk__native_allocate / pcmk__group_allocate.
 func (ws *workingSet) assign(rsc *Resource) *Node {
+	if rsc.isClone() {
+		if rsc.provisional && !rsc.assigning {
+			ws.assignClone(rsc)
+		}
+		return nil
+	}
 	if rsc.Parent != nil && !rsc.Parent.assigning {
 		ws.assign(rsc.Parent)
 	}
@@ -534,6 +548,10 @@ func (ws *workingSet) assign(rsc *Resource) *Node {
 // (pcmk__apply_coloc_to_weights), once the primary is assigned.
 func (ws *workingSet) applyColocation(dep *Resource, c *colocation) {
 	prim := c.primary
+	if prim.isClone() {
+		ws.applyCloneColocation(dep, c)
+		return
+	}
 	if prim.isGroup() {
 		if len(prim.Children) == 0 {
 			return
@@ -606,7 +624,21 @@ func (ws *workingSet) assignBest(rsc *Resource) {
 		ws.assignTo(rsc, nil, false)
 		return
 	}
+	prefer := rsc.prefer
+	if prefer == nil && rsc.Parent != nil && rsc.Parent.isGroup() {
+		prefer = rsc.Parent.prefer
+	}
+	if prefer != nil {
+		if v, ok := w[prefer]; ok && nodeWeight(prefer, v) >= nodeWeight(nodes[0], w[nodes[0]]) && prefer.available() {
+			ws.assignTo(rsc, prefer, false)
+			return
+		}
+	}
 	chosen := nodes[0]
+	if cl := rsc.cloneOf(); cl != nil && cl.unique {
+		ws.assignTo(rsc, chosen, false)
+		return
+	}
 	if w[chosen] > 0 && chosen.available() && cur != nil && cur.available() && w[cur] >= 0 {
 		for _, n := range nodes[1:] {
 			if w[n] != w[chosen] {

@@ -36,6 +36,16 @@ type Resource struct {
 	Children []*Resource // group members
 	Prim     *cib.Primitive
 	Group    *cib.Group
+	Clone    *cib.Clone // a clone: Children are its instances
+
+	// Clone settings (on the clone) and instance bookkeeping.
+	cloneMax, cloneNodeMax int
+	unique                 bool
+	interleave             bool
+	nextInstance           int            // next instance number
+	instCount              map[*Node]int  // instances assigned per node (distribute_children)
+	baseID                 string         // an anonymous instance's configured id (fail counts)
+	requiresFencing        bool
 
 	Meta       map[string]string
 	Util       map[string]int
@@ -56,6 +66,7 @@ type Resource struct {
 
 	// Assignment.
 	provisional bool
+	prefer      *Node // a clone instance's current node while pre-assigning
 	assigning   bool
 	merging     bool
 	AssignedTo  *Node
@@ -90,10 +101,53 @@ func (r *Resource) current() *Node {
 
 func (r *Resource) isGroup() bool { return r.Group != nil }
 
-// primitives lists r (a primitive) or its members.
+func (r *Resource) isClone() bool { return r.Clone != nil }
+
+// top is uber_parent: the top-level resource r belongs to.
+func (r *Resource) top() *Resource {
+	for r.Parent != nil {
+		r = r.Parent
+	}
+	return r
+}
+
+// cloneOf is the clone r is an instance (or an instance's member) of.
+func (r *Resource) cloneOf() *Resource {
+	for p := r.Parent; p != nil; p = p.Parent {
+		if p.isClone() {
+			return p
+		}
+	}
+	return nil
+}
+
+// primitives lists r (a primitive) or its members (for a clone, its
+// instances' primitives).
 func (r *Resource) primitives() []*Resource {
+	if r.isClone() {
+		var out []*Resource
+		for _, c := range r.Children {
+			out = append(out, c.primitives()...)
+		}
+		return out
+	}
 	if r.isGroup() {
 		return r.Children
 	}
 	return []*Resource{r}
+}
+
+// groups lists the groups in r: r itself or a clone's group instances.
+func (r *Resource) groups() []*Resource {
+	if r.isClone() {
+		var out []*Resource
+		for _, c := range r.Children {
+			out = append(out, c.groups()...)
+		}
+		return out
+	}
+	if r.isGroup() {
+		return []*Resource{r}
+	}
+	return nil
 }

@@ -135,8 +135,12 @@ func (ws *workingSet) unpackColocations() {
 		ws.addColocation(col.ID, dep, prim, *col.Score, col.RscRole, col.WithRscRole, col.NodeAttribute, col.Extra["influence"])
 	}
 	// Group members are colocated with the previous member.
-	for _, g := range ws.resources {
-		if !g.isGroup() || g.Meta["collocated"] == "false" {
+	var groups []*Resource
+	for _, r := range ws.resources {
+		groups = append(groups, r.groups()...)
+	}
+	for _, g := range groups {
+		if g.Meta["collocated"] == "false" {
 			continue
 		}
 		for i := 1; i < len(g.Children); i++ {

@@ -252,7 +252,7 @@ func (ws *workingSet) unpackResources() {
 			if r.Class == "stonith" {
 				ws.opts.haveStonithRsc = true
 			}
-			rsc := ws.newPrimitive(r, nil, defaults, templates)
+			rsc := ws.newPrimitive(r, r.ID, nil, defaults, templates)
 			ws.resources = append(ws.resources, rsc)
 		case *cib.Group:
 			g := &Resource{ID: r.ID, Group: r}
@@ -263,10 +263,17 @@ func (ws *workingSet) unpackResources() {
 				if c.Class == "stonith" {
 					ws.opts.haveStonithRsc = true
 				}
-				g.Children = append(g.Children, ws.newPrimitive(c, g, defaults, templates))
+				g.Children = append(g.Children, ws.newPrimitive(c, c.ID, g, defaults, templates))
 			}
 			ws.resources = append(ws.resources, g)
-		case *cib.Clone, *cib.Bundle:
+		case *cib.Clone:
+			if cl := ws.unpackClone(r, defaults, templates); cl != nil {
+				ws.resources = append(ws.resources, cl)
+				continue
+			}
+			ws.unsupported[r.ResourceID()] = true
+			ws.noteUnsupported(r)
+		case *cib.Bundle:
 			ws.unsupported[r.ResourceID()] = true
 			ws.noteUnsupported(r)
 		}
@@ -300,8 +307,8 @@ func (ws *workingSet) noteUnsupported(r cib.Resource) {
 	}
 }
 
-func (ws *workingSet) newPrimitive(p *cib.Primitive, parent *Resource, defaults map[string]string, templates map[string]*cib.Template) *Resource {
-	rsc := &Resource{ID: p.ID, Prim: p, Parent: parent}
+func (ws *workingSet) newPrimitive(p *cib.Primitive, id string, parent *Resource, defaults map[string]string, templates map[string]*cib.Template) *Resource {
+	rsc := &Resource{ID: id, Prim: p, Parent: parent}
 	rsc.Meta = nvsets(p.MetaAttributes, nil, ws.baseCtx())
 	rsc.Util = map[string]int{}
 	util := nvsets(p.Utilization, nil, ws.baseCtx())
@@ -397,7 +404,10 @@ func (ws *workingSet) unpackStatus() {
 		}
 		for _, lr := range st.LRM.Resources {
 			rsc := ws.byID[lr.ID]
-			if rsc == nil || rsc.isGroup() {
+			if cr := ws.historyInstance(n, lr.ID); cr != nil {
+				rsc = cr
+			}
+			if rsc == nil || rsc.isGroup() || rsc.isClone() {
 				if !ws.unsupported[lr.ID] && rsc == nil {
 					ws.orphanHistory(n, lr)
 				}
@@ -599,7 +609,11 @@ func roleLess(a, b cib.Role) bool { return roleRank[a] < roleRank[b] }
 // the node.
 func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 	total := Score(0)
-	prefix := "fail-count-" + rsc.ID
+	id := rsc.ID
+	if rsc.baseID != "" {
+		id = rsc.baseID
+	}
+	prefix := "fail-count-" + id
 	for k, v := range n.Attrs {
 		if k == prefix || strings.HasPrefix(k, prefix+"#") {
 			s, err := cib.ParseScore(v)
@@ -612,7 +626,7 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 		if ft, ok := rsc.Meta["failure-timeout"]; ok {
 			if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
 				last := int64(0)
-				lprefix := "last-failure-" + rsc.ID
+				lprefix := "last-failure-" + id
 				for k, v := range n.Attrs {
 					if k == lprefix || strings.HasPrefix(k, lprefix+"#") {
 						if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {

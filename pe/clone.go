@@ -1,0 +1,546 @@
+package pe
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// unpackClone is clone_unpack for clones of primitives and groups: the
+// clone and clone-max instances named ID:N. It returns nil for what is not
+// scheduled yet (promotable clones).
+func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, templates map[string]*cib.Template) *Resource {
+	if c.Promotable || c.Child == nil {
+		return nil
+	}
+	switch ch := c.Child.(type) {
+	case *cib.Primitive:
+		if ch.Class == "stonith" {
+			ws.opts.haveStonithRsc = true
+		}
+	case *cib.Group:
+		for _, p := range ch.Children {
+			if p.Class == "stonith" {
+				ws.opts.haveStonithRsc = true
+			}
+		}
+		if len(ch.Children) == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	cl := &Resource{ID: c.ID, Clone: c}
+	cl.Meta = nvsets(c.MetaAttributes, nil, ws.baseCtx())
+	if isTrue(cl.Meta["promotable"]) {
+		return nil
+	}
+	ws.setMeta(cl, defaults)
+	if _, ok := cl.Meta["resource-stickiness"]; !ok {
+		// Clone instances are sticky by default.
+		cl.Meta["resource-stickiness"] = "1"
+		cl.Stickiness = 1
+	}
+	cl.cloneMax = len(ws.nodes)
+	if v, ok := cl.Meta["clone-max"]; ok {
+		cl.cloneMax = laxInt(v)
+	}
+	cl.cloneNodeMax = 1
+	if v, ok := cl.Meta["clone-node-max"]; ok {
+		cl.cloneNodeMax = laxInt(v)
+	}
+	cl.unique = isTrue(cl.Meta["globally-unique"])
+	cl.interleave = isTrue(cl.Meta["interleave"])
+	ws.byID[cl.ID] = cl
+	cl.instCount = map[*Node]int{}
+	// The configured child's own id names nothing schedulable.
+	ws.unsupported[c.Child.ResourceID()] = true
+	if g, ok := c.Child.(*cib.Group); ok {
+		for _, p := range g.Children {
+			ws.unsupported[p.ID] = true
+		}
+	}
+	for i := 0; i < cl.cloneMax; i++ {
+		ws.newInstance(cl, defaults, templates)
+	}
+	if cl.cloneMax <= 0 {
+		// A :0 to match history against (unpack_find_resource).
+		inst := ws.newInstance(cl, defaults, templates)
+		inst.Orphan = true
+	}
+	return cl
+}
+
+// newInstance is create_child_clone: instance number cl.nextInstance.
+func (ws *workingSet) newInstance(cl *Resource, defaults map[string]string, templates map[string]*cib.Template) *Resource {
+	suffix := ":" + strconv.Itoa(cl.nextInstance)
+	cl.nextInstance++
+	var inst *Resource
+	switch ch := cl.Clone.Child.(type) {
+	case *cib.Primitive:
+		inst = ws.newPrimitive(ch, ch.ID+suffix, cl, defaults, templates)
+		inst.baseID = ch.ID
+	case *cib.Group:
+		inst = &Resource{ID: ch.ID + suffix, Group: ch, Parent: cl, baseID: ch.ID}
+		inst.Meta = nvsets(ch.MetaAttributes, nil, ws.baseCtx())
+		for k, v := range cl.Meta {
+			if _, ok := inst.Meta[k]; !ok {
+				inst.Meta[k] = v
+			}
+		}
+		ws.setMeta(inst, defaults)
+		ws.byID[inst.ID] = inst
+		for _, p := range ch.Children {
+			m := ws.newPrimitive(p, p.ID+suffix, inst, defaults, templates)
+			m.baseID = p.ID
+			inst.Children = append(inst.Children, m)
+		}
+	}
+	for _, p := range inst.primitives() {
+		p.requiresFencing = ws.requiresFencing(p)
+	}
+	cl.Children = append(cl.Children, inst)
+	return inst
+}
+
+// requiresFencing is the "requires" meta attribute's effect: whether
+// recovering the resource needs its node fenced first.
+func (ws *workingSet) requiresFencing(p *Resource) bool {
+	req := p.Meta["requires"]
+	if req == "" {
+		if p.Prim != nil && p.Prim.Class == "stonith" {
+			return false
+		}
+		return ws.opts.stonithEnabled
+	}
+	return req == "fencing" || req == "unfencing"
+}
+
+// stripInstance is clone_strip: "rsc:3" -> "rsc".
+func stripInstance(id string) string {
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		if _, err := strconv.Atoi(id[i+1:]); err == nil {
+			return id[:i]
+		}
+	}
+	return id
+}
+
+// historyInstance maps a history entry's id to the clone instance (or
+// instance member) it belongs to, as unpack_find_resource and
+// find_anonymous_clone do. It returns nil for ids that are not clone
+// members.
+func (ws *workingSet) historyInstance(n *Node, id string) *Resource {
+	r := ws.byID[id]
+	var cl *Resource
+	switch {
+	case r != nil && r.isClone():
+		return nil
+	case r != nil:
+		cl = r.cloneOf()
+	default:
+		base := stripInstance(id)
+		if i0 := ws.byID[base+":0"]; i0 != nil {
+			cl = i0.cloneOf()
+		}
+	}
+	if cl == nil {
+		return nil
+	}
+	if cl.unique {
+		if r != nil {
+			return r
+		}
+		// A unique instance number beyond clone-max: an orphan.
+		return nil
+	}
+	return ws.findAnonymous(cl, n, stripInstance(id))
+}
+
+// memberOf finds the primitive of instance inst configured as base.
+func memberOf(inst *Resource, base string) *Resource {
+	for _, p := range inst.primitives() {
+		if p.baseID == base {
+			return p
+		}
+	}
+	return nil
+}
+
+// findAnonymous is find_anonymous_clone: the instance already active on
+// the node, else the first inactive one, else a new orphan instance.
+func (ws *workingSet) findAnonymous(cl *Resource, n *Node, base string) *Resource {
+	var rsc, inactive *Resource
+	skipInactive := false
+	for _, inst := range cl.Children {
+		if rsc != nil {
+			break
+		}
+		locs := inst.primitivesRunning()
+		if len(locs) > 0 {
+			if locs[0] == n {
+				rsc = memberOf(inst, base)
+				if rsc != nil && len(rsc.RunningOn) > 0 {
+					skipInactive = true
+					rsc = nil
+				}
+			}
+			continue
+		}
+		if !skipInactive && inactive == nil && !inst.Orphan {
+			inactive = memberOf(inst, base)
+		}
+	}
+	if rsc == nil && !skipInactive && inactive != nil {
+		rsc = inactive
+	}
+	if rsc != nil && !rsc.requiresFencing && (!n.Online || n.Unclean) && cl.cloneMax < len(ws.nodes) {
+		rsc = nil
+	}
+	if rsc == nil {
+		inst := ws.newInstance(cl, nil, nil)
+		for _, p := range inst.primitives() {
+			p.Orphan = true
+		}
+		inst.Orphan = true
+		rsc = memberOf(inst, base)
+	}
+	return rsc
+}
+
+// sortInstances is sort_clone_instance, simplified: instances active on
+// a node that can run them first, higher roles first, failed ones after
+// healthy ones, inactive ones last, otherwise in instance order.
+func sortInstances(list []*Resource) {
+	rank := func(r *Resource) (active, canRun, failed bool, role int) {
+		prims := r.primitives()
+		for _, p := range prims {
+			if len(p.RunningOn) > 0 {
+				active = true
+				canRun = p.RunningOn[0].available()
+			}
+			if p.Failed {
+				failed = true
+			}
+			if rr := roleRank[p.Role]; rr > role {
+				role = rr
+			}
+		}
+		return
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		ai, ci, fi, ri := rank(list[i])
+		aj, cj, fj, rj := rank(list[j])
+		if ai != aj {
+			return ai
+		}
+		if ci != cj {
+			return ci
+		}
+		if ri != rj {
+			return ri > rj
+		}
+		if fi != fj {
+			return !fi
+		}
+		return false
+	})
+}
+
+// assignClone is pcmk__clone_allocate with distribute_children.
+func (ws *workingSet) assignClone(cl *Resource) {
+	cl.assigning = true
+	for _, c := range cl.thisWith {
+		ws.assign(c.primary)
+	}
+	for _, c := range cl.withThis {
+		if !ws.hasInfluence(c) {
+			continue
+		}
+		w := ws.weightsOf(cl)
+		ws.addColocatedNodeScores(c.dependent, &w, c.nodeAttr, float64(c.score)/float64(inf), selectActive|selectNonnegative)
+		ws.alloc[cl] = w
+	}
+	sortInstances(cl.Children)
+	ws.distribute(cl)
+	cl.assigning = false
+	cl.provisional = false
+	cl.NextRole = cib.RoleStarted
+}
+
+// distribute is distribute_children.
+func (ws *workingSet) distribute(cl *Resource) {
+	max, perHost := cl.cloneMax, cl.cloneNodeMax
+	available := 0
+	for n := range ws.weightsOf(cl) {
+		cl.instCount[n] = 0
+		if n.available() {
+			available++
+		}
+	}
+	allColoc := max < available
+	loopMax := 1
+	if available > 0 && max/available > 1 {
+		loopMax = max / available
+	}
+	allocated := 0
+	for _, inst := range cl.Children {
+		if allocated >= max {
+			break
+		}
+		running := inst.primitivesRunning()
+		if len(running) == 0 || !inst.provisionalDeep() || inst.failedDeep() {
+			continue
+		}
+		cur := running[0]
+		if !cur.available() {
+			continue
+		}
+		if _, ok := ws.weightsOf(cl)[cur]; ok && cl.instCount[cur] >= loopMax {
+			continue
+		}
+		if ws.allocateInstance(cl, inst, cur, allColoc, perHost) {
+			allocated++
+		}
+	}
+	for _, inst := range cl.Children {
+		if !inst.provisionalDeep() {
+			continue
+		}
+		if allocated >= max {
+			for _, p := range append([]*Resource{inst}, inst.Children...) {
+				for n := range ws.weightsOf(p) {
+					ws.weightsOf(p)[n] = -inf
+				}
+			}
+			ws.assignStopped(inst)
+			continue
+		}
+		if ws.allocateInstance(cl, inst, nil, allColoc, perHost) {
+			allocated++
+		}
+	}
+}
+
+func (r *Resource) provisionalDeep() bool {
+	return r.provisional
+}
+
+func (r *Resource) failedDeep() bool {
+	for _, p := range r.primitives() {
+		if p.Failed {
+			return true
+		}
+	}
+	return false
+}
+
+// assignStopped leaves an instance (and its members) unassigned.
+func (ws *workingSet) assignStopped(inst *Resource) {
+	for _, p := range inst.primitives() {
+		if p.provisional {
+			ws.assignTo(p, nil, true)
+		}
+	}
+	inst.provisional = false
+	inst.AssignedTo = nil
+	inst.NextRole = cib.RoleStopped
+}
+
+// allocateInstance is allocate_instance.
+func (ws *workingSet) allocateInstance(cl, inst *Resource, prefer *Node, allColoc bool, limit int) bool {
+	if !inst.provisional {
+		return inst.AssignedTo != nil
+	}
+	if inst.assigning {
+		return false
+	}
+	ws.appendParentColocations(cl, inst, allColoc)
+	if prefer != nil {
+		if v, ok := ws.weightsOf(inst)[prefer]; !ok || v < 0 {
+			return false
+		}
+	}
+	ws.canRunInstance(cl, inst, limit)
+	backups := map[*Resource]weights{}
+	for _, p := range append([]*Resource{inst}, inst.Children...) {
+		backups[p] = ws.weightsOf(p).copy()
+	}
+	inst.prefer = prefer
+	chosen := ws.assign(inst)
+	inst.prefer = nil
+	if chosen != nil && prefer != nil && chosen != prefer {
+		for p, w := range backups {
+			ws.alloc[p] = w
+		}
+		ws.deallocate(inst)
+		chosen = nil
+	}
+	if chosen != nil {
+		if _, ok := ws.weightsOf(cl)[chosen]; ok {
+			cl.instCount[chosen]++
+		}
+	}
+	return chosen != nil
+}
+
+// deallocate is native_deallocate (for each member).
+func (ws *workingSet) deallocate(inst *Resource) {
+	for _, p := range append([]*Resource{inst}, inst.Children...) {
+		if p.AssignedTo != nil && !p.isGroup() {
+			p.AssignedTo.numResources--
+			for k, v := range p.Util {
+				p.AssignedTo.capacity[k] += v
+			}
+		}
+		p.AssignedTo = nil
+		p.provisional = true
+		p.NextRole = cib.RoleUnknown
+		p.nextReason = ""
+	}
+}
+
+// appendParentColocations is append_parent_colocation: the clone's
+// colocations apply to the instance (finite positive ones only when not
+// every node gets an instance).
+func (ws *workingSet) appendParentColocations(cl, inst *Resource, all bool) {
+	target := inst
+	if inst.isGroup() && len(inst.Children) > 0 {
+		target = inst.Children[0]
+	}
+	for _, c := range cl.thisWith {
+		if all || c.score < 0 || c.score == cib.Infinity {
+			target.thisWith = append([]*colocation{c}, target.thisWith...)
+		}
+	}
+	for _, c := range cl.withThis {
+		if !ws.hasInfluence(c) {
+			continue
+		}
+		if all || c.score < 0 {
+			target.withThis = append([]*colocation{c}, target.withThis...)
+		}
+	}
+}
+
+// canRunInstance is can_run_instance for every node of the instance's
+// table: nodes the clone may not use, unavailable nodes and full nodes
+// are banned.
+func (ws *workingSet) canRunInstance(cl, inst *Resource, limit int) {
+	pw := ws.weightsOf(cl)
+	for n := range ws.weightsOf(inst) {
+		ban := 0
+		pv, ok := pw[n]
+		switch {
+		case !n.available() || inst.Orphan:
+			ban = -inf
+		case !ok:
+			ban = -inf
+		case pv < 0:
+			ban = pv
+		case cl.instCount[n] < limit:
+			continue
+		default:
+			ban = -inf
+		}
+		ws.updateScore(inst, n, ban)
+	}
+}
+
+// updateScore is common_update_score: add to an existing entry of rsc and
+// its members.
+func (ws *workingSet) updateScore(rsc *Resource, n *Node, score int) {
+	w := ws.weightsOf(rsc)
+	if v, ok := w[n]; ok {
+		w[n] = addScores(v, score)
+	}
+	for _, c := range rsc.Children {
+		ws.updateScore(c, n, score)
+	}
+}
+
+// applyCloneColocation is the primary side of a colocation with a clone
+// (clone_rsc_colocation_rh) for a dependent primitive.
+func (ws *workingSet) applyCloneColocation(dep *Resource, c *colocation) {
+	prim := c.primary
+	if prim.provisional {
+		return
+	}
+	if c.score >= cib.Infinity {
+		allowed := map[*Node]bool{}
+		for _, inst := range prim.Children {
+			if inst.AssignedTo != nil && inst.Managed {
+				allowed[inst.AssignedTo] = true
+			}
+		}
+		w := ws.weightsOf(dep)
+		for n := range w {
+			if !allowed[n] {
+				w[n] = -inf
+			}
+		}
+		return
+	}
+	for _, inst := range prim.Children {
+		ic := *c
+		ic.primary = inst
+		ws.applyColocation(dep, &ic)
+	}
+}
+
+// cloneActions creates the instances' actions and the clone's
+// pseudo-actions (clone_create_actions).
+func (ws *workingSet) cloneActions(cl *Resource) {
+	anyStarting, anyStopping, anyActive := false, false, false
+	for _, inst := range cl.Children {
+		ws.createActions(inst)
+		if len(inst.primitivesRunning()) > 0 {
+			anyActive = true
+		}
+		for _, p := range inst.primitives() {
+			for _, a := range p.actions {
+				if a.Interval != 0 {
+					continue
+				}
+				if a.Task == "start" && !a.Optional && a.Runnable {
+					anyStarting = true
+				}
+				if a.Task == "stop" && !a.Optional {
+					anyStopping = true
+				}
+			}
+		}
+	}
+	start := ws.newAction(cl, "start", nil, !anyStarting)
+	start.Pseudo = true
+	running := ws.newAction(cl, "running", nil, !anyStarting)
+	running.Pseudo = true
+	running.Runnable = anyActive || anyStarting
+	stop := ws.newAction(cl, "stop", nil, !anyStopping)
+	stop.Pseudo = true
+	stopped := ws.newAction(cl, "stopped", nil, !anyStopping)
+	stopped.Pseudo = true
+}
+
+// cloneOrderings is clone_internal_constraints.
+func (ws *workingSet) cloneOrderings(cl *Resource) {
+	cs, crun, cstop, cstopped := cl.find("start", nil), cl.find("running", nil), cl.find("stop", nil), cl.find("stopped", nil)
+	ws.order(cs, crun, OrderRunnableLeft)
+	ws.order(cstop, cstopped, OrderRunnableLeft)
+	for _, inst := range cl.Children {
+		for _, a := range orderAction(inst, "start", false) {
+			ws.order(cs, a, OrderOptional|OrderRunnableLeft)
+		}
+		for _, a := range orderAction(inst, "start", true) {
+			ws.order(a, crun, OrderOptional)
+		}
+		for _, a := range orderAction(inst, "stop", false) {
+			ws.order(cstop, a, OrderOptional)
+		}
+		for _, a := range orderAction(inst, "stop", true) {
+			ws.order(a, cstopped, OrderOptional)
+		}
+	}
+}
