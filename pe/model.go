@@ -42,9 +42,9 @@ type Resource struct {
 	cloneMax, cloneNodeMax int
 	unique                 bool
 	interleave             bool
-	nextInstance           int            // next instance number
-	instCount              map[*Node]int  // instances assigned per node (distribute_children)
-	baseID                 string         // an anonymous instance's configured id (fail counts)
+	nextInstance           int           // next instance number
+	instCount              map[*Node]int // instances assigned per node (distribute_children)
+	baseID                 string        // an anonymous instance's configured id (fail counts)
 	requiresFencing        bool
 
 	Meta       map[string]string
