@@ -395,11 +395,30 @@ func transitionTarget(key string) int {
 	return 0
 }
 
+// statusOfflineSkip: without fencing, offline nodes' histories are not
+// unpacked (unpack_node_history).
+const statusOfflineSkip = true
+
 // unpackStatus replays each resource's operation history on each node.
+// Nodes are taken in the status section's order (unpack_node_history),
+// which decides anonymous clone instance numbers.
 func (ws *workingSet) unpackStatus() {
-	for _, n := range ws.nodes {
+	var order []*Node
+	seen := map[*Node]bool{}
+	for _, st := range ws.cib.Status.NodeStates {
+		for _, n := range ws.nodes {
+			if ws.states[n] == st && !seen[n] {
+				seen[n] = true
+				order = append(order, n)
+			}
+		}
+	}
+	for _, n := range order {
 		st := ws.states[n]
 		if st == nil || st.LRM == nil {
+			continue
+		}
+		if statusOfflineSkip && !ws.opts.stonithEnabled && !n.Online {
 			continue
 		}
 		for _, lr := range st.LRM.Resources {
