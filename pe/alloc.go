@@ -201,6 +201,15 @@ func (ws *workingSet) applyNodeCriteria() {
 			}
 		}
 	}
+	for _, b := range ws.bans {
+		if b.node != nil {
+			ws.resourceNodeScore(b.rsc, b.node, -inf)
+			continue
+		}
+		for _, n := range ws.nodes {
+			ws.resourceNodeScore(b.rsc, n, -inf)
+		}
+	}
 	for k := range ws.stopFailed {
 		ws.resourceNodeScore(k.rsc, k.node, -inf)
 	}

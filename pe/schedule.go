@@ -32,6 +32,7 @@ type workingSet struct {
 	orphans     map[string]*Resource
 	orphanList  []*Resource
 	stopFailed  map[stopKey]bool
+	bans        []stopKey // hard failures: rsc banned from node (nil: all nodes)
 	alloc       map[*Resource]weights
 
 	actions []*Action

@@ -451,6 +451,15 @@ func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
 	ws.unpackLRMResource(rsc, n, lr)
 }
 
+// banTarget is the resource a hard failure bans: the whole clone for an
+// anonymous clone's instance.
+func banTarget(rsc *Resource) *Resource {
+	if cl := rsc.cloneOf(); cl != nil && !cl.unique {
+		return cl.top()
+	}
+	return rsc
+}
+
 // opSeverity orders on-fail values as Pacemaker's enum action_fail_response.
 var opSeverity = map[string]int{
 	"ignore": 0, "demote": 1, "restart": 2, "restart-container": 3, "block": 5,
@@ -515,6 +524,23 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		}
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
+		}
+		if probe && (rc == 5 || rc == 2 || op.OpStatus == 7) {
+			// pcmk_xe_mask_probe_failure: not installed or invalid
+			// parameters on a probe means inactive, and banned here.
+			ws.bans = append(ws.bans, stopKey{banTarget(rsc), n})
+			role = cib.RoleStopped
+			continue
+		}
+		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
+			switch {
+			case rc == 3 && op.Interval > 0:
+				// not supported as a recurring action: a soft error
+			case rc >= 2 && rc <= 5: // hard errors: not on this node again
+				ws.bans = append(ws.bans, stopKey{banTarget(rsc), n})
+			case rc == 6: // fatal: not anywhere
+				ws.bans = append(ws.bans, stopKey{banTarget(rsc), nil})
+			}
 		}
 		if !ok && n.Unclean && ws.opts.stonithEnabled {
 			// The node will be fenced, which stops everything on it:
