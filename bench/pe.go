@@ -38,12 +38,19 @@ type PEResult struct {
 	Started   time.Time `json:"started"`
 	CRM       string    `json:"crm_simulate"`
 	Inputs    int       `json:"inputs"`
+	// Matching is how many inputs tachy's Transition Summary matches
+	// Pacemaker's expected one for (from the corpus's summary directory);
+	// the *_matching figures compare those inputs only, where both
+	// schedulers did the same work.
+	Matching int `json:"matching"`
 	// Whole process: `tachy simulate -x F` against `crm_simulate -R -Q -x F`.
-	Process RatioResult `json:"process"`
+	Process         RatioResult `json:"process"`
+	ProcessMatching RatioResult `json:"process_matching"`
 	// Scheduling alone: pe.Schedule on an imported CIB, against the
 	// per-input time crm_simulate -P DIR -N REPEATS prints.
-	Schedule  RatioResult       `json:"schedule"`
-	Generated []GeneratedResult `json:"generated"`
+	Schedule         RatioResult       `json:"schedule"`
+	ScheduleMatching RatioResult       `json:"schedule_matching"`
+	Generated        []GeneratedResult `json:"generated"`
 }
 
 // RatioResult is a per-input comparison: crm_simulate's time over tachy's.
@@ -94,8 +101,9 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 
 	// Inputs both can schedule.
 	type input struct {
-		path string
-		doc  *cib.CIB
+		path  string
+		doc   *cib.CIB
+		match bool // tachy's summary is the expected one
 	}
 	var inputs []input
 	for _, f := range files {
@@ -103,17 +111,24 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 		if err != nil {
 			continue
 		}
-		if _, err := pe.Schedule(doc, time.Unix(doc.ExecutionDate, 0).UTC()); err != nil {
+		r, err := pe.Schedule(doc, time.Unix(doc.ExecutionDate, 0).UTC())
+		if err != nil {
 			continue
 		}
-		inputs = append(inputs, input{f, doc})
+		in := input{path: f, doc: doc}
+		want, err := os.ReadFile(filepath.Join(o.Corpus, "..", "summary", strings.TrimSuffix(filepath.Base(f), ".xml")+".summary"))
+		if err == nil && slices.Equal(summaryLines(string(want)), summaryLines(r.String())) {
+			in.match = true
+			res.Matching++
+		}
+		inputs = append(inputs, in)
 	}
 	res.Inputs = len(inputs)
 	o.logf("%d of %d inputs scheduled by tachy", len(inputs), len(files))
 
 	// Whole process.
-	var tp, cp []float64
-	var ratios []float64
+	var tp, cp, ratios []float64
+	var tpm, cpm, ratiosm []float64
 	for i, in := range inputs {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -127,11 +142,15 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 			continue
 		}
 		tp, cp, ratios = append(tp, t), append(cp, c), append(ratios, c/t)
+		if in.match {
+			tpm, cpm, ratiosm = append(tpm, t), append(cpm, c), append(ratiosm, c/t)
+		}
 		if i%100 == 0 {
 			o.logf("process times: %d/%d", i, len(inputs))
 		}
 	}
 	res.Process = ratioResult(tp, cp, ratios)
+	res.ProcessMatching = ratioResult(tpm, cpm, ratiosm)
 
 	// Scheduling alone. crm_simulate -P prints each input's total over -N
 	// repeats with 10 ms resolution; enough repeats make that fine.
@@ -152,6 +171,7 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 	}
 	var ts, cs []float64
 	ratios = nil
+	tpm, cpm, ratiosm = nil, nil, nil
 	for _, in := range inputs {
 		c, ok := crmTimes[filepath.Base(in.path)]
 		if !ok || c <= 0 {
@@ -164,8 +184,12 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 		}
 		t := float64(time.Since(t0).Nanoseconds()) / 1e6 / float64(o.Profile)
 		ts, cs, ratios = append(ts, t), append(cs, c), append(ratios, c/t)
+		if in.match {
+			tpm, cpm, ratiosm = append(tpm, t), append(cpm, c), append(ratiosm, c/t)
+		}
 	}
 	res.Schedule = ratioResult(ts, cs, ratios)
+	res.ScheduleMatching = ratioResult(tpm, cpm, ratiosm)
 	res.Schedule.Note = fmt.Sprintf("crm_simulate -P reports 10 ms per input over -N %d repeats: %.2f ms resolution; inputs it reported as 0 are left out", o.Profile, 10.0/float64(o.Profile))
 
 	for _, sz := range o.Sizes {
@@ -336,4 +360,23 @@ func generated(ctx context.Context, crm string, resources, nodes int) (Generated
 		g.CRMProcMs = round3(float64(time.Since(t0).Nanoseconds()) / 1e6)
 	}
 	return g, nil
+}
+
+// summaryLines is the "Transition Summary:" section of crm_simulate's (or
+// tachy simulate's) output, whitespace-normalised.
+func summaryLines(text string) []string {
+	_, after, ok := strings.Cut(text, "Transition Summary:\n")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(after, "\n") {
+		if line != "" && line[0] != ' ' && line[0] != '\t' {
+			break // the next section
+		}
+		if f := strings.Fields(line); len(f) > 0 {
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	return out
 }
