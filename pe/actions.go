@@ -19,7 +19,8 @@ type Action struct {
 	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
 	Reason   string
 
-	inherent bool // required when created, not by propagation
+	inherent    bool // required when created, not by propagation
+	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
 	rsc      *Resource
 	node     *Node
 }
@@ -52,6 +53,9 @@ const (
 	OrderRunnableLeft
 	// OrderRestart: a required start of a running resource requires its stop.
 	OrderRestart
+	// OrderOneOrMore: First counts towards Then's minimum of runnable
+	// predecessors (clone-min, require-all=false).
+	OrderOneOrMore
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
@@ -415,9 +419,14 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			flags |= OrderRunnableLeft
 		}
 	}
-	for _, fx := range orderAction(first, fa, true) {
-		for _, tx := range orderAction(then, ta, false) {
-			ws.order(fx, tx, flags)
+	if min := minFirstInstances(o, first); min > 0 {
+		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
+	} else {
+		for _, fx := range orderAction(first, fa, true) {
+			for _, tx := range orderAction(then, ta, false) {
+				ws.order(fx, tx, flags)
+			}
+			ws.orderCloneChildren(fx, then, ta, flags)
 		}
 	}
 	if symmetrical && inverseTask[fa] != "" && inverseTask[ta] != "" {
@@ -429,11 +438,15 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			for _, tx := range orderAction(first, inverseTask[fa], false) {
 				ws.order(fx, tx, iflags)
 			}
+			ws.orderCloneChildren(fx, first, inverseTask[fa], iflags)
 		}
 	}
 }
 
 func reasonOf(kind string, a *Action) string {
+	if a.Resource == "" {
+		return kind + " " + a.Task
+	}
 	return kind + " " + a.Resource + " " + a.Task
 }
 
@@ -478,9 +491,12 @@ func (ws *workingSet) propagate() {
 				// Live migration keeps dependents running.
 				kind &^= OrderImpliesThen | OrderImpliesFirst
 			}
+			if kind&OrderOneOrMore != 0 {
+				continue
+			}
 			if kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
-				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc && !(then.rsc != nil && then.rsc.Parent == first.rsc) {
+				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true
@@ -509,6 +525,22 @@ func (ws *workingSet) propagate() {
 			}
 			if kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
 				first.Optional = false
+				changed = true
+			}
+		}
+		// A clone-min pseudo-action needs enough runnable instances.
+		for _, a := range ws.actions {
+			if a.minRunnable == 0 || !a.Runnable {
+				continue
+			}
+			n := 0
+			for _, e := range ws.edges {
+				if e.Then == a.ID && e.Kind&OrderOneOrMore != 0 && ws.actions[e.First].Runnable {
+					n++
+				}
+			}
+			if n < a.minRunnable {
+				a.Runnable = false
 				changed = true
 			}
 		}

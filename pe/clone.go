@@ -67,8 +67,7 @@ func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, temp
 	}
 	if cl.cloneMax <= 0 {
 		// A :0 to match history against (unpack_find_resource).
-		inst := ws.newInstance(cl, defaults, templates)
-		inst.Orphan = true
+		ws.newInstance(cl, defaults, templates)
 	}
 	return cl
 }
@@ -189,7 +188,7 @@ func (ws *workingSet) findAnonymous(cl *Resource, n *Node, base string) *Resourc
 			}
 			continue
 		}
-		if !skipInactive && inactive == nil && !inst.Orphan {
+		if !skipInactive && inactive == nil {
 			inactive = memberOf(inst, base)
 		}
 	}
@@ -543,4 +542,55 @@ func (ws *workingSet) cloneOrderings(cl *Resource) {
 			ws.order(a, cstopped, OrderOptional)
 		}
 	}
+}
+
+// orderCloneChildren applies an ordering whose "then" is a clone's action
+// to the same action of each instance (and of a group instance's members),
+// as pcmk__multi_update_actions does for orderings that do not interleave.
+func (ws *workingSet) orderCloneChildren(fx *Action, then *Resource, task string, flags EdgeKind) {
+	if !then.isClone() {
+		return
+	}
+	for _, inst := range then.Children {
+		for _, tx := range orderAction(inst, task, false) {
+			ws.order(fx, tx, flags)
+		}
+		if inst.isGroup() {
+			for _, m := range inst.Children {
+				for _, tx := range orderAction(m, task, false) {
+					ws.order(fx, tx, flags)
+				}
+			}
+		}
+	}
+}
+
+// minFirstInstances is get_minimum_first_instances: how many instances of
+// a first clone must be runnable (require-all=false: one; clone-min), or 0
+// for an ordinary ordering.
+func minFirstInstances(o *cib.Order, first *Resource) int {
+	if !first.isClone() {
+		return 0
+	}
+	if o.RequireAll != nil && !*o.RequireAll {
+		return 1
+	}
+	return laxInt(first.Meta["clone-min"])
+}
+
+// cloneMinOrdering is clone_min_ordering: a pseudo-action runnable once
+// min instances' first actions are, ordered before then.
+func (ws *workingSet) cloneMinOrdering(id string, first *Resource, fa string, then *Resource, ta string, flags EdgeKind, min int) {
+	met := ws.newAction(nil, "clone-one-or-more:"+id, nil, true)
+	met.Pseudo = true
+	met.minRunnable = min
+	for _, inst := range first.Children {
+		for _, a := range orderAction(inst, fa, false) {
+			ws.order(a, met, OrderOneOrMore)
+		}
+	}
+	for _, tx := range orderAction(then, ta, false) {
+		ws.order(met, tx, flags|OrderRunnableLeft)
+	}
+	ws.orderCloneChildren(met, then, ta, flags|OrderRunnableLeft)
 }
