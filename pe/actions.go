@@ -21,8 +21,8 @@ type Action struct {
 
 	inherent    bool // required when created, not by propagation
 	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
-	rsc      *Resource
-	node     *Node
+	rsc         *Resource
+	node        *Node
 }
 
 // Key is the action key Pacemaker uses, e.g. rsc1_start_0.
