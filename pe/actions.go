@@ -421,6 +421,8 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 	}
 	if min := minFirstInstances(o, first); min > 0 {
 		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
+	} else if ws.interleaved(first, fa, then, ta) {
+		ws.orderInterleaved(first, fa, then, ta, flags)
 	} else {
 		for _, fx := range orderAction(first, fa, true) {
 			for _, tx := range orderAction(then, ta, false) {
@@ -433,6 +435,10 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 		var iflags EdgeKind = OrderOptional
 		if kind == "Mandatory" {
 			iflags |= OrderImpliesFirst
+		}
+		if ws.interleaved(then, inverseTask[ta], first, inverseTask[fa]) {
+			ws.orderInterleaved(then, inverseTask[ta], first, inverseTask[fa], iflags)
+			return
 		}
 		for _, fx := range orderAction(then, inverseTask[ta], true) {
 			for _, tx := range orderAction(first, inverseTask[fa], false) {

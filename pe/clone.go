@@ -467,6 +467,9 @@ func (ws *workingSet) applyCloneColocation(dep *Resource, c *colocation) {
 	if prim.provisional {
 		return
 	}
+	if ws.interleavedColocation(dep, c) {
+		return
+	}
 	if c.score >= cib.Infinity {
 		allowed := map[*Node]bool{}
 		for _, inst := range prim.Children {
@@ -487,6 +490,30 @@ func (ws *workingSet) applyCloneColocation(dep *Resource, c *colocation) {
 		ic.primary = inst
 		ws.applyColocation(dep, &ic)
 	}
+}
+
+// interleavedColocation is the interleaved case of clone_rsc_colocation_rh:
+// an instance of the dependent clone follows the primary's instance on
+// its best node.
+func (ws *workingSet) interleavedColocation(dep *Resource, c *colocation) bool {
+	dc, prim := c.dependent, c.primary
+	if !dc.isClone() || !prim.isClone() || !dc.interleave || dep.cloneOf() != dc || dc.cloneNodeMax != prim.cloneNodeMax {
+		return false
+	}
+	inst := ws.compatibleInstance(dep, prim, false)
+	if inst != nil {
+		ic := *c
+		ic.primary = inst
+		ws.applyColocation(dep, &ic)
+		return true
+	}
+	if c.score >= cib.Infinity {
+		w := ws.weightsOf(dep)
+		for n := range w {
+			w[n] = -inf
+		}
+	}
+	return true
 }
 
 // cloneActions creates the instances' actions and the clone's
@@ -593,4 +620,100 @@ func (ws *workingSet) cloneMinOrdering(id string, first *Resource, fa string, th
 		ws.order(met, tx, flags|OrderRunnableLeft)
 	}
 	ws.orderCloneChildren(met, then, ta, flags|OrderRunnableLeft)
+}
+
+// interleaved is can_interleave_actions: both sides are clones and the
+// relevant one (first's for stop and demote, then's otherwise) has
+// interleave=true.
+func (ws *workingSet) interleaved(first *Resource, fa string, then *Resource, ta string) bool {
+	if first == then || !first.isClone() || !then.isClone() {
+		return false
+	}
+	if ta == "stop" || ta == "demote" {
+		return first.interleave
+	}
+	return then.interleave
+}
+
+// instanceNode is where an instance is (current) or will be.
+func instanceNode(inst *Resource, current bool) *Node {
+	if current {
+		if on := inst.primitivesRunning(); len(on) > 0 {
+			return on[0]
+		}
+		return nil
+	}
+	if inst.isGroup() {
+		if len(inst.Children) > 0 {
+			return inst.Children[0].AssignedTo
+		}
+		return nil
+	}
+	return inst.AssignedTo
+}
+
+// compatibleInstance is find_compatible_child: the instance of cl on
+// local's node, or on the best node local may use.
+func (ws *workingSet) compatibleInstance(local, cl *Resource, current bool) *Resource {
+	byNode := func(n *Node) *Resource {
+		for _, inst := range cl.Children {
+			if instanceNode(inst, current) == n {
+				return inst
+			}
+		}
+		return nil
+	}
+	if n := instanceNode(local, current); n != nil {
+		return byNode(n)
+	}
+	for _, n := range sortNodes(ws.weightsOf(local), nil) {
+		if inst := byNode(n); inst != nil {
+			return inst
+		}
+	}
+	return nil
+}
+
+// thenActions are the actions an ordering reaches in an instance: its
+// own, and a group instance's members'.
+func thenActions(inst *Resource, task string) []*Action {
+	out := orderAction(inst, task, false)
+	if inst.isGroup() {
+		for _, m := range inst.Children {
+			out = append(out, orderAction(m, task, false)...)
+		}
+	}
+	return out
+}
+
+// orderInterleaved is interleave_actions: each instance of then is ordered
+// after the instance of first on the same node; one with no such partner
+// may not start when the ordering is mandatory.
+func (ws *workingSet) orderInterleaved(first *Resource, fa string, then *Resource, ta string, flags EdgeKind) {
+	for _, fx := range orderAction(first, fa, true) {
+		for _, tx := range orderAction(then, ta, false) {
+			ws.order(fx, tx, flags)
+		}
+	}
+	current := fa == "stop" || fa == "demote"
+	for _, tinst := range then.Children {
+		finst := ws.compatibleInstance(tinst, first, current)
+		if finst == nil {
+			if !current && flags&(OrderRunnableLeft|OrderImpliesThen) != 0 {
+				for _, p := range tinst.primitives() {
+					for _, a := range p.actions {
+						if a.Task == "start" || (a.Task == "monitor" && a.node == p.AssignedTo) {
+							a.Runnable = false
+						}
+					}
+				}
+			}
+			continue
+		}
+		for _, fx := range orderAction(finst, fa, true) {
+			for _, tx := range thenActions(tinst, ta) {
+				ws.order(fx, tx, flags&^OrderImpliesFirst)
+			}
+		}
+	}
 }
