@@ -502,7 +502,7 @@ func (ws *workingSet) propagate() {
 			}
 			if kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
-				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && then.rsc.Parent == first.rsc) {
+				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true

@@ -1,6 +1,8 @@
 package pe
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +31,11 @@ func cibXML(t *testing.T, props, resources, constraints, lrm1, attrs1 string) *c
 </node_state>
 <node_state id="n2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member"/>
 </status></cib>`
+	if dir := os.Getenv("PE_DUMP_DIR"); dir != "" {
+		// For checking a case against crm_simulate.
+		name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+		_ = os.WriteFile(filepath.Join(dir, name+".xml"), []byte(doc), 0o644)
+	}
 	c, err := cib.Import(strings.NewReader(doc))
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,10 @@ func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, temp
 		cl.cloneNodeMax = laxInt(v)
 	}
 	cl.unique = isTrue(cl.Meta["globally-unique"])
+	if !cl.unique && cl.cloneNodeMax > 1 {
+		// Anonymous clones support only one instance per node.
+		cl.cloneNodeMax = 1
+	}
 	cl.interleave = isTrue(cl.Meta["interleave"])
 	ws.byID[cl.ID] = cl
 	cl.instCount = map[*Node]int{}
@@ -209,43 +213,112 @@ func (ws *workingSet) findAnonymous(cl *Resource, n *Node, base string) *Resourc
 	return rsc
 }
 
-// sortInstances is sort_clone_instance, simplified: instances active on
-// a node that can run them first, higher roles first, failed ones after
-// healthy ones, inactive ones last, otherwise in instance order.
-func sortInstances(list []*Resource) {
-	rank := func(r *Resource) (active, canRun, failed bool, role int) {
-		prims := r.primitives()
-		for _, p := range prims {
-			if len(p.RunningOn) > 0 {
-				active = true
-				canRun = p.RunningOn[0].available()
-			}
-			if p.Failed {
-				failed = true
-			}
-			if rr := roleRank[p.Role]; rr > role {
-				role = rr
-			}
-		}
-		return
+// sortInstances is sort_clone_instance: instances active where they may
+// stay first (fewer active locations first), then by priority, inactive
+// ones after active ones, instances on nodes that cannot run resources
+// after those that can, failed ones after healthy ones, then by the weight
+// of their current node and all their weights, then by id.
+func (ws *workingSet) sortInstances(cl *Resource, list []*Resource) {
+	cw := ws.weightsOf(cl)
+	type key struct {
+		nRunning int
+		node     *Node // current node, nil if not usable
+		can      bool
+		failed   bool
+		w        weights
 	}
-	sort.SliceStable(list, func(i, j int) bool {
-		ai, ci, fi, ri := rank(list[i])
-		aj, cj, fj, rj := rank(list[j])
-		if ai != aj {
-			return ai
+	keys := map[*Resource]key{}
+	for _, r := range list {
+		k := key{can: true, failed: r.failedDeep(), w: ws.weightsOf(r)}
+		on := r.primitivesRunning()
+		k.nRunning = len(on)
+		if len(on) > 0 {
+			k.node = on[0]
+			if v, ok := k.w[k.node]; !ok || v < 0 {
+				k.node = nil
+				k.can = false
+			}
 		}
-		if ci != cj {
-			return ci
+		keys[r] = k
+	}
+	cmp := func(a, b *Resource) int {
+		ka, kb := keys[a], keys[b]
+		if ka.nRunning > 0 && kb.nRunning > 0 && ka.nRunning != kb.nRunning {
+			if ka.nRunning < kb.nRunning {
+				return -1
+			}
+			return 1
 		}
-		if ri != rj {
-			return ri > rj
+		if ka.can != kb.can {
+			if ka.can {
+				return -1
+			}
+			return 1
 		}
-		if fi != fj {
-			return !fi
+		if a.Priority != b.Priority {
+			if a.Priority > b.Priority {
+				return -1
+			}
+			return 1
 		}
-		return false
-	})
+		if ka.node == nil && kb.node == nil {
+			return 0
+		}
+		if ka.node == nil {
+			return 1
+		}
+		if kb.node == nil {
+			return -1
+		}
+		if ca, cb := ka.node.available(), kb.node.available(); ca != cb {
+			if ca {
+				return -1
+			}
+			return 1
+		}
+		_, pa := cw[ka.node]
+		_, pb := cw[kb.node]
+		if pa != pb {
+			if pa {
+				return -1
+			}
+			return 1
+		}
+		if !pa {
+			return 0
+		}
+		if ka.failed != kb.failed {
+			if ka.failed {
+				return 1
+			}
+			return -1
+		}
+		wa, wb := ka.w[ka.node], kb.w[kb.node]
+		if wa != wb {
+			if wa < wb && wa >= 0 {
+				return 1
+			}
+			return -1
+		}
+		la, lb := sortNodes(ka.w, ka.node), sortNodes(kb.w, kb.node)
+		for i := 0; i < len(la) || i < len(lb); i++ {
+			if i >= len(la) {
+				return 1
+			}
+			if i >= len(lb) {
+				return -1
+			}
+			x, y := ka.w[la[i]], kb.w[lb[i]]
+			if x != y {
+				if x < y {
+					return 1
+				}
+				return -1
+			}
+		}
+		return strings.Compare(a.ID, b.ID)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return cmp(list[i], list[j]) < 0 })
 }
 
 // assignClone is pcmk__clone_allocate with distribute_children.
@@ -262,15 +335,19 @@ func (ws *workingSet) assignClone(cl *Resource) {
 		ws.addColocatedNodeScores(c.dependent, &w, c.nodeAttr, float64(c.score)/float64(inf), selectActive|selectNonnegative)
 		ws.alloc[cl] = w
 	}
-	sortInstances(cl.Children)
-	ws.distribute(cl)
+	// Instances are assigned in sort_clone_instance order; the clone keeps
+	// its instance order (the summary lists instances by number).
+	order := make([]*Resource, len(cl.Children))
+	copy(order, cl.Children)
+	ws.sortInstances(cl, order)
+	ws.distribute(cl, order)
 	cl.assigning = false
 	cl.provisional = false
 	cl.NextRole = cib.RoleStarted
 }
 
 // distribute is distribute_children.
-func (ws *workingSet) distribute(cl *Resource) {
+func (ws *workingSet) distribute(cl *Resource, order []*Resource) {
 	max, perHost := cl.cloneMax, cl.cloneNodeMax
 	available := 0
 	for n := range ws.weightsOf(cl) {
@@ -285,7 +362,7 @@ func (ws *workingSet) distribute(cl *Resource) {
 		loopMax = max / available
 	}
 	allocated := 0
-	for _, inst := range cl.Children {
+	for _, inst := range order {
 		if allocated >= max {
 			break
 		}
@@ -304,7 +381,7 @@ func (ws *workingSet) distribute(cl *Resource) {
 			allocated++
 		}
 	}
-	for _, inst := range cl.Children {
+	for _, inst := range order {
 		if !inst.provisionalDeep() {
 			continue
 		}
@@ -700,12 +777,18 @@ func (ws *workingSet) orderInterleaved(first *Resource, fa string, then *Resourc
 		finst := ws.compatibleInstance(tinst, first, current)
 		if finst == nil {
 			if !current && flags&(OrderRunnableLeft|OrderImpliesThen) != 0 {
+				// Inhibited: the instance is left unassigned.
 				for _, p := range tinst.primitives() {
 					for _, a := range p.actions {
-						if a.Task == "start" || (a.Task == "monitor" && a.node == p.AssignedTo) {
+						switch {
+						case a.Task == "start" || (a.Task == "monitor" && a.node == p.AssignedTo):
 							a.Runnable = false
+						case a.Task == "stop":
+							a.Optional = false
 						}
 					}
+					p.AssignedTo = nil
+					p.NextRole = cib.RoleStopped
 				}
 			}
 			continue
