@@ -534,6 +534,30 @@ func (ws *workingSet) propagate() {
 				changed = true
 			}
 		}
+		// A clone's pseudo-actions are required when an instance's
+		// matching action is (summary_action_flags).
+		for _, r := range ws.cloneList {
+			for _, a := range r.actions {
+				if !a.Optional || !a.Pseudo {
+					continue
+				}
+				task := a.Task
+				switch task {
+				case "running":
+					task = "start"
+				case "stopped":
+					task = "stop"
+				}
+				for _, inst := range r.Children {
+					for _, ia := range orderAction(inst, task, false) {
+						if !ia.Optional {
+							a.Optional = false
+							changed = true
+						}
+					}
+				}
+			}
+		}
 		// A clone-min pseudo-action needs enough runnable instances.
 		for _, a := range ws.actions {
 			if a.minRunnable == 0 || !a.Runnable {

@@ -58,6 +58,7 @@ func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, temp
 	}
 	cl.interleave = isTrue(cl.Meta["interleave"])
 	ws.byID[cl.ID] = cl
+	ws.cloneList = append(ws.cloneList, cl)
 	cl.instCount = map[*Node]int{}
 	// The configured child's own id names nothing schedulable.
 	ws.unsupported[c.Child.ResourceID()] = true

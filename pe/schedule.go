@@ -33,6 +33,7 @@ type workingSet struct {
 	orphanList  []*Resource
 	stopFailed  map[stopKey]bool
 	bans        []stopKey // hard failures: rsc banned from node (nil: all nodes)
+	cloneList   []*Resource
 	alloc       map[*Resource]weights
 
 	actions []*Action
