@@ -413,6 +413,10 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 		symmetrical = *o.Symmetrical
 	}
 	var flags EdgeKind = OrderOptional
+	if kind == "Optional" && then.Meta["restart-type"] == "restart" {
+		// Deprecated restart-type=restart: recovery implies the right.
+		flags |= OrderImpliesThen
+	}
 	if kind == "Mandatory" && symmetrical {
 		flags |= OrderImpliesThen
 		if fa == "start" || fa == "promote" {
