@@ -220,6 +220,7 @@ func (ws *workingSet) createActions(r *Resource) {
 			ws.order(f, r.find("start", next), OrderOptional)
 		}
 	}
+	ws.promotableActions(r)
 }
 
 // recurring creates the recurring monitors for the role the resource will
@@ -308,6 +309,10 @@ func orderAction(r *Resource, task string, asFirst bool) []*Action {
 				task = "running"
 			case "stop":
 				task = "stopped"
+			case "promote":
+				task = "promoted"
+			case "demote":
+				task = "demoted"
 			}
 		}
 		if a := r.find(task, nil); a != nil {
@@ -551,6 +556,10 @@ func (ws *workingSet) propagate() {
 					task = "start"
 				case "stopped":
 					task = "stop"
+				case "promoted":
+					task = "promote"
+				case "demoted":
+					task = "demote"
 				}
 				for _, inst := range r.Children {
 					for _, ia := range orderAction(inst, task, false) {

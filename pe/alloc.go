@@ -105,20 +105,38 @@ func (ws *workingSet) applyLocations() {
 				}
 			}
 		}
-		if loc.Role == cib.RolePromoted || loc.Role == cib.RoleUnpromoted {
+		if loc.Role == cib.RoleUnpromoted {
 			continue
 		}
 		for _, r := range targets {
+			if loc.Role == cib.RolePromoted && !r.promotable {
+				continue
+			}
 			if loc.Node != "" {
 				n := ws.nodeByName[loc.Node]
 				if n == nil || loc.Score == nil {
+					continue
+				}
+				if loc.Role == cib.RolePromoted {
+					r.promoLoc[n] = addScores(r.promoLoc[n], int(*loc.Score))
 					continue
 				}
 				ws.locationNode(r, n, int(*loc.Score))
 				continue
 			}
 			for _, rule := range loc.Rules {
-				if rule.Role == cib.RolePromoted || rule.Role == cib.RoleUnpromoted {
+				if rule.Role == cib.RoleUnpromoted {
+					continue
+				}
+				if loc.Role == cib.RolePromoted || rule.Role == cib.RolePromoted {
+					if !r.promotable {
+						continue
+					}
+					for _, n := range ws.nodes {
+						if pass, score := ws.nodeCtx(n).evalRule(rule); pass {
+							r.promoLoc[n] = addScores(r.promoLoc[n], int(score))
+						}
+					}
 					continue
 				}
 				for _, n := range ws.nodes {
@@ -774,12 +792,13 @@ func compareCapacities(a, b *Node) int {
 	return result
 }
 
-// ticketGranted reports whether the status grants the ticket (and it is
-// not in standby).
-func (ws *workingSet) ticketGranted(id string) bool {
+
+// ticketState reports whether the status grants the ticket and whether it
+// is in standby.
+func (ws *workingSet) ticketState(id string) (granted, standby bool) {
 	t := ws.cib.Status.Tickets
 	if t == nil {
-		return false
+		return false, false
 	}
 	for _, st := range t.Children {
 		if v, _ := st.Attr("id"); v != id {
@@ -787,20 +806,24 @@ func (ws *workingSet) ticketGranted(id string) bool {
 		}
 		g, _ := st.Attr("granted")
 		sb, _ := st.Attr("standby")
-		return isTrue(g) && !isTrue(sb)
+		return isTrue(g), isTrue(sb)
 	}
-	return false
+	return false, false
 }
 
-// applyTickets is rsc_ticket handling for revoked tickets: stop (also for
-// demote on a non-promotable resource), fence, or freeze.
+// applyTickets is rsc_ticket_constraint for tickets that are revoked or in
+// standby, applied to each primitive of the resource: the loss policy
+// (stop, demote, fence, freeze) while it runs, a ban otherwise (except
+// for a Promoted-role dependency without loss-policy=stop, handled at
+// promotion).
 func (ws *workingSet) applyTickets() {
 	for _, c := range ws.cib.Configuration.Constraints {
 		tk, ok := c.(*cib.Ticket)
-		if !ok || ws.ticketGranted(tk.Ticket) {
+		if !ok {
 			continue
 		}
-		if tk.RscRole != cib.RoleNone && tk.RscRole != cib.RoleStarted && tk.RscRole != cib.RoleUnknown {
+		granted, standby := ws.ticketState(tk.Ticket)
+		if granted && !standby {
 			continue
 		}
 		var rscs []*Resource
@@ -814,24 +837,52 @@ func (ws *workingSet) applyTickets() {
 				}
 			}
 		}
-		for _, r := range rscs {
-			switch tk.LossPolicy {
-			case "freeze":
-				if len(r.primitivesRunning()) > 0 {
-					for _, p := range r.primitives() {
-						p.Managed = false
-					}
-					continue
-				}
-			case "fence":
-				for _, n := range r.primitivesRunning() {
-					if ws.opts.stonithEnabled {
-						ws.fence(n, "deadman ticket was lost")
-					}
-				}
-			}
+		role := tk.RscRole
+		if role == cib.RoleNone {
+			role = cib.RoleUnknown
+		}
+		promotedRole := role == cib.RolePromoted
+		ban := func(p *Resource) {
 			for _, n := range ws.nodes {
-				ws.resourceNodeScore(r, n, -inf)
+				ws.resourceNodeScore(p, n, -inf)
+			}
+		}
+		filtered := func(p *Resource) bool {
+			return role != cib.RoleUnknown && role != p.Role
+		}
+		for _, r := range rscs {
+			if promotedRole && r.promotable {
+				r.promoTicketLost = true
+			}
+			for _, p := range r.primitives() {
+				switch {
+				case !granted && len(p.RunningOn) > 0:
+					switch tk.LossPolicy {
+					case "demote":
+						if !promotedRole {
+							ban(p)
+						}
+					case "fence":
+						if filtered(p) {
+							continue
+						}
+						ban(p)
+						for _, n := range p.RunningOn {
+							if ws.opts.stonithEnabled {
+								ws.fence(n, "deadman ticket was lost")
+							}
+						}
+					case "freeze":
+						if filtered(p) {
+							continue
+						}
+						p.Managed = false
+					default:
+						ban(p)
+					}
+				case !promotedRole || tk.LossPolicy == "stop" || tk.LossPolicy == "":
+					ban(p)
+				}
 			}
 		}
 	}

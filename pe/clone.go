@@ -12,7 +12,7 @@ import (
 // clone and clone-max instances named ID:N. It returns nil for what is not
 // scheduled yet (promotable clones).
 func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, templates map[string]*cib.Template) *Resource {
-	if c.Promotable || c.Child == nil {
+	if c.Child == nil {
 		return nil
 	}
 	switch ch := c.Child.(type) {
@@ -34,10 +34,26 @@ func (ws *workingSet) unpackClone(c *cib.Clone, defaults map[string]string, temp
 	}
 	cl := &Resource{ID: c.ID, Clone: c}
 	cl.Meta = nvsets(c.MetaAttributes, nil, ws.baseCtx())
-	if isTrue(cl.Meta["promotable"]) {
-		return nil
-	}
+	cl.promotable = c.Promotable || isTrue(cl.Meta["promotable"])
 	ws.setMeta(cl, defaults)
+	if cl.promotable {
+		cl.promotedMax = 1
+		for _, k := range []string{"promoted-max", "master-max"} {
+			if v, ok := cl.Meta[k]; ok {
+				cl.promotedMax = laxInt(v)
+				break
+			}
+		}
+		cl.promotedNodeMax = 1
+		for _, k := range []string{"promoted-node-max", "master-node-max"} {
+			if v, ok := cl.Meta[k]; ok {
+				cl.promotedNodeMax = laxInt(v)
+				break
+			}
+		}
+		cl.promoLoc = map[*Node]int{}
+		cl.promoCount = map[*Node]int{}
+	}
 	if _, ok := cl.Meta["resource-stickiness"]; !ok {
 		// Clone instances are sticky by default.
 		cl.Meta["resource-stickiness"] = "1"
@@ -342,6 +358,9 @@ func (ws *workingSet) assignClone(cl *Resource) {
 	copy(order, cl.Children)
 	ws.sortInstances(cl, order)
 	ws.distribute(cl, order)
+	if cl.promotable {
+		ws.setInstanceRoles(cl)
+	}
 	cl.assigning = false
 	cl.provisional = false
 	cl.NextRole = cib.RoleStarted
@@ -358,6 +377,7 @@ func (ws *workingSet) distribute(cl *Resource, order []*Resource) {
 		}
 	}
 	allColoc := max < available
+	cl.allColoc = allColoc
 	loopMax := 1
 	if available > 0 && max/available > 1 {
 		loopMax = max / available
@@ -545,6 +565,16 @@ func (ws *workingSet) applyCloneColocation(dep *Resource, c *colocation) {
 	if prim.provisional {
 		return
 	}
+	if c.depRole == cib.RolePromoted || c.depRole == cib.RoleUnpromoted {
+		// A role of the dependent: its promotion, not its location.
+		return
+	}
+	if c.primRole == cib.RolePromoted || c.primRole == cib.RoleUnpromoted {
+		if prim.promotable {
+			ws.applyPromotableColocation(dep, c)
+		}
+		return
+	}
 	if ws.interleavedColocation(dep, c) {
 		return
 	}
@@ -626,10 +656,16 @@ func (ws *workingSet) cloneActions(cl *Resource) {
 	stop.Pseudo = true
 	stopped := ws.newAction(cl, "stopped", nil, !anyStopping)
 	stopped.Pseudo = true
+	if cl.promotable {
+		ws.promotablePseudo(cl)
+	}
 }
 
 // cloneOrderings is clone_internal_constraints.
 func (ws *workingSet) cloneOrderings(cl *Resource) {
+	if cl.promotable {
+		ws.promotableOrderings(cl)
+	}
 	cs, crun, cstop, cstopped := cl.find("start", nil), cl.find("running", nil), cl.find("stop", nil), cl.find("stopped", nil)
 	ws.order(cs, crun, OrderRunnableLeft)
 	ws.order(cstop, cstopped, OrderRunnableLeft)

@@ -46,6 +46,16 @@ type Resource struct {
 	instCount              map[*Node]int // instances assigned per node (distribute_children)
 	baseID                 string        // an anonymous instance's configured id (fail counts)
 	requiresFencing        bool
+	promotable             bool
+	promotedMax            int
+	promotedNodeMax        int
+	allColoc               bool           // fewer instances than nodes (append_parent_colocation)
+	promoLoc               map[*Node]int  // role=Promoted location scores
+	promoCount             map[*Node]int  // promoted instances per node
+	histName               string         // the id the history knows an instance by
+	promoPriority          int            // promotion priority (rsc->priority)
+	sortIndex              int
+	promoTicketLost        bool // a Promoted-role ticket is revoked or in standby
 
 	Meta       map[string]string
 	Util       map[string]int

@@ -70,6 +70,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 	ws.unpackNodes()
 	ws.unpackResources()
 	ws.unpackStatus()
+	ws.unpromotedRoles()
 	ws.checkOfflineActive()
 	ws.unpackColocations()
 	ws.applyNodeCriteria()

@@ -131,7 +131,10 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 		case r.Migrating && current != nil && start != nil && start.Runnable && (stop == nil || stop.Runnable):
 			w.item("Migrate", r, current, next, start, nil)
 		case start == nil || start.Optional:
-			// leave
+			demote, promote := r.find("demote", nil), r.find("promote", nil)
+			if demote != nil && promote != nil && !demote.Optional && !promote.Optional {
+				w.item("Re-promote", r, current, next, promote, demote)
+			}
 		case !start.Runnable:
 			src := start
 			if stop != nil && stop.Reason != "" {
@@ -169,6 +172,10 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 		w.item("Move", r, current, next, stop, nil)
 	case stop != nil && !stop.Optional:
 		w.item("Restart", r, current, next, start, nil)
+	case r.Role == cib.RolePromoted:
+		w.item("Demote", r, current, next, r.find("demote", nil), nil)
+	case r.NextRole == cib.RolePromoted:
+		w.item("Promote", r, current, next, r.find("promote", nil), nil)
 	case r.Role == cib.RoleStopped && r.NextRole != cib.RoleStopped:
 		w.item("Start", r, nil, next, start, nil)
 	}

@@ -425,6 +425,9 @@ func (ws *workingSet) unpackStatus() {
 			rsc := ws.byID[lr.ID]
 			if cr := ws.historyInstance(n, lr.ID); cr != nil {
 				rsc = cr
+				if cr.ID != lr.ID {
+					cr.histName = lr.ID
+				}
 			}
 			if rsc == nil || rsc.isGroup() || rsc.isClone() {
 				if !ws.unsupported[lr.ID] && rsc == nil {
@@ -512,6 +515,12 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		// Done and error results are judged by their rc (determine_op_status).
 		ok := op.OpStatus == 0 || op.OpStatus == 4
 		rc := op.RCCode
+		switch rc {
+		case 190: // degraded: running
+			rc = 0
+		case 191: // degraded promoted: promoted
+			rc = 8
+		}
 		if ok && rc != target {
 			switch {
 			case probe && (rc == 0 || rc == 7 || rc == 8):
