@@ -792,7 +792,6 @@ func compareCapacities(a, b *Node) int {
 	return result
 }
 
-
 // ticketState reports whether the status grants the ticket and whether it
 // is in standby.
 func (ws *workingSet) ticketState(id string) (granted, standby bool) {

@@ -49,11 +49,11 @@ type Resource struct {
 	promotable             bool
 	promotedMax            int
 	promotedNodeMax        int
-	allColoc               bool           // fewer instances than nodes (append_parent_colocation)
-	promoLoc               map[*Node]int  // role=Promoted location scores
-	promoCount             map[*Node]int  // promoted instances per node
-	histName               string         // the id the history knows an instance by
-	promoPriority          int            // promotion priority (rsc->priority)
+	allColoc               bool          // fewer instances than nodes (append_parent_colocation)
+	promoLoc               map[*Node]int // role=Promoted location scores
+	promoCount             map[*Node]int // promoted instances per node
+	histName               string        // the id the history knows an instance by
+	promoPriority          int           // promotion priority (rsc->priority)
 	sortIndex              int
 	promoTicketLost        bool // a Promoted-role ticket is revoked or in standby
 
