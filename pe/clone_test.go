@@ -170,3 +170,81 @@ func TestCloneScheduling(t *testing.T) {
 		})
 	}
 }
+
+// promoted is a history where id was started and promoted on node1.
+func promoted(id string) string {
+	return `<lrm_resource id="` + id + `" class="ocf" provider="pacemaker" type="Stateful">
+<lrm_rsc_op id="` + id + `_start" operation="start" call-id="2" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>
+<lrm_rsc_op id="` + id + `_promote" operation="promote" call-id="3" rc-code="0" op-status="0" interval="0" transition-key="2:1:0:x"/>
+</lrm_resource>`
+}
+
+func TestPromotableScheduling(t *testing.T) {
+	ms := func(meta string) string {
+		return clone("ms", nv("promotable", "true")+meta, `<primitive id="rsc" class="ocf" provider="pacemaker" type="Stateful"/>`)
+	}
+	cases := []struct {
+		name                   string
+		rscs, cons, lrm, attrs string
+		want                   []string
+	}{
+		{
+			name: "no promotion score: both instances start unpromoted",
+			rscs: ms(""),
+			want: []string{"Start rsc:0 ( node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name:  "the instance where the promotion score is set is promoted",
+			rscs:  ms(""),
+			attrs: nv("master-rsc", "10"),
+			want:  []string{"Promote rsc:0 ( Stopped -> Promoted node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name:  "a running unpromoted instance is promoted in place",
+			rscs:  ms(""),
+			lrm:   running("rsc", 2),
+			attrs: nv("master-rsc", "5"),
+			want:  []string{"Promote rsc:0 ( Unpromoted -> Promoted node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name: "a promoted instance without a promotion score is demoted",
+			rscs: ms(""),
+			lrm:  promoted("rsc"),
+			want: []string{"Demote rsc:0 ( Promoted -> Unpromoted node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name:  "a role=Promoted location outweighs the promotion score",
+			rscs:  ms(""),
+			cons:  `<rsc_location id="l" rsc="ms" role="Master" node="node2" score="100"/>`,
+			attrs: nv("master-rsc", "10"),
+			want:  []string{"Start rsc:0 ( node1 )", "Promote rsc:1 ( Stopped -> Promoted node2 )"},
+		},
+		{
+			name:  "promoted-max=0 promotes nothing",
+			rscs:  ms(nv("promoted-max", "0")),
+			lrm:   promoted("rsc"),
+			attrs: nv("master-rsc", "10"),
+			want:  []string{"Demote rsc:0 ( Promoted -> Unpromoted node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name: "a primitive colocated with the promoted role follows it",
+			rscs: ms("") + prim("p", ""),
+			cons: `<rsc_colocation id="c" rsc="p" with-rsc="ms" with-rsc-role="Master" score="INFINITY"/>` +
+				`<rsc_location id="l" rsc="ms" role="Master" node="node2" score="100"/>`,
+			want: []string{"Start rsc:0 ( node1 )", "Promote rsc:1 ( Stopped -> Promoted node2 )", "Start p ( node2 )"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cibXML(t, "", tc.rscs, tc.cons, tc.lrm, tc.attrs)
+			r := schedule(t, c)
+			var got []string
+			for _, l := range r.Summary() {
+				got = append(got, strings.Join(strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "*")), " "))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("summary:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+}

@@ -101,9 +101,9 @@ func (ws *workingSet) setInstanceRoles(cl *Resource) {
 		}
 		inst.sortIndex = inst.promoPriority
 	}
-	ws.promotionOrder(cl)
+	order := ws.promotionOrder(cl)
 	promoted := 0
-	for _, inst := range cl.Children {
+	for _, inst := range order {
 		chosen := instanceNode(inst, false)
 		if inst.sortIndex >= 0 && (promoted < cl.promotedMax || !cl.Managed) && ws.canPromote(cl, inst) {
 			cl.promoCount[chosen]++
@@ -188,7 +188,7 @@ func (ws *workingSet) colocationPriority(inst *Resource, chosen *Node, c *coloca
 // promotionOrder is promotion_order: instance priorities are added to the
 // clone's node scores, colocations with the promoted role merged in, and
 // the instances sorted by the result.
-func (ws *workingSet) promotionOrder(cl *Resource) {
+func (ws *workingSet) promotionOrder(cl *Resource) []*Resource {
 	w := ws.weightsOf(cl)
 	for _, inst := range cl.Children {
 		chosen := instanceNode(inst, false)
@@ -236,8 +236,10 @@ func (ws *workingSet) promotionOrder(cl *Resource) {
 	for i, r := range tmp {
 		base[r] = i
 	}
-	sort.SliceStable(cl.Children, func(i, j int) bool {
-		a, b := cl.Children[i], cl.Children[j]
+	order := make([]*Resource, len(cl.Children))
+	copy(order, cl.Children)
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := order[i], order[j]
 		if a.sortIndex != b.sortIndex {
 			return a.sortIndex > b.sortIndex
 		}
@@ -247,6 +249,7 @@ func (ws *workingSet) promotionOrder(cl *Resource) {
 		}
 		return base[a] < base[b]
 	})
+	return order
 }
 
 // canPromote is node_to_be_promoted_on.
