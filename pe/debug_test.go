@@ -31,7 +31,7 @@ func TestDebugCorpus(t *testing.T) {
 	}
 	for _, r := range res.Resources {
 		for _, p := range r.primitives() {
-			t.Logf("%s role=%s next=%s running=%v assigned=%v failed=%v managed=%v", p.ID, p.Role, p.NextRole, names(p.RunningOn), p.AssignedTo, p.Failed, p.Managed)
+			t.Logf("%s role=%s next=%s running=%v assigned=%v failed=%v managed=%v prio=%d sort=%d hist=%q", p.ID, p.Role, p.NextRole, names(p.RunningOn), p.AssignedTo, p.Failed, p.Managed, p.promoPriority, p.sortIndex, p.histName)
 		}
 	}
 	for _, n := range res.Nodes {

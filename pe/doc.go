@@ -11,7 +11,8 @@
 // score anywhere) honouring colocations, create actions (start, stop,
 // monitor) and order them, then summarise.
 //
-// Covered: primitives and groups; clones, bundles and remote nodes are not
-// scheduled yet (their instances are left alone and do not appear in the
+// Covered: primitives, groups, clones (anonymous and unique, of primitives
+// and groups) and promotable clones; bundles and remote nodes are not
+// scheduled yet (their resources are left alone and do not appear in the
 // summary).
 package pe

@@ -425,9 +425,7 @@ func (ws *workingSet) unpackStatus() {
 			rsc := ws.byID[lr.ID]
 			if cr := ws.historyInstance(n, lr.ID); cr != nil {
 				rsc = cr
-				if cr.ID != lr.ID {
-					cr.histName = lr.ID
-				}
+				cr.histName = lr.ID
 			}
 			if rsc == nil || rsc.isGroup() || rsc.isClone() {
 				if !ws.unsupported[lr.ID] && rsc == nil {
