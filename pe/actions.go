@@ -56,6 +56,10 @@ const (
 	// OrderOneOrMore: First counts towards Then's minimum of runnable
 	// predecessors (clone-min, require-all=false).
 	OrderOneOrMore
+	// OrderPerNode: First is a clone's action; for Then's node it counts
+	// as required only when an instance's action there is
+	// (action_flags_for_ordering).
+	OrderPerNode
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
@@ -435,6 +439,10 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 	} else {
 		for _, fx := range orderAction(first, fa, true) {
 			for _, tx := range orderAction(then, ta, false) {
+				if first.isClone() && tx.node != nil {
+					ws.order(fx, tx, flags|OrderPerNode)
+					continue
+				}
 				ws.order(fx, tx, flags)
 			}
 			ws.orderCloneChildren(fx, then, ta, flags)
@@ -515,6 +523,9 @@ func (ws *workingSet) propagate() {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true
+			}
+			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, then.node) {
+				kind &^= OrderImpliesThen
 			}
 			if kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
 				if then.Optional {
@@ -599,4 +610,32 @@ func (ws *workingSet) propagate() {
 			}
 		}
 	}
+}
+
+// requiredOnNode is summary_action_flags for one node: whether an
+// instance's action matching the clone's pseudo-action a is required on n.
+func (ws *workingSet) requiredOnNode(a *Action, n *Node) bool {
+	cl := a.rsc
+	if cl == nil || !cl.isClone() {
+		return !a.Optional
+	}
+	task := a.Task
+	switch task {
+	case "running":
+		task = "start"
+	case "stopped":
+		task = "stop"
+	case "promoted":
+		task = "promote"
+	case "demoted":
+		task = "demote"
+	}
+	for _, p := range cl.primitives() {
+		for _, x := range p.actions {
+			if x.Task == task && x.Interval == 0 && x.node == n && !x.Optional {
+				return true
+			}
+		}
+	}
+	return false
 }
