@@ -568,7 +568,9 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			case "promote":
 				role = cib.RolePromoted
 			case "demote":
-				if rc == 7 {
+				if of == "block" {
+					role = cib.RolePromoted
+				} else if rc == 7 {
 					role = cib.RoleStopped
 				} else {
 					role = cib.RoleUnpromoted
