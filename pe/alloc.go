@@ -825,64 +825,76 @@ func (ws *workingSet) applyTickets() {
 		if granted && !standby {
 			continue
 		}
-		var rscs []*Resource
+		type dep struct {
+			r    *Resource
+			role cib.Role
+		}
+		var deps []dep
 		if r := ws.byID[tk.Rsc]; r != nil && r.Parent == nil {
-			rscs = append(rscs, r)
+			deps = append(deps, dep{r, tk.RscRole})
 		}
 		for _, set := range tk.Sets {
+			role := set.Role
+			if role == cib.RoleNone {
+				role = tk.RscRole
+			}
 			for _, id := range set.Resources {
 				if r := ws.byID[id]; r != nil && r.Parent == nil {
-					rscs = append(rscs, r)
+					deps = append(deps, dep{r, role})
 				}
 			}
 		}
-		role := tk.RscRole
-		if role == cib.RoleNone {
-			role = cib.RoleUnknown
+		for _, d := range deps {
+			ws.ticketDependency(tk, d.r, d.role, granted)
 		}
-		promotedRole := role == cib.RolePromoted
-		ban := func(p *Resource) {
-			for _, n := range ws.nodes {
-				ws.resourceNodeScore(p, n, -inf)
-			}
+	}
+}
+
+// ticketDependency is rsc_ticket_constraint for one resource and role.
+func (ws *workingSet) ticketDependency(tk *cib.Ticket, r *Resource, role cib.Role, granted bool) {
+	if role == cib.RoleNone {
+		role = cib.RoleUnknown
+	}
+	promotedRole := role == cib.RolePromoted
+	ban := func(p *Resource) {
+		for _, n := range ws.nodes {
+			ws.resourceNodeScore(p, n, -inf)
 		}
-		filtered := func(p *Resource) bool {
-			return role != cib.RoleUnknown && role != p.Role
-		}
-		for _, r := range rscs {
-			if promotedRole && r.promotable {
-				r.promoTicketLost = true
-			}
-			for _, p := range r.primitives() {
-				switch {
-				case !granted && len(p.RunningOn) > 0:
-					switch tk.LossPolicy {
-					case "demote":
-						if !promotedRole {
-							ban(p)
-						}
-					case "fence":
-						if filtered(p) {
-							continue
-						}
-						ban(p)
-						for _, n := range p.RunningOn {
-							if ws.opts.stonithEnabled {
-								ws.fence(n, "deadman ticket was lost")
-							}
-						}
-					case "freeze":
-						if filtered(p) {
-							continue
-						}
-						p.Managed = false
-					default:
-						ban(p)
-					}
-				case !promotedRole || tk.LossPolicy == "stop" || tk.LossPolicy == "":
+	}
+	filtered := func(p *Resource) bool {
+		return role != cib.RoleUnknown && role != p.Role
+	}
+	if promotedRole && r.promotable {
+		r.promoTicketLost = true
+	}
+	for _, p := range r.primitives() {
+		switch {
+		case !granted && len(p.RunningOn) > 0:
+			switch tk.LossPolicy {
+			case "demote":
+				if !promotedRole {
 					ban(p)
 				}
+			case "fence":
+				if filtered(p) {
+					continue
+				}
+				ban(p)
+				for _, n := range p.RunningOn {
+					if ws.opts.stonithEnabled {
+						ws.fence(n, "deadman ticket was lost")
+					}
+				}
+			case "freeze":
+				if filtered(p) {
+					continue
+				}
+				p.Managed = false
+			default:
+				ban(p)
 			}
+		case !promotedRole || tk.LossPolicy == "stop" || tk.LossPolicy == "":
+			ban(p)
 		}
 	}
 }
