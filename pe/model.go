@@ -56,6 +56,7 @@ type Resource struct {
 	promoPriority          int           // promotion priority (rsc->priority)
 	sortIndex              int
 	promoTicketLost        bool // a Promoted-role ticket is revoked or in standby
+	demoteOnly             bool // failed with on-fail=demote while promoted
 
 	Meta       map[string]string
 	Util       map[string]int

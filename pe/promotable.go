@@ -82,7 +82,7 @@ func (ws *workingSet) setInstanceRoles(cl *Resource) {
 		switch {
 		case !inst.Managed && inst.maxRole() == cib.RolePromoted:
 			inst.promoPriority = inf
-		case inst.TargetRole == cib.RoleUnpromoted || next == cib.RoleStopped:
+		case inst.TargetRole == cib.RoleUnpromoted || next == cib.RoleStopped || inst.demoteOnlyDeep():
 			inst.promoPriority = -inf
 		default:
 			inst.promoPriority = ws.promotionScore(inst, chosen, -1)
@@ -395,4 +395,13 @@ func (ws *workingSet) promotableOrderings(cl *Resource) {
 			ws.order(a, f("demoted"), OrderOptional)
 		}
 	}
+}
+
+func (r *Resource) demoteOnlyDeep() bool {
+	for _, p := range r.primitives() {
+		if p.demoteOnly {
+			return true
+		}
+	}
+	return false
 }

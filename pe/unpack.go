@@ -634,7 +634,14 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	if failed && onFail != "ignore" {
 		rsc.onFail[n] = onFail
 		switch onFail {
-		case "restart", "restart-container", "demote":
+		case "demote":
+			if role == cib.RolePromoted {
+				// Demoted in place, not recovered.
+				rsc.demoteOnly = true
+			} else {
+				rsc.Failed = true
+			}
+		case "restart", "restart-container":
 			rsc.Failed = true
 		case "block":
 			rsc.Managed = false
