@@ -228,6 +228,7 @@ func (ws *workingSet) applyNodeCriteria() {
 			ws.resourceNodeScore(b.rsc, n, -inf)
 		}
 	}
+	ws.addPromotionScores()
 	for k := range ws.stopFailed {
 		ws.resourceNodeScore(k.rsc, k.node, -inf)
 	}

@@ -279,7 +279,12 @@ func (ws *workingSet) sortInstances(cl *Resource, list []*Resource) {
 			return 1
 		}
 		if ka.node == nil && kb.node == nil {
-			return 0
+			// Inactive instances: the better scores first, else in
+			// instance order.
+			if sameWeights(ka.w, kb.w) {
+				return 0
+			}
+			return cmpWeights(ka.w, kb.w, a, b)
 		}
 		if ka.node == nil {
 			return 1
@@ -317,23 +322,7 @@ func (ws *workingSet) sortInstances(cl *Resource, list []*Resource) {
 			}
 			return -1
 		}
-		la, lb := sortNodes(ka.w, ka.node), sortNodes(kb.w, kb.node)
-		for i := 0; i < len(la) || i < len(lb); i++ {
-			if i >= len(la) {
-				return 1
-			}
-			if i >= len(lb) {
-				return -1
-			}
-			x, y := ka.w[la[i]], kb.w[lb[i]]
-			if x != y {
-				if x < y {
-					return 1
-				}
-				return -1
-			}
-		}
-		return strings.Compare(a.ID, b.ID)
+		return cmpWeights(ka.w, kb.w, a, b)
 	}
 	sort.SliceStable(list, func(i, j int) bool { return cmp(list[i], list[j]) < 0 })
 }
@@ -836,4 +825,40 @@ func (ws *workingSet) orderInterleaved(first *Resource, fa string, then *Resourc
 			}
 		}
 	}
+}
+
+// cmpWeights compares two instances by all their node scores, best
+// first, then by id (the end of sort_clone_instance).
+func cmpWeights(wa, wb weights, a, b *Resource) int {
+	la, lb := sortNodes(wa, a.current()), sortNodes(wb, b.current())
+	for i := 0; i < len(la) || i < len(lb); i++ {
+		if i >= len(la) {
+			return 1
+		}
+		if i >= len(lb) {
+			return -1
+		}
+		x, y := wa[la[i]], wb[lb[i]]
+		if x != y {
+			if x < y {
+				return 1
+			}
+			return -1
+		}
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// sameWeights reports whether two tables rank the same scores.
+func sameWeights(wa, wb weights) bool {
+	la, lb := sortNodes(wa, nil), sortNodes(wb, nil)
+	if len(la) != len(lb) {
+		return false
+	}
+	for i := range la {
+		if wa[la[i]] != wb[lb[i]] {
+			return false
+		}
+	}
+	return true
 }

@@ -55,8 +55,9 @@ type Resource struct {
 	histName               string        // the id the history knows an instance by
 	promoPriority          int           // promotion priority (rsc->priority)
 	sortIndex              int
-	promoTicketLost        bool // a Promoted-role ticket is revoked or in standby
-	demoteOnly             bool // failed with on-fail=demote while promoted
+	promoTicketLost        bool           // a Promoted-role ticket is revoked or in standby
+	demoteOnly             bool           // failed with on-fail=demote while promoted
+	knownOn                map[*Node]bool // nodes with history of the resource
 
 	Meta       map[string]string
 	Util       map[string]int

@@ -405,3 +405,61 @@ func (r *Resource) demoteOnlyDeep() bool {
 	}
 	return false
 }
+
+// addPromotionScores is pcmk__add_promotion_scores: positive promotion
+// scores count as location preferences of the instances, on available
+// nodes (only for the instance active there, if any, and only where an
+// instance with history has been seen).
+func (ws *workingSet) addPromotionScores() {
+	for _, cl := range ws.cloneList {
+		if !cl.promotable {
+			continue
+		}
+		for _, inst := range cl.Children {
+			w := ws.weightsOf(inst)
+			for _, n := range ws.nodes {
+				if _, ok := w[n]; !ok || !n.available() {
+					continue
+				}
+				if !ws.promotionCandidate(cl, inst, n) {
+					continue
+				}
+				if score := ws.promotionScore(inst, n, 0); score > 0 {
+					ws.resourceNodeScore(inst, n, score)
+				}
+			}
+		}
+	}
+}
+
+// promotionCandidate is filter_anonymous_instance and the known_on test
+// of promotion_score.
+func (ws *workingSet) promotionCandidate(cl, inst *Resource, n *Node) bool {
+	if !cl.unique {
+		for _, other := range cl.Children {
+			if on := other.primitivesRunning(); len(on) > 0 && on[0] == n {
+				return other == inst
+			}
+		}
+	}
+	known := false
+	for _, p := range inst.primitives() {
+		if len(p.RunningOn) > 0 || len(p.knownOn) > 0 {
+			known = true
+		}
+	}
+	if !known {
+		return true
+	}
+	for _, p := range inst.primitives() {
+		if p.knownOn[n] {
+			return true
+		}
+		for _, r := range p.RunningOn {
+			if r == n {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -485,6 +485,12 @@ func (ws *workingSet) configuredOnFail(rsc *Resource, op *cib.LRMRscOp) string {
 }
 
 func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResource) {
+	if len(lr.Ops) > 0 {
+		if rsc.knownOn == nil {
+			rsc.knownOn = map[*Node]bool{}
+		}
+		rsc.knownOn[n] = true
+	}
 	ops := make([]*cib.LRMRscOp, 0, len(lr.Ops))
 	for _, op := range lr.Ops {
 		ops = append(ops, op)
