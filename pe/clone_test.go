@@ -200,6 +200,12 @@ func TestPromotableScheduling(t *testing.T) {
 			want:  []string{"Promote rsc:0 ( Stopped -> Promoted node1 )", "Start rsc:1 ( node2 )"},
 		},
 		{
+			name:  "a unique instance's promotion score draws it to its node",
+			rscs:  ms(nv("globally-unique", "true")),
+			attrs: nv("master-rsc:1", "10"),
+			want:  []string{"Start rsc:0 ( node2 )", "Promote rsc:1 ( Stopped -> Promoted node1 )"},
+		},
+		{
 			name:  "a running unpromoted instance is promoted in place",
 			rscs:  ms(""),
 			lrm:   running("rsc", 2),
