@@ -97,6 +97,9 @@ func (ws *workingSet) createFencing() {
 		return
 	}
 	for _, n := range ws.nodes {
+		if n.Unclean && !ws.canFence(n) {
+			continue
+		}
 		if n.Unclean {
 			a := ws.newAction(nil, "stonith", n, false)
 			a.Reason = n.fenceReason
@@ -110,6 +113,15 @@ func (ws *workingSet) createFencing() {
 			ws.newAction(nil, "do_shutdown", n, false)
 		}
 	}
+}
+
+// canFence is pe_can_fence for a cluster node: without quorum only a
+// member of our partition can be fenced (unless no-quorum-policy=ignore).
+func (ws *workingSet) canFence(n *Node) bool {
+	if ws.opts.haveQuorum || ws.opts.noQuorumPolicy == "ignore" {
+		return true
+	}
+	return n.Online
 }
 
 func (ws *workingSet) fencingOf(n *Node) *Action {
