@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Paths inside the initramfs that the image builder and `tachy init` agree on.
@@ -42,8 +43,8 @@ type IfaceAddr struct {
 	Prefix netip.Prefix
 }
 
-var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
+var nodeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`) })
+var ifaceName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`) })
 
 // ParseCmdline reads the tachy.* keys from a kernel command line
 // (/proc/cmdline). Unknown tachy.* keys are errors, so a typo is not
@@ -67,7 +68,7 @@ func ParseCmdline(s string) (BootParams, error) {
 		}
 		switch k {
 		case "tachy.node":
-			if !nodeName.MatchString(v) {
+			if !nodeName().MatchString(v) {
 				errs = append(errs, fmt.Sprintf("tachy.node=%s: a node name is 1-32 characters a-z 0-9 -, starting with a letter", v))
 			}
 			p.Node = v
@@ -75,7 +76,7 @@ func ParseCmdline(s string) (BootParams, error) {
 			for _, a := range strings.Split(v, ",") {
 				ifc, pfx, ok := strings.Cut(a, "=")
 				pr, err := netip.ParsePrefix(pfx)
-				if !ok || !ifaceName.MatchString(ifc) || err != nil {
+				if !ok || !ifaceName().MatchString(ifc) || err != nil {
 					errs = append(errs, fmt.Sprintf("tachy.addr: %q is not INTERFACE=ADDRESS/PREFIXLEN (e.g. eth0=10.77.0.1/24)", a))
 					continue
 				}

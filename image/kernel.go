@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kernel is an unpacked Debian kernel package.
@@ -26,7 +27,7 @@ type Kernel struct {
 // flavour, not the cloud one: only it has the i6300esb watchdog driver.
 // (-unsigned: the same kernel without the Secure Boot signature, which a
 // direct -kernel boot does not need.)
-var kernelPackages = regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-amd64-unsigned$`)
+var kernelPackages = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-amd64-unsigned$`) })
 
 // KernelFromDir describes a kernel package already unpacked in dir (with
 // dpkg-deb -x): dir/boot/vmlinuz-VERSION and dir/lib/modules/VERSION.
@@ -105,7 +106,7 @@ func newestKernelPackage(log io.Writer) (string, error) {
 		best, bestN := "", -1
 		for _, l := range strings.Split(string(out), "\n") {
 			name, _, _ := strings.Cut(l, " ")
-			if m := kernelPackages.FindStringSubmatch(name); m != nil {
+			if m := kernelPackages().FindStringSubmatch(name); m != nil {
 				if n, _ := strconv.Atoi(m[1]); n > bestN {
 					best, bestN = name, n
 				}
@@ -136,15 +137,15 @@ func newestCached(cacheDir string) string {
 	ents, _ := os.ReadDir(cacheDir)
 	var names []string
 	for _, e := range ents {
-		if kernelPackages.MatchString(e.Name()) {
+		if kernelPackages().MatchString(e.Name()) {
 			if _, err := KernelFromDir(filepath.Join(cacheDir, e.Name())); err == nil {
 				names = append(names, e.Name())
 			}
 		}
 	}
 	sort.Slice(names, func(i, j int) bool {
-		a, _ := strconv.Atoi(kernelPackages.FindStringSubmatch(names[i])[1])
-		b, _ := strconv.Atoi(kernelPackages.FindStringSubmatch(names[j])[1])
+		a, _ := strconv.Atoi(kernelPackages().FindStringSubmatch(names[i])[1])
+		b, _ := strconv.Atoi(kernelPackages().FindStringSubmatch(names[j])[1])
 		return a < b
 	})
 	if len(names) == 0 {
