@@ -608,8 +608,9 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			role = cib.RolePromoted
 			clear = true
 		case op.Operation == "demote":
+			// A demote clears an earlier failure only with on-fail=demote.
 			role = cib.RoleUnpromoted
-			clear = true
+			clear = onFail == "demote"
 		case op.Operation == "migrate_to":
 			role = cib.RoleStarted
 		default:
