@@ -254,3 +254,23 @@ func TestPromotableScheduling(t *testing.T) {
 		})
 	}
 }
+
+func TestFailAttrMatch(t *testing.T) {
+	cases := []struct {
+		key, prefix string
+		anon, want  bool
+	}{
+		{"fail-count-rsc", "fail-count-rsc", true, true},
+		{"fail-count-rsc:3", "fail-count-rsc", true, true},
+		{"fail-count-rsc:3#monitor_10000", "fail-count-rsc", true, true},
+		{"fail-count-rsc:3", "fail-count-rsc", false, false},
+		{"fail-count-rsc:", "fail-count-rsc", true, false},
+		{"fail-count-rsc2", "fail-count-rsc", true, false},
+		{"fail-count-rsc#start_0", "fail-count-rsc", false, true},
+	}
+	for _, c := range cases {
+		if got := failAttrMatch(c.key, c.prefix, c.anon); got != c.want {
+			t.Errorf("failAttrMatch(%q, %q, %v) = %v, want %v", c.key, c.prefix, c.anon, got, c.want)
+		}
+	}
+}

@@ -683,7 +683,7 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 	}
 	prefix := "fail-count-" + id
 	for k, v := range n.Attrs {
-		if k == prefix || strings.HasPrefix(k, prefix+"#") {
+		if failAttrMatch(k, prefix, rsc.baseID != "") {
 			s, err := cib.ParseScore(v)
 			if err == nil {
 				total = total.Add(s)
@@ -696,7 +696,7 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 				last := int64(0)
 				lprefix := "last-failure-" + id
 				for k, v := range n.Attrs {
-					if k == lprefix || strings.HasPrefix(k, lprefix+"#") {
+					if failAttrMatch(k, lprefix, rsc.baseID != "") {
 						if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
 							last = t
 						}
@@ -709,6 +709,27 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 		}
 	}
 	return int(total)
+}
+
+// failAttrMatch is generate_fail_regex: prefix, for an anonymous clone
+// instance optionally followed by any instance number, then optionally
+// #operation_interval.
+func failAttrMatch(k, prefix string, anyInstance bool) bool {
+	if !strings.HasPrefix(k, prefix) {
+		return false
+	}
+	rest := k[len(prefix):]
+	if anyInstance && strings.HasPrefix(rest, ":") {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return false
+		}
+		rest = rest[i:]
+	}
+	return rest == "" || strings.HasPrefix(rest, "#")
 }
 
 // laxInt is crm_parse_int: leading white space, optional sign, digits; the
