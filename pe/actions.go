@@ -471,6 +471,10 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 		}
 		for _, fx := range orderAction(then, inverseTask[ta], true) {
 			for _, tx := range orderAction(first, inverseTask[fa], false) {
+				if first.isClone() && fx.node != nil {
+					ws.order(fx, tx, iflags|OrderPerNode)
+					continue
+				}
 				ws.order(fx, tx, iflags)
 			}
 			ws.orderCloneChildren(fx, first, inverseTask[fa], iflags)
@@ -548,6 +552,9 @@ func (ws *workingSet) propagate() {
 					then.Reason = reasonOf("required", first)
 					changed = true
 				}
+			}
+			if kind&OrderImpliesFirst != 0 && kind&OrderPerNode != 0 && !then.Optional && !ws.requiredOnNode(then, first.node) {
+				kind &^= OrderImpliesFirst
 			}
 			if kind&OrderImpliesFirst != 0 && !then.Optional && first.Optional && first.Task != "start" {
 				first.Optional = false

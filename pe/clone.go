@@ -682,15 +682,16 @@ func (ws *workingSet) orderCloneChildren(fx *Action, then *Resource, task string
 		return
 	}
 	for _, inst := range then.Children {
-		for _, tx := range orderAction(inst, task, false) {
-			ws.order(fx, tx, flags)
-		}
-		if inst.isGroup() {
-			for _, m := range inst.Children {
-				for _, tx := range orderAction(m, task, false) {
-					ws.order(fx, tx, flags)
-				}
+		for _, tx := range thenActions(inst, task) {
+			// An action on a node reaches the instances' actions on
+			// that node only.
+			if fx.node != nil && tx.node != nil && tx.node != fx.node {
+				continue
 			}
+			if fx.node != nil && tx.node == nil && !tx.Pseudo {
+				continue
+			}
+			ws.order(fx, tx, flags)
 		}
 	}
 }

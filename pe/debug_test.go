@@ -40,6 +40,11 @@ func TestDebugCorpus(t *testing.T) {
 	for _, a := range res.Actions {
 		t.Logf("action %d %s optional=%v runnable=%v reason=%q", a.ID, a.Key()+"@"+a.Node, a.Optional, a.Runnable, a.Reason)
 	}
+	if os.Getenv("PE_DEBUG_EDGES") != "" {
+		for _, e := range res.Edges {
+			t.Logf("edge %s@%s -> %s@%s kind=%b", res.Actions[e.First].Key(), res.Actions[e.First].Node, res.Actions[e.Then].Key(), res.Actions[e.Then].Node, e.Kind)
+		}
+	}
 	t.Log(res.String())
 }
 
