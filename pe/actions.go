@@ -601,6 +601,9 @@ func (ws *workingSet) propagate() {
 				}
 			}
 		}
+		if ws.blockColocationDependents() {
+			changed = true
+		}
 		// A clone-min pseudo-action needs enough runnable instances.
 		for _, a := range ws.actions {
 			if a.minRunnable == 0 || !a.Runnable {
@@ -657,4 +660,49 @@ func (ws *workingSet) requiredOnNode(a *Action, n *Node) bool {
 		}
 	}
 	return false
+}
+
+// blockColocationDependents is pcmk__block_colocation_dependents: when no
+// instance of a primary can start, what is colocated with it (INFINITY)
+// cannot reach its role: its starts, or its promotes for a Promoted
+// dependent role, are blocked "due to colocation with" the primary.
+func (ws *workingSet) blockColocationDependents() bool {
+	changed := false
+outer:
+	for _, prim := range ws.resources {
+		starts := 0
+		for _, p := range prim.primitives() {
+			for _, a := range p.actions {
+				if a.Task != "start" || a.Interval != 0 {
+					continue
+				}
+				if a.Runnable {
+					continue outer
+				}
+				starts++
+			}
+		}
+		if starts == 0 {
+			continue
+		}
+		for _, c := range prim.withThis {
+			if c.primary != prim || c.score < cib.Infinity {
+				continue
+			}
+			task := "start"
+			if c.depRole == cib.RolePromoted {
+				task = "promote"
+			}
+			for _, p := range append([]*Resource{c.dependent}, c.dependent.primitives()...) {
+				for _, a := range p.actions {
+					if a.Task == task && a.Interval == 0 && a.Runnable {
+						a.Runnable = false
+						a.Reason = "colocation with " + prim.ID
+						changed = true
+					}
+				}
+			}
+		}
+	}
+	return changed
 }
