@@ -575,9 +575,11 @@ func (ws *workingSet) propagate() {
 		}
 		// A clone's pseudo-actions are required when an instance's
 		// matching action is (summary_action_flags).
+		// Starts and promotions of a clone are runnable only if one of
+		// its instances' is.
 		for _, r := range ws.cloneList {
 			for _, a := range r.actions {
-				if !a.Optional || !a.Pseudo {
+				if !a.Pseudo {
 					continue
 				}
 				task := a.Task
@@ -591,13 +593,22 @@ func (ws *workingSet) propagate() {
 				case "demoted":
 					task = "demote"
 				}
+				found, anyRunnable := false, false
 				for _, inst := range r.Children {
 					for _, ia := range orderAction(inst, task, false) {
-						if !ia.Optional {
+						found = true
+						if ia.Runnable {
+							anyRunnable = true
+						}
+						if !ia.Optional && a.Optional {
 							a.Optional = false
 							changed = true
 						}
 					}
+				}
+				if found && !anyRunnable && a.Runnable && (task == "start" || task == "promote") {
+					a.Runnable = false
+					changed = true
 				}
 			}
 		}
