@@ -137,6 +137,16 @@ func TestCloneScheduling(t *testing.T) {
 			want: []string{"Start rsc:0 ( node2 )", "Start p ( node1 ) due to unrunnable clone-one-or-more:o (blocked)"},
 		},
 		{
+			name: "a clone's start restarts nothing ordered after it on other nodes",
+			rscs: clone("c", "", prim("rsc", "")) + prim("p", ""),
+			cons: `<rsc_location id="l1" rsc="c" node="node1" score="-INFINITY"/>` +
+				`<rsc_location id="l2" rsc="p" node="node1" score="100"/>` +
+				`<rsc_order id="o" first="c" then="p"/>`,
+			lrm:  running("p", 2),
+			// (crm_simulate also restarts p for its digest-less history.)
+			want: []string{"Start rsc:0 ( node2 )"},
+		},
+		{
 			name: "interleaved clones pair instances by node",
 			rscs: clone("a", nv("interleave", "true"), prim("ra", "")) + clone("b", nv("interleave", "true"), prim("rb", "")),
 			cons: `<rsc_location id="l1" rsc="a" node="node1" score="-INFINITY"/>` +
@@ -231,6 +241,15 @@ func TestPromotableScheduling(t *testing.T) {
 			lrm:   promoted("rsc"),
 			attrs: nv("master-rsc", "10"),
 			want:  []string{"Demote rsc:0 ( Promoted -> Unpromoted node1 )", "Start rsc:1 ( node2 )"},
+		},
+		{
+			name: "the promotion is blocked when what the promoted role needs cannot start",
+			rscs: ms("") + prim("p", ""),
+			cons: `<rsc_colocation id="c" rsc="ms" rsc-role="Master" with-rsc="p" score="INFINITY"/>` +
+				`<rsc_location id="l1" rsc="p" node="node1" score="-INFINITY"/>` +
+				`<rsc_location id="l2" rsc="p" node="node2" score="-INFINITY"/>` +
+				`<rsc_location id="l3" rsc="ms" role="Master" node="node1" score="10"/>`,
+			want: []string{"Start rsc:0 ( node1 )", "Start rsc:1 ( node2 )"},
 		},
 		{
 			name: "a primitive colocated with the promoted role follows it",
