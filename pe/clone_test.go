@@ -142,7 +142,7 @@ func TestCloneScheduling(t *testing.T) {
 			cons: `<rsc_location id="l1" rsc="c" node="node1" score="-INFINITY"/>` +
 				`<rsc_location id="l2" rsc="p" node="node1" score="100"/>` +
 				`<rsc_order id="o" first="c" then="p"/>`,
-			lrm:  running("p", 2),
+			lrm: running("p", 2),
 			// (crm_simulate also restarts p for its digest-less history.)
 			want: []string{"Start rsc:0 ( node2 )"},
 		},
