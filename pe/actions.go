@@ -207,7 +207,9 @@ func (ws *workingSet) createActions(r *Resource) {
 		if !next.available() || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}
-		if !ws.opts.haveQuorum {
+		// Cloned fencing devices start without quorum (as crm_simulate
+		// shows in the corpus; a lone fencing primitive does not).
+		if !ws.opts.haveQuorum && !(r.cloneOf() != nil && r.Prim != nil && r.Prim.Class == "stonith") {
 			switch ws.opts.noQuorumPolicy {
 			case "stop", "suicide":
 				start.Runnable = false
