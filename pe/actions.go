@@ -686,7 +686,8 @@ outer:
 		starts := 0
 		for _, p := range prim.primitives() {
 			for _, a := range p.actions {
-				if a.Task != "start" || a.Interval != 0 {
+				// An unassigned resource has no start to block on.
+				if a.Task != "start" || a.Interval != 0 || a.node == nil {
 					continue
 				}
 				if a.Runnable {
