@@ -522,8 +522,22 @@ func (ws *workingSet) blockMigrations() {
 // propagate applies the edges' effects on optional and runnable flags until
 // nothing changes (pcmk__update_action_for_orderings).
 func (ws *workingSet) propagate() {
-	for changed, rounds := true, 0; changed && rounds < 1000; rounds++ {
-		changed = false
+	// Requirements settle before runnability spreads, so that an action
+	// both required and blocked by a predecessor gives the requirement as
+	// its reason, as Pacemaker does.
+	allowRunnable := !requiredFirst
+	required := func() int {
+		n := 0
+		for _, a := range ws.actions {
+			if !a.Optional {
+				n++
+			}
+		}
+		return n
+	}
+	for rounds := 0; rounds < 1000; rounds++ {
+		changed := false
+		before := required()
 		for _, e := range ws.edges {
 			first, then := ws.actions[e.First], ws.actions[e.Then]
 			kind := e.Kind
@@ -535,7 +549,7 @@ func (ws *workingSet) propagate() {
 			if kind&OrderOneOrMore != 0 {
 				continue
 			}
-			if kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
+			if allowRunnable && kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
 				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
@@ -562,7 +576,7 @@ func (ws *workingSet) propagate() {
 				first.Optional = false
 				changed = true
 			}
-			if kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
+			if allowRunnable && kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
 				// A required action waiting for one that cannot run is blocked.
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
@@ -644,8 +658,18 @@ func (ws *workingSet) propagate() {
 				}
 			}
 		}
+		reqChanged := required() != before
+		if !changed && !reqChanged && allowRunnable {
+			break
+		}
+		if requiredFirst {
+			allowRunnable = !reqChanged
+		}
 	}
 }
+
+// requiredFirst: see propagate.
+const requiredFirst = true
 
 // requiredOnNode is summary_action_flags for one node: whether an
 // instance's action matching the clone's pseudo-action a is required on n.
