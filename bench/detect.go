@@ -267,7 +267,7 @@ func detectPath(ctx context.Context, o DetectOptions, receiver string) (*PathRes
 		// Every link at once: the node is gone for its peers.
 		col.Drain()
 		t0 := heartbeat.MonotonicNow()
-		if err := setLinks(l, victim, false, 0, 1); err != nil {
+		if err := l.CutLinks(victim, 0, 1); err != nil {
 			return nil, err
 		}
 		got := col.Await(surv, func(ob Observed) bool { return ob.Event.Type == "node-down" && ob.Event.NodeName == victim }, 5*time.Second)
@@ -275,7 +275,7 @@ func detectPath(ctx context.Context, o DetectOptions, receiver string) (*PathRes
 			samples = append(samples, time.Duration(e.TimeNs-t0))
 		}
 		missed += len(surv) - len(got)
-		if err := setLinks(l, victim, true, 0, 1); err != nil {
+		if err := l.RestoreLinks(victim, 0, 1); err != nil {
 			return nil, err
 		}
 		if err := WaitConverged(l, nodes, receiver, 15*time.Second); err != nil {
@@ -285,7 +285,7 @@ func detectPath(ctx context.Context, o DetectOptions, receiver string) (*PathRes
 		ring := i % 2
 		col.Drain()
 		t0 = heartbeat.MonotonicNow()
-		if err := setLinks(l, victim, false, ring); err != nil {
+		if err := l.CutLinks(victim, ring); err != nil {
 			return nil, err
 		}
 		got = col.Await(surv, func(ob Observed) bool {
@@ -311,7 +311,7 @@ func detectPath(ctx context.Context, o DetectOptions, receiver string) (*PathRes
 			}
 			break
 		}
-		if err := setLinks(l, victim, true, ring); err != nil {
+		if err := l.RestoreLinks(victim, ring); err != nil {
 			return nil, err
 		}
 		if err := WaitConverged(l, nodes, receiver, 15*time.Second); err != nil {
@@ -393,38 +393,6 @@ func WaitConverged(l *lab.Lab, nodes []string, receiver string, timeout time.Dur
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("cluster did not converge in %s: %s", timeout, last)
-}
-
-// setLinks sets the host-side ends of a node's ring links up or down with
-// one ioctl each, so that the cut happens within microseconds of the
-// timestamp the benchmark takes (an `ip` command would add milliseconds).
-func setLinks(l *lab.Lab, node string, up bool, rings ...int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	for _, r := range rings {
-		name := l.HostInterface(node, r)
-		ifr, err := unix.NewIfreq(name)
-		if err != nil {
-			return err
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		flags := ifr.Uint16()
-		if up {
-			flags |= unix.IFF_UP
-		} else {
-			flags &^= unix.IFF_UP
-		}
-		ifr.SetUint16(flags)
-		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
 }
 
 func stress(ctx context.Context, l *lab.Lab, col *Collector, nodes []string, d time.Duration) (StressResult, error) {
