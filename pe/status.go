@@ -1,0 +1,414 @@
+package pe
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// ClusterStatus renders the "Current cluster status:" section as
+// crm_simulate 2.1.5 prints it (text output, inactive resources shown):
+// the node list and the full list of resources, from the unpacked state
+// (roles, locations, failures) the scheduler started from. c, the CIB r
+// was scheduled from, gives the configuration order of resources and the
+// agents of templated primitives; it may be nil.
+func (r *Result) ClusterStatus(c *cib.CIB) string {
+	var b strings.Builder
+	b.WriteString("Current cluster status:\n")
+	b.WriteString("  * Node List:\n")
+	r.writeNodes(&b)
+	b.WriteString("\n  * Full List of Resources:\n")
+	st := statusCtx{templates: map[string]*cib.Template{}, order: map[string]int{}}
+	if c != nil {
+		for i, x := range c.Configuration.Resources {
+			st.order[x.ResourceID()] = i
+			if t, ok := x.(*cib.Template); ok {
+				st.templates[t.ID] = t
+			}
+		}
+	}
+	top := r.topLevelInDocOrder(st)
+	if len(top) == 0 {
+		b.WriteString("    * No resources\n")
+	}
+	for _, rsc := range top {
+		r.writeResource(&b, st, rsc, "    ")
+	}
+	return b.String()
+}
+
+type statusCtx struct {
+	templates map[string]*cib.Template
+	order     map[string]int // top-level resource id -> configuration position
+}
+
+// cmpNodeName orders node names as pe__cmp_node_name does: case-
+// insensitively, runs of digits compared by value.
+func cmpNodeName(a, b string) int {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	for a != "" && b != "" {
+		if isDigit(a[0]) && isDigit(b[0]) {
+			i, j := 0, 0
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
+			if len(na) != len(nb) {
+				if len(na) < len(nb) {
+					return -1
+				}
+				return 1
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[i:], b[j:]
+			continue
+		}
+		if a[0] != b[0] {
+			if a[0] < b[0] {
+				return -1
+			}
+			return 1
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func sortedNodeNames(nodes []*Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Name)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return cmpNodeName(out[i], out[j]) < 0 })
+	return out
+}
+
+func (r *Result) writeNodes(b *strings.Builder) {
+	nodes := append([]*Node(nil), r.Nodes...)
+	sort.SliceStable(nodes, func(i, j int) bool { return cmpNodeName(nodes[i].Name, nodes[j].Name) < 0 })
+	active := map[*Node]bool{}
+	for _, rsc := range r.Resources {
+		for _, p := range rsc.primitives() {
+			for _, n := range p.RunningOn {
+				active[n] = true
+			}
+		}
+	}
+	var online, offline []string
+	for _, n := range nodes {
+		var mode string
+		switch {
+		case n.Unclean && n.Online:
+			mode = "UNCLEAN (online)"
+		case n.Unclean && n.Pending:
+			mode = "UNCLEAN (pending)"
+		case n.Unclean:
+			mode = "UNCLEAN (offline)"
+		case n.Pending:
+			mode = "pending"
+		case n.Standby && n.Online && active[n]:
+			mode = "standby (with active resources)"
+		case n.Standby && n.Online:
+			mode = "standby"
+		case n.Standby:
+			mode = "OFFLINE (standby)"
+		case n.Maintenance && n.Online:
+			mode = "maintenance"
+		case n.Maintenance:
+			mode = "OFFLINE (maintenance)"
+		case n.Online:
+			online = append(online, n.Name)
+			continue
+		default:
+			offline = append(offline, n.Name)
+			continue
+		}
+		b.WriteString("    * Node " + n.Name + ": " + mode + "\n")
+	}
+	if len(online) > 0 {
+		b.WriteString("    * Online: [ " + strings.Join(online, " ") + " ]\n")
+	}
+	if len(offline) > 0 {
+		b.WriteString("    * OFFLINE: [ " + strings.Join(offline, " ") + " ]\n")
+	}
+}
+
+// topLevelInDocOrder returns the top-level resources in configuration
+// order (primitives are unpacked in document order), orphans last.
+func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
+	first := func(rsc *Resource) int {
+		if i, ok := st.order[rsc.ID]; ok {
+			return i
+		}
+		m := -1
+		for _, p := range rsc.primitives() {
+			if m < 0 || p.index < m {
+				m = p.index
+			}
+		}
+		if m < 0 {
+			m = rsc.index
+		}
+		return m
+	}
+	var conf, orphans []*Resource
+	for _, rsc := range r.Resources {
+		if rsc.Orphan {
+			if activeAny(rsc) {
+				orphans = append(orphans, rsc)
+			}
+		} else {
+			conf = append(conf, rsc)
+		}
+	}
+	sort.SliceStable(conf, func(i, j int) bool { return first(conf[i]) < first(conf[j]) })
+	return append(conf, orphans...)
+}
+
+func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, indent string) {
+	switch {
+	case rsc.isClone():
+		r.writeClone(b, st, rsc, indent)
+	case rsc.isGroup():
+		var flags []string
+		if !rsc.Managed {
+			flags = append(flags, "unmanaged")
+		}
+		if rsc.TargetRole == cib.RoleStopped {
+			flags = append(flags, "disabled")
+		}
+		b.WriteString(indent + "* Resource Group: " + rsc.ID + flagText(flags) + ":\n")
+		for _, c := range rsc.Children {
+			r.writeResource(b, st, c, indent+"  ")
+		}
+	default:
+		b.WriteString(indent + "* " + primitiveLine(st, rsc) + "\n")
+	}
+}
+
+func flagText(flags []string) string {
+	if len(flags) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(flags, ", ") + ")"
+}
+
+// displayRole is native_displayable_role.
+func displayRole(p *Resource) cib.Role {
+	role := p.Role
+	if role == cib.RoleNone {
+		role = cib.RoleStopped
+	}
+	if role == cib.RoleStarted {
+		if cl := p.cloneOf(); cl != nil && cl.promotable {
+			role = cib.RoleUnpromoted
+		}
+	}
+	return role
+}
+
+func agentOf(st statusCtx, p *Resource) string {
+	if p.Prim == nil {
+		return ""
+	}
+	class, provider, typ := p.Prim.Class, p.Prim.Provider, p.Prim.Type
+	if t := st.templates[p.Prim.Template]; t != nil && class == "" && typ == "" {
+		class, provider, typ = t.Class, t.Provider, t.Type
+	}
+	s := class
+	if provider != "" {
+		s += ":" + provider
+	}
+	return s + ":" + typ
+}
+
+// displayName is the id a primitive is shown by: an anonymous clone's
+// instances show their configured id.
+func displayName(p *Resource) string {
+	if cl := p.cloneOf(); cl != nil && !cl.unique {
+		if i := strings.LastIndexByte(p.ID, ':'); i >= 0 {
+			return p.ID[:i]
+		}
+	}
+	return p.ID
+}
+
+// primitiveLine is pcmk__native_output_string for a primitive.
+func primitiveLine(st statusCtx, p *Resource) string {
+	var words []string
+	if p.Orphan {
+		words = append(words, "ORPHANED")
+	}
+	role := displayRole(p)
+	if p.Failed {
+		words = append(words, "FAILED")
+		if role == cib.RolePromoted {
+			words = append(words, string(role))
+		}
+	} else {
+		words = append(words, string(role))
+	}
+	var node *Node
+	switch len(p.RunningOn) {
+	case 0:
+	case 1:
+		node = p.RunningOn[0]
+		words = append(words, node.Name)
+	default:
+		words = append(words, "[ "+strings.Join(sortedNodeNames(p.RunningOn), " ")+" ]")
+	}
+	var flags []string
+	if node != nil && !node.Online && node.Unclean {
+		flags = append(flags, "UNCLEAN")
+	}
+	if p.TargetRole == cib.RoleStopped {
+		flags = append(flags, "disabled")
+	}
+	blocked := false
+	for _, f := range p.onFail {
+		if f == "block" {
+			blocked = true
+		}
+	}
+	switch {
+	case blocked:
+		flags = append(flags, "blocked")
+	case !p.Managed || (node != nil && node.Maintenance):
+		flags = append(flags, "unmanaged")
+	}
+	return displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
+}
+
+// activeAll reports whether every primitive of rsc is running.
+func activeAll(rsc *Resource) bool {
+	ps := rsc.primitives()
+	for _, p := range ps {
+		if len(p.RunningOn) == 0 {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+func activeAny(rsc *Resource) bool {
+	for _, p := range rsc.primitives() {
+		if len(p.RunningOn) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func anyPrim(rsc *Resource, f func(*Resource) bool) bool {
+	for _, p := range rsc.primitives() {
+		if f(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeClone is pe__clone_default.
+func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, indent string) {
+	child := ""
+	switch c := cl.Clone.Child.(type) {
+	case *cib.Primitive:
+		child = c.ID
+	case *cib.Group:
+		child = c.ID
+	}
+	var flags []string
+	if cl.promotable {
+		flags = append(flags, "promotable")
+	}
+	if cl.unique {
+		flags = append(flags, "unique")
+	}
+	if !cl.Managed {
+		flags = append(flags, "unmanaged")
+	}
+	if cl.TargetRole == cib.RoleStopped {
+		flags = append(flags, "disabled")
+	}
+	b.WriteString(indent + "* Clone Set: " + cl.ID + " [" + child + "]" + flagText(flags) + ":\n")
+	in := indent + "  "
+	var promoted, started []*Node
+	running := map[*Node]bool{}
+	activeInstances := 0
+	for _, inst := range cl.Children {
+		if activeAny(inst) {
+			activeInstances++
+		}
+		for _, p := range inst.primitives() {
+			for _, n := range p.RunningOn {
+				running[n] = true
+			}
+		}
+		full := false
+		switch {
+		case !activeAny(inst):
+			full = cl.unique
+		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || !p.Managed || p.Failed }):
+			full = true
+		case !activeAll(inst):
+			full = true
+		default:
+			var loc *Node
+			same := true
+			for _, p := range inst.primitives() {
+				if len(p.RunningOn) != 1 || (loc != nil && p.RunningOn[0] != loc) {
+					same = false
+				}
+				if len(p.RunningOn) > 0 && loc == nil {
+					loc = p.RunningOn[0]
+				}
+			}
+			switch {
+			case !same || loc == nil:
+				full = true
+			case !loc.Online && loc.Unclean:
+				full = true
+			case anyPrim(inst, func(p *Resource) bool { return displayRole(p) == cib.RolePromoted }):
+				promoted = append(promoted, loc)
+			default:
+				started = append(started, loc)
+			}
+		}
+		if full {
+			r.writeResource(b, st, inst, in)
+		}
+	}
+	if len(promoted) > 0 {
+		b.WriteString(in + "* Promoted: [ " + strings.Join(sortedNodeNames(promoted), " ") + " ]\n")
+	}
+	if len(started) > 0 {
+		label := "Started"
+		if cl.promotable {
+			label = "Unpromoted"
+		}
+		b.WriteString(in + "* " + label + ": [ " + strings.Join(sortedNodeNames(started), " ") + " ]\n")
+	}
+	if !cl.unique && activeInstances < cl.cloneMax {
+		var stopped []*Node
+		for _, n := range r.Nodes {
+			if !running[n] {
+				stopped = append(stopped, n)
+			}
+		}
+		if len(stopped) > 0 {
+			label := "Stopped"
+			if cl.TargetRole == cib.RoleStopped {
+				label = "Stopped (disabled)"
+			}
+			b.WriteString(in + "* " + label + ": [ " + strings.Join(sortedNodeNames(stopped), " ") + " ]\n")
+		}
+	}
+}
