@@ -62,6 +62,10 @@ func (c *simulateCmd) Run() error {
 		return fmt.Errorf("%s: %w", c.XML, err)
 	}
 	if !c.JSON {
+		// As crm_simulate -S: the cluster status, a blank line, the
+		// transition summary.
+		fmt.Print(res.ClusterStatus(doc))
+		fmt.Println()
 		fmt.Print(res.String())
 		return nil
 	}
