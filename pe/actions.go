@@ -201,6 +201,11 @@ func (ws *workingSet) createActions(r *Resource) {
 			}
 		}
 		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
+		if running && r.defChanged[next] {
+			// pcmk__check_action_config's force_restart
+			start.Optional = false
+			start.Reason = "resource definition change"
+		}
 		if !r.Managed {
 			start.Optional = true
 		}

@@ -75,6 +75,9 @@ type Resource struct {
 	Orphan    bool
 	onFail    map[*Node]string
 	pendingOn map[*Node]bool
+	// defChanged: nodes where the history shows the definition changed
+	// since the resource started there (see definitionChanged).
+	defChanged map[*Node]bool
 
 	// Assignment.
 	provisional bool

@@ -635,6 +635,12 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		return
 	}
 	rsc.RunningOn = append(rsc.RunningOn, n)
+	if ws.definitionChanged(rsc, n, ops) {
+		if rsc.defChanged == nil {
+			rsc.defChanged = map[*Node]bool{}
+		}
+		rsc.defChanged[n] = true
+	}
 	if roleLess(rsc.Role, role) {
 		rsc.Role = role
 	}
