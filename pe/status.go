@@ -169,7 +169,13 @@ func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
 			conf = append(conf, rsc)
 		}
 	}
-	sort.SliceStable(conf, func(i, j int) bool { return first(conf[i]) < first(conf[j]) })
+	// unpack_resources sorts by priority, highest first, stably.
+	sort.SliceStable(conf, func(i, j int) bool {
+		if conf[i].Priority != conf[j].Priority {
+			return conf[i].Priority > conf[j].Priority
+		}
+		return first(conf[i]) < first(conf[j])
+	})
 	return append(conf, orphans...)
 }
 
@@ -182,7 +188,7 @@ func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, 
 		if !rsc.Managed {
 			flags = append(flags, "unmanaged")
 		}
-		if rsc.TargetRole == cib.RoleStopped {
+		if disabled(rsc) {
 			flags = append(flags, "disabled")
 		}
 		b.WriteString(indent + "* Resource Group: " + rsc.ID + flagText(flags) + ":\n")
@@ -192,6 +198,12 @@ func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, 
 	default:
 		b.WriteString(indent + "* " + primitiveLine(st, rsc) + "\n")
 	}
+}
+
+// disabled reports a configured target-role of Stopped.
+func disabled(r *Resource) bool {
+	role, ok := cib.ParseRole(r.Meta["target-role"])
+	return ok && role == cib.RoleStopped
 }
 
 func flagText(flags []string) string {
@@ -248,7 +260,7 @@ func primitiveLine(st statusCtx, p *Resource) string {
 		words = append(words, "ORPHANED")
 	}
 	role := displayRole(p)
-	if p.Failed {
+	if p.Failed || p.demoteOnly {
 		words = append(words, "FAILED")
 		if role == cib.RolePromoted {
 			words = append(words, string(role))
@@ -257,19 +269,15 @@ func primitiveLine(st statusCtx, p *Resource) string {
 		words = append(words, string(role))
 	}
 	var node *Node
-	switch len(p.RunningOn) {
-	case 0:
-	case 1:
+	if len(p.RunningOn) == 1 {
 		node = p.RunningOn[0]
 		words = append(words, node.Name)
-	default:
-		words = append(words, "[ "+strings.Join(sortedNodeNames(p.RunningOn), " ")+" ]")
 	}
 	var flags []string
 	if node != nil && !node.Online && node.Unclean {
 		flags = append(flags, "UNCLEAN")
 	}
-	if p.TargetRole == cib.RoleStopped {
+	if disabled(p) {
 		flags = append(flags, "disabled")
 	}
 	blocked := false
@@ -284,7 +292,16 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	case !p.Managed || (node != nil && node.Maintenance):
 		flags = append(flags, "unmanaged")
 	}
-	return displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
+	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
+	if len(p.RunningOn) > 1 {
+		// Active on several nodes: the node list follows the flags.
+		var names []string
+		for _, n := range p.RunningOn {
+			names = append(names, n.Name)
+		}
+		line += " [ " + strings.Join(names, " ") + " ]"
+	}
+	return line
 }
 
 // activeAll reports whether every primitive of rsc is running.
@@ -335,7 +352,7 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	if !cl.Managed {
 		flags = append(flags, "unmanaged")
 	}
-	if cl.TargetRole == cib.RoleStopped {
+	if disabled(cl) {
 		flags = append(flags, "disabled")
 	}
 	b.WriteString(indent + "* Clone Set: " + cl.ID + " [" + child + "]" + flagText(flags) + ":\n")
@@ -344,9 +361,6 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	running := map[*Node]bool{}
 	activeInstances := 0
 	for _, inst := range cl.Children {
-		if activeAny(inst) {
-			activeInstances++
-		}
 		for _, p := range inst.primitives() {
 			for _, n := range p.RunningOn {
 				running[n] = true
@@ -356,7 +370,7 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 		switch {
 		case !activeAny(inst):
 			full = cl.unique
-		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || !p.Managed || p.Failed }):
+		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || !p.Managed || p.Failed || p.demoteOnly }):
 			full = true
 		case !activeAll(inst):
 			full = true
@@ -378,8 +392,10 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 				full = true
 			case anyPrim(inst, func(p *Resource) bool { return displayRole(p) == cib.RolePromoted }):
 				promoted = append(promoted, loc)
+				activeInstances++
 			default:
 				started = append(started, loc)
+				activeInstances++
 			}
 		}
 		if full {
@@ -405,7 +421,7 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 		}
 		if len(stopped) > 0 {
 			label := "Stopped"
-			if cl.TargetRole == cib.RoleStopped {
+			if disabled(cl) {
 				label = "Stopped (disabled)"
 			}
 			b.WriteString(in + "* " + label + ": [ " + strings.Join(sortedNodeNames(stopped), " ") + " ]\n")
