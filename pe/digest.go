@@ -74,6 +74,12 @@ func (ws *workingSet) startParams(rsc *Resource, n *Node) (map[string]string, bo
 			break
 		}
 	}
+	for k, v := range params {
+		if strings.EqualFold(v, "#default") {
+			// populate_hash: "#default" unsets the parameter
+			delete(params, k)
+		}
+	}
 	params["CRM_meta_interval"] = "0"
 	return params, true
 }
@@ -113,11 +119,6 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, ops []*cib.LRMRs
 				return false
 			}
 			digest = cib.OpDigest(params)
-		}
-		if fs := op.CRMFeatureSet; fs != "" && compareVersion(fs, "3.0.5") < 0 {
-			// Recorded by Pacemaker 1.0/1.1, whose digests covered
-			// other parameters: not compared.
-			continue
 		}
 		if op.OpRestartDigest != "" {
 			// Reload-capable agent: restart only when a parameter that
