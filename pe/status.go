@@ -21,6 +21,8 @@ func (r *Result) ClusterStatus(c *cib.CIB) string {
 	b.WriteString("\n  * Full List of Resources:\n")
 	st := statusCtx{templates: map[string]*cib.Template{}, order: map[string]int{}}
 	if c != nil {
+		props := nvsets(c.Configuration.CRMConfig, nil, &ruleCtx{})
+		st.maintenance = isTrue(props["maintenance-mode"])
 		for i, x := range c.Configuration.Resources {
 			st.order[x.ResourceID()] = i
 			if t, ok := x.(*cib.Template); ok {
@@ -39,8 +41,9 @@ func (r *Result) ClusterStatus(c *cib.CIB) string {
 }
 
 type statusCtx struct {
-	templates map[string]*cib.Template
-	order     map[string]int // top-level resource id -> configuration position
+	maintenance bool // maintenance-mode: nothing is managed
+	templates   map[string]*cib.Template
+	order       map[string]int // top-level resource id -> configuration position
 }
 
 // cmpNodeName orders node names as pe__cmp_node_name does: case-
@@ -185,7 +188,7 @@ func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, 
 		r.writeClone(b, st, rsc, indent)
 	case rsc.isGroup():
 		var flags []string
-		if !rsc.Managed {
+		if st.unmanaged(rsc) {
 			flags = append(flags, "unmanaged")
 		}
 		if disabled(rsc) {
@@ -198,6 +201,15 @@ func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, 
 	default:
 		b.WriteString(indent + "* " + primitiveLine(st, rsc) + "\n")
 	}
+}
+
+// unmanaged is !Managed as unpacking sets it, before scheduling clears
+// it for reasons of its own (ticket freeze, missing fencing devices).
+func (st statusCtx) unmanaged(r *Resource) bool {
+	if v, ok := r.Meta["is-managed"]; ok && !isTrue(v) {
+		return true
+	}
+	return isTrue(r.Meta["maintenance"]) || st.maintenance
 }
 
 // disabled reports a configured target-role of Stopped.
@@ -289,7 +301,7 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	switch {
 	case blocked:
 		flags = append(flags, "blocked")
-	case !p.Managed || (node != nil && node.Maintenance):
+	case st.unmanaged(p) || (node != nil && node.Maintenance):
 		flags = append(flags, "unmanaged")
 	}
 	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
@@ -349,7 +361,7 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	if cl.unique {
 		flags = append(flags, "unique")
 	}
-	if !cl.Managed {
+	if st.unmanaged(cl) {
 		flags = append(flags, "unmanaged")
 	}
 	if disabled(cl) {
@@ -370,7 +382,7 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 		switch {
 		case !activeAny(inst):
 			full = cl.unique
-		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || !p.Managed || p.Failed || p.demoteOnly }):
+		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || st.unmanaged(p) || p.Failed || p.demoteOnly }):
 			full = true
 		case !activeAll(inst):
 			full = true
