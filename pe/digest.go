@@ -104,6 +104,7 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, ops []*cib.LRMRs
 	}
 	var params map[string]string
 	var digest string
+	var startExtra bool
 	for _, op := range ops[startIdx:] {
 		if op.Interval != 0 {
 			continue
@@ -119,11 +120,22 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, ops []*cib.LRMRs
 				return false
 			}
 			digest = cib.OpDigest(params)
+			startExtra = startHasParams(rsc)
 		}
 		if op.OpRestartDigest != "" {
-			// Reload-capable agent: restart only when a parameter that
-			// forces a restart changed.
-			if op.OpForceRestart != "" && cib.OpDigest(onlyParams(params, op.OpForceRestart)) != op.OpRestartDigest {
+			// Reload-capable agent: restart when a parameter that forces
+			// a restart changed, or when any changed and the start has
+			// parameters of its own (calculate_main_digest presets
+			// RSC_DIGEST_RESTART then); otherwise a reload, which tachy
+			// does not plan yet.
+			restart := params
+			if op.OpForceRestart != "" {
+				restart = onlyParams(params, op.OpForceRestart)
+			}
+			if cib.OpDigest(restart) != op.OpRestartDigest {
+				return true
+			}
+			if startExtra && (op.OpDigest == "" || op.OpDigest != digest) {
 				return true
 			}
 			continue
@@ -149,4 +161,23 @@ func onlyParams(params map[string]string, list string) map[string]string {
 		}
 	}
 	return out
+}
+
+// startHasParams reports whether rsc's start op has instance attributes of
+// its own (action->extra in Pacemaker).
+func startHasParams(rsc *Resource) bool {
+	if rsc.Prim == nil || rsc.Prim.Operations == nil {
+		return false
+	}
+	for _, op := range rsc.Prim.Operations.Ops {
+		if op.Name == "start" && op.Interval == 0 {
+			for _, s := range op.InstanceAttributes {
+				if len(s.Pairs) > 0 {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
 }
