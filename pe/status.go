@@ -14,11 +14,10 @@ import (
 // was scheduled from, gives the configuration order of resources and the
 // agents of templated primitives; it may be nil.
 func (r *Result) ClusterStatus(c *cib.CIB) string {
-	var b strings.Builder
-	b.WriteString("Current cluster status:\n")
-	b.WriteString("  * Node List:\n")
-	r.writeNodes(&b)
-	b.WriteString("\n  * Full List of Resources:\n")
+	return r.renderStatus(newStatusCtx(c), "Current cluster status:")
+}
+
+func newStatusCtx(c *cib.CIB) statusCtx {
 	st := statusCtx{templates: map[string]*cib.Template{}, order: map[string]int{}}
 	if c != nil {
 		props := nvsets(c.Configuration.CRMConfig, nil, &ruleCtx{})
@@ -30,6 +29,15 @@ func (r *Result) ClusterStatus(c *cib.CIB) string {
 			}
 		}
 	}
+	return st
+}
+
+func (r *Result) renderStatus(st statusCtx, header string) string {
+	var b strings.Builder
+	b.WriteString(header + "\n")
+	b.WriteString("  * Node List:\n")
+	r.writeNodes(&b, st)
+	b.WriteString("\n  * Full List of Resources:\n")
 	top := r.topLevelInDocOrder(st)
 	if len(top) == 0 {
 		b.WriteString("    * No resources\n")
@@ -41,6 +49,9 @@ func (r *Result) ClusterStatus(c *cib.CIB) string {
 }
 
 type statusCtx struct {
+	// after, when set, overrides the state of primitives and nodes: the
+	// state after the transition (RevisedStatus).
+	after       *afterState
 	maintenance bool // maintenance-mode: nothing is managed
 	templates   map[string]*cib.Template
 	order       map[string]int // top-level resource id -> configuration position
@@ -94,13 +105,13 @@ func sortedNodeNames(nodes []*Node) []string {
 	return out
 }
 
-func (r *Result) writeNodes(b *strings.Builder) {
+func (r *Result) writeNodes(b *strings.Builder, st statusCtx) {
 	nodes := append([]*Node(nil), r.Nodes...)
 	sort.SliceStable(nodes, func(i, j int) bool { return cmpNodeName(nodes[i].Name, nodes[j].Name) < 0 })
 	active := map[*Node]bool{}
 	for _, rsc := range r.Resources {
 		for _, p := range rsc.primitives() {
-			for _, n := range p.RunningOn {
+			for _, n := range st.running(p) {
 				active[n] = true
 			}
 		}
@@ -109,25 +120,25 @@ func (r *Result) writeNodes(b *strings.Builder) {
 	for _, n := range nodes {
 		var mode string
 		switch {
-		case n.Unclean && n.Online:
+		case st.unclean(n) && st.online(n):
 			mode = "UNCLEAN (online)"
-		case n.Unclean && n.Pending:
+		case st.unclean(n) && n.Pending:
 			mode = "UNCLEAN (pending)"
-		case n.Unclean:
+		case st.unclean(n):
 			mode = "UNCLEAN (offline)"
 		case n.Pending:
 			mode = "pending"
-		case n.Standby && n.Online && active[n]:
+		case n.Standby && st.online(n) && active[n]:
 			mode = "standby (with active resources)"
-		case n.Standby && n.Online:
+		case n.Standby && st.online(n):
 			mode = "standby"
 		case n.Standby:
 			mode = "OFFLINE (standby)"
-		case n.Maintenance && n.Online:
+		case n.Maintenance && st.online(n):
 			mode = "maintenance"
 		case n.Maintenance:
 			mode = "OFFLINE (maintenance)"
-		case n.Online:
+		case st.online(n):
 			online = append(online, n.Name)
 			continue
 		default:
@@ -165,7 +176,7 @@ func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
 	var conf, orphans []*Resource
 	for _, rsc := range r.Resources {
 		if rsc.Orphan {
-			if activeAny(rsc) {
+			if st.activeAny(rsc) {
 				orphans = append(orphans, rsc)
 			}
 		} else {
@@ -226,8 +237,8 @@ func flagText(flags []string) string {
 }
 
 // displayRole is native_displayable_role.
-func displayRole(p *Resource) cib.Role {
-	role := p.Role
+func (st statusCtx) displayRole(p *Resource) cib.Role {
+	role := st.role(p)
 	if role == cib.RoleNone {
 		role = cib.RoleStopped
 	}
@@ -271,8 +282,8 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	if p.Orphan {
 		words = append(words, "ORPHANED")
 	}
-	role := displayRole(p)
-	if p.Failed || p.demoteOnly {
+	role := st.displayRole(p)
+	if st.failed(p) {
 		words = append(words, "FAILED")
 		if role == cib.RolePromoted {
 			words = append(words, string(role))
@@ -281,12 +292,12 @@ func primitiveLine(st statusCtx, p *Resource) string {
 		words = append(words, string(role))
 	}
 	var node *Node
-	if len(p.RunningOn) == 1 {
-		node = p.RunningOn[0]
+	if len(st.running(p)) == 1 {
+		node = st.running(p)[0]
 		words = append(words, node.Name)
 	}
 	var flags []string
-	if node != nil && !node.Online && node.Unclean {
+	if node != nil && !st.online(node) && st.unclean(node) {
 		flags = append(flags, "UNCLEAN")
 	}
 	if disabled(p) {
@@ -305,10 +316,10 @@ func primitiveLine(st statusCtx, p *Resource) string {
 		flags = append(flags, "unmanaged")
 	}
 	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
-	if len(p.RunningOn) > 1 {
+	if len(st.running(p)) > 1 {
 		// Active on several nodes: the node list follows the flags.
 		var names []string
-		for _, n := range p.RunningOn {
+		for _, n := range st.running(p) {
 			names = append(names, n.Name)
 		}
 		line += " [ " + strings.Join(names, " ") + " ]"
@@ -317,19 +328,19 @@ func primitiveLine(st statusCtx, p *Resource) string {
 }
 
 // activeAll reports whether every primitive of rsc is running.
-func activeAll(rsc *Resource) bool {
+func (st statusCtx) activeAll(rsc *Resource) bool {
 	ps := rsc.primitives()
 	for _, p := range ps {
-		if len(p.RunningOn) == 0 {
+		if len(st.running(p)) == 0 {
 			return false
 		}
 	}
 	return len(ps) > 0
 }
 
-func activeAny(rsc *Resource) bool {
+func (st statusCtx) activeAny(rsc *Resource) bool {
 	for _, p := range rsc.primitives() {
-		if len(p.RunningOn) > 0 {
+		if len(st.running(p)) > 0 {
 			return true
 		}
 	}
@@ -374,35 +385,35 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	activeInstances := 0
 	for _, inst := range cl.Children {
 		for _, p := range inst.primitives() {
-			for _, n := range p.RunningOn {
+			for _, n := range st.running(p) {
 				running[n] = true
 			}
 		}
 		full := false
 		switch {
-		case !activeAny(inst):
+		case !st.activeAny(inst):
 			full = cl.unique
-		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || st.unmanaged(p) || p.Failed || p.demoteOnly }):
+		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || st.unmanaged(p) || st.failed(p) }):
 			full = true
-		case !activeAll(inst):
+		case !st.activeAll(inst):
 			full = true
 		default:
 			var loc *Node
 			same := true
 			for _, p := range inst.primitives() {
-				if len(p.RunningOn) != 1 || (loc != nil && p.RunningOn[0] != loc) {
+				if len(st.running(p)) != 1 || (loc != nil && st.running(p)[0] != loc) {
 					same = false
 				}
-				if len(p.RunningOn) > 0 && loc == nil {
-					loc = p.RunningOn[0]
+				if len(st.running(p)) > 0 && loc == nil {
+					loc = st.running(p)[0]
 				}
 			}
 			switch {
 			case !same || loc == nil:
 				full = true
-			case !loc.Online && loc.Unclean:
+			case !st.online(loc) && st.unclean(loc):
 				full = true
-			case anyPrim(inst, func(p *Resource) bool { return displayRole(p) == cib.RolePromoted }):
+			case anyPrim(inst, func(p *Resource) bool { return st.displayRole(p) == cib.RolePromoted }):
 				promoted = append(promoted, loc)
 				activeInstances++
 			default:
@@ -439,4 +450,62 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 			b.WriteString(in + "* " + label + ": [ " + strings.Join(sortedNodeNames(stopped), " ") + " ]\n")
 		}
 	}
+}
+
+type primState struct {
+	role    cib.Role
+	running []*Node
+	failed  bool
+}
+
+type nodeState struct{ online, unclean bool }
+
+type afterState struct {
+	prims map[*Resource]*primState
+	nodes map[*Node]*nodeState
+}
+
+func (st statusCtx) running(p *Resource) []*Node {
+	if st.after != nil {
+		if ps := st.after.prims[p]; ps != nil {
+			return ps.running
+		}
+	}
+	return p.RunningOn
+}
+
+func (st statusCtx) role(p *Resource) cib.Role {
+	if st.after != nil {
+		if ps := st.after.prims[p]; ps != nil {
+			return ps.role
+		}
+	}
+	return p.Role
+}
+
+func (st statusCtx) failed(p *Resource) bool {
+	if st.after != nil {
+		if ps := st.after.prims[p]; ps != nil {
+			return ps.failed
+		}
+	}
+	return p.Failed || p.demoteOnly
+}
+
+func (st statusCtx) online(n *Node) bool {
+	if st.after != nil {
+		if ns := st.after.nodes[n]; ns != nil {
+			return ns.online
+		}
+	}
+	return n.Online
+}
+
+func (st statusCtx) unclean(n *Node) bool {
+	if st.after != nil {
+		if ns := st.after.nodes[n]; ns != nil {
+			return ns.unclean
+		}
+	}
+	return n.Unclean
 }
