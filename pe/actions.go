@@ -201,10 +201,11 @@ func (ws *workingSet) createActions(r *Resource) {
 			}
 		}
 		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
-		if running && r.defChanged[next] {
-			// pcmk__check_action_config's force_restart
+		if why, changed := r.defChanged[next]; running && changed {
+			// pcmk__check_action_config's force_restart, or
+			// pcmk__rsc_agent_changed
 			start.Optional = false
-			start.Reason = "resource definition change"
+			start.Reason = why
 		}
 		if !r.Managed {
 			start.Optional = true

@@ -84,12 +84,26 @@ func (ws *workingSet) startParams(rsc *Resource, n *Node) (map[string]string, bo
 	return params, true
 }
 
-// definitionChanged reports whether the history ops (sorted by call id) of
-// rsc on n, which leave it active there, show a definition change.
-func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp) bool {
+// definitionChanged reports whether the history lr of rsc on n (ops sorted
+// by call id), which leaves it active there, shows a definition change, and
+// the reason to give for the restart: "" when the agent itself changed
+// (pcmk__rsc_agent_changed, which requires the stop without a reason and
+// skips the digests).
+func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, lr *cib.LRMResource, ops []*cib.LRMRscOp) (bool, string) {
 	if !n.available() && !n.Maintenance {
-		return false
+		return false, ""
 	}
+	if p := rsc.Prim; p != nil && p.Template == "" &&
+		(p.Class != lr.Class || p.Provider != lr.Provider || p.Type != lr.Type) {
+		return true, ""
+	}
+	if ws.digestChanged(rsc, n, ops) {
+		return true, "resource definition change"
+	}
+	return false, ""
+}
+
+func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp) bool {
 	startIdx := -1
 	for i, op := range ops {
 		if op.CallID < 0 || op.OpStatus != 0 {

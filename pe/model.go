@@ -76,8 +76,9 @@ type Resource struct {
 	onFail    map[*Node]string
 	pendingOn map[*Node]bool
 	// defChanged: nodes where the history shows the definition changed
-	// since the resource started there (see definitionChanged).
-	defChanged map[*Node]bool
+	// since the resource started there, and the reason to give for the
+	// restart (see definitionChanged).
+	defChanged map[*Node]string
 
 	// Assignment.
 	provisional bool

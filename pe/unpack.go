@@ -635,11 +635,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		return
 	}
 	rsc.RunningOn = append(rsc.RunningOn, n)
-	if ws.definitionChanged(rsc, n, ops) {
+	if changed, why := ws.definitionChanged(rsc, n, lr, ops); changed {
 		if rsc.defChanged == nil {
-			rsc.defChanged = map[*Node]bool{}
+			rsc.defChanged = map[*Node]string{}
 		}
-		rsc.defChanged[n] = true
+		rsc.defChanged[n] = why
 	}
 	if roleLess(rsc.Role, role) {
 		rsc.Role = role
