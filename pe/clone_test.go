@@ -221,7 +221,7 @@ func TestPromotableScheduling(t *testing.T) {
 		{
 			name:  "a running unpromoted instance is promoted in place",
 			rscs:  ms(""),
-			lrm:   running("rsc", 2),
+			lrm:   strings.Replace(running("rsc", 2), "Dummy", "Stateful", 1), // the same agent
 			attrs: nv("master-rsc", "5"),
 			want:  []string{"Promote rsc:0 ( Unpromoted -> Promoted node1 )", "Start rsc:1 ( node2 )"},
 		},
