@@ -509,3 +509,85 @@ func (st statusCtx) unclean(n *Node) bool {
 	}
 	return n.Unclean
 }
+
+// RevisedStatus renders the "Revised Cluster Status:" section that
+// crm_simulate -S prints after executing the transition: the state once
+// every required, runnable action has succeeded.
+func (r *Result) RevisedStatus(c *cib.CIB) string {
+	st := newStatusCtx(c)
+	after := &afterState{prims: map[*Resource]*primState{}, nodes: map[*Node]*nodeState{}}
+	byID := map[string]*Resource{}
+	for _, top := range r.Resources {
+		for _, p := range top.primitives() {
+			byID[p.ID] = p
+			after.prims[p] = &primState{role: p.Role, running: append([]*Node(nil), p.RunningOn...), failed: p.Failed || p.demoteOnly}
+		}
+	}
+	nodeByName := map[string]*Node{}
+	for _, n := range r.Nodes {
+		nodeByName[n.Name] = n
+		after.nodes[n] = &nodeState{online: n.Online, unclean: n.Unclean}
+	}
+	remove := func(ps *primState, n *Node) {
+		var keep []*Node
+		for _, m := range ps.running {
+			if m != n {
+				keep = append(keep, m)
+			}
+		}
+		ps.running = keep
+		ps.failed = false
+		if len(keep) == 0 {
+			ps.role = cib.RoleStopped
+		}
+	}
+	done := func(a *Action) bool { return a.Runnable && !a.Optional }
+	// Fencing first, then stops, starts, demotes, promotes.
+	for _, a := range r.Actions {
+		if !done(a) || a.Resource != "" {
+			continue
+		}
+		n := nodeByName[a.Node]
+		if n == nil || a.Task != "stonith" {
+			continue
+		}
+		after.nodes[n].online, after.nodes[n].unclean = false, false
+		for _, ps := range after.prims {
+			for _, m := range ps.running {
+				if m == n {
+					remove(ps, n)
+					break
+				}
+			}
+		}
+	}
+	for _, task := range []string{"stop", "start", "demote", "promote"} {
+		for _, a := range r.Actions {
+			p := byID[a.Resource]
+			if !done(a) || a.Task != task || p == nil {
+				continue
+			}
+			ps, n := after.prims[p], nodeByName[a.Node]
+			switch task {
+			case "stop":
+				if n != nil {
+					remove(ps, n)
+				}
+			case "start":
+				if n != nil && !a.Pseudo {
+					ps.running = append(ps.running, n)
+					ps.failed = false
+					if ps.role == cib.RoleStopped || ps.role == cib.RoleNone {
+						ps.role = cib.RoleStarted
+					}
+				}
+			case "demote":
+				ps.role = cib.RoleUnpromoted
+			case "promote":
+				ps.role = cib.RolePromoted
+			}
+		}
+	}
+	st.after = after
+	return r.renderStatus(st, "Revised Cluster Status:")
+}

@@ -63,10 +63,13 @@ func (c *simulateCmd) Run() error {
 	}
 	if !c.JSON {
 		// As crm_simulate -S: the cluster status, a blank line, the
-		// transition summary.
+		// transition summary, then (without the "Executing Cluster
+		// Transition:" section in between) the revised status.
 		fmt.Print(res.ClusterStatus(doc))
 		fmt.Println()
 		fmt.Print(res.String())
+		fmt.Println()
+		fmt.Print(res.RevisedStatus(doc))
 		return nil
 	}
 	out := simulateJSON{Now: now, Summary: res.Summary(), Actions: []jsonAction{}, Edges: []jsonEdge{}}
