@@ -210,6 +210,9 @@ func (ws *workingSet) createActions(r *Resource) {
 		if !r.Managed {
 			start.Optional = true
 		}
+		// schedule_reload: not for unmanaged or failed resources, nor
+		// where a restart is already required.
+		r.reload = running && r.reloadOn[next] && r.Managed && !r.Failed && start.Optional
 		if !next.available() || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}

@@ -97,13 +97,25 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, lr *cib.LRMResou
 		(p.Class != lr.Class || p.Provider != lr.Provider || p.Type != lr.Type) {
 		return true, ""
 	}
-	if ws.digestChanged(rsc, n, ops) {
+	switch ws.digestChanged(rsc, n, ops) {
+	case digestRestart:
 		return true, "resource definition change"
+	case digestReload:
+		if rsc.reloadOn == nil {
+			rsc.reloadOn = map[*Node]bool{}
+		}
+		rsc.reloadOn[n] = true
 	}
 	return false, ""
 }
 
-func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp) bool {
+const (
+	digestMatch = iota
+	digestRestart
+	digestReload
+)
+
+func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp) int {
 	startIdx := -1
 	for i, op := range ops {
 		if op.CallID < 0 || op.OpStatus != 0 {
@@ -118,7 +130,7 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 	}
 	var params map[string]string
 	var digest string
-	var startExtra bool
+	var startExtra, reload bool
 	for _, op := range ops[startIdx:] {
 		if op.Interval != 0 {
 			continue
@@ -131,7 +143,7 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 		if params == nil {
 			var ok bool
 			if params, ok = ws.startParams(rsc, n); !ok {
-				return false
+				return digestMatch
 			}
 			digest = cib.OpDigest(params)
 			startExtra = startHasParams(rsc)
@@ -147,18 +159,24 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 				restart = onlyParams(params, op.OpForceRestart)
 			}
 			if cib.OpDigest(restart) != op.OpRestartDigest {
-				return true
+				return digestRestart
 			}
-			if startExtra && (op.OpDigest == "" || op.OpDigest != digest) {
-				return true
+			if op.OpDigest == "" || op.OpDigest != digest {
+				if startExtra {
+					return digestRestart
+				}
+				reload = true
 			}
 			continue
 		}
 		if op.OpDigest == "" || op.OpDigest != digest {
-			return true
+			return digestRestart
 		}
 	}
-	return false
+	if reload {
+		return digestReload
+	}
+	return digestMatch
 }
 
 // onlyParams keeps the parameters named in list (a space-separated list,

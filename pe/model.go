@@ -79,6 +79,10 @@ type Resource struct {
 	// since the resource started there, and the reason to give for the
 	// restart (see definitionChanged).
 	defChanged map[*Node]string
+	// reloadOn: nodes where the agent reloads the changed parameters
+	// (schedule_reload); reload: the summary shows the reload.
+	reloadOn map[*Node]bool
+	reload   bool
 
 	// Assignment.
 	provisional bool

@@ -134,6 +134,8 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 			demote, promote := r.find("demote", nil), r.find("promote", nil)
 			if demote != nil && promote != nil && !demote.Optional && !promote.Optional {
 				w.item("Re-promote", r, current, next, promote, demote)
+			} else if r.reload && start != nil && start.Optional && current == next {
+				w.item("Reload", r, current, next, start, nil)
 			}
 		case !start.Runnable:
 			src := start
