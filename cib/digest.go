@@ -100,11 +100,11 @@ func parseMsLikePacemaker(s string) uint64 {
 	return uint64(n)
 }
 
-// validXMLName reports whether libxml2 would have accepted name as an
-// attribute name, so that a parameter Pacemaker could never have stored
-// is not digested either. It checks the ASCII subset conservatively: a
-// letter, '_' or ':' (or any non-ASCII byte) first, then also digits, '.'
-// and '-'.
+// validXMLName reports whether name can be an attribute of the digested
+// XML, so that a parameter Pacemaker could never have stored is not
+// digested either. It allows letters, digits, '_', ':', '.', '-' and any
+// non-ASCII byte anywhere: libxml2 does not check the names it is given,
+// and the corpus records digests of parameters named "1" (stonith-2).
 func validXMLName(name string) bool {
 	if name == "" {
 		return false
@@ -114,8 +114,6 @@ func validXMLName(name string) bool {
 		switch {
 		case c >= 0x80, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == ':':
 		case c >= '0' && c <= '9' || c == '.' || c == '-':
-			// also first: the corpus records digests of parameters
-			// named "1" (libxml2 does not check names it is given)
 		default:
 			return false
 		}
