@@ -92,3 +92,44 @@ func (d *DirtyBitmap) Ranges() [][2]int64 {
 	}
 	return out
 }
+
+// Clear clears the bits of every chunk wholly or partly in the range (used
+// once a chunk's copy is acknowledged as applied by the secondary).
+func (d *DirtyBitmap) Clear(off, length int64) {
+	if length <= 0 || off >= d.size {
+		return
+	}
+	end := min(off+length, d.size)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
+		d.bits[i/64] &^= 1 << (i % 64)
+	}
+}
+
+// Bytes returns the bytes covered by dirty chunks (clipped to the volume):
+// what is out of sync.
+func (d *DirtyBitmap) Bytes() int64 {
+	var n int64
+	for _, r := range d.Ranges() {
+		n += r[1] - r[0]
+	}
+	return n
+}
+
+// next returns the first dirty chunk at or after chunk index i as a byte
+// range, or ok false.
+func (d *DirtyBitmap) next(i int64) (off, end int64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nchunks := (d.size + d.gran - 1) / d.gran
+	for ; i < nchunks; i++ {
+		if w := d.bits[i/64]; w == 0 {
+			i |= 63
+			continue
+		} else if w&(1<<(i%64)) != 0 {
+			return i * d.gran, min((i+1)*d.gran, d.size), true
+		}
+	}
+	return 0, 0, false
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -166,11 +167,13 @@ func (r *Replicated) Dial(ctx context.Context, addr, name string) (*Peer, error)
 }
 
 // Attach runs the handshake on nc (the primary's side) and, on success,
-// replicates every later change to that secondary. The secondary is
-// assumed to hold the same data as the primary at that point: the initial
-// sync and resync are not implemented yet, so attaching a name whose
-// earlier connection left dirty ranges is refused. On error the caller
-// closes nc.
+// replicates every later change to that secondary. A new name is assumed
+// to hold the same data as the primary (the initial full sync is not
+// implemented). A name attached before takes over its dirty bitmap and is
+// resynced: the current contents of every dirty chunk are sent, in the
+// same ordered stream as new changes, and each chunk's bit is cleared once
+// the secondary acknowledges it as applied (PeerSyncTarget until the
+// bitmap is empty, then PeerUpToDate). On error the caller closes nc.
 func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Peer, error) {
 	if name == "" {
 		name = nc.RemoteAddr().String()
@@ -178,9 +181,6 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 	if old := r.Peer(name); old != nil {
 		if old.Connected() {
 			return nil, fmt.Errorf("secondary %s is already connected", name)
-		}
-		if n := old.dirty.Count(); n > 0 {
-			return nil, fmt.Errorf("secondary %s has %d dirty chunks from its last connection and resync is not implemented", name, n)
 		}
 	}
 	nc.SetDeadline(time.Now().Add(r.cfg.Timeout))
@@ -205,17 +205,29 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 	}
 	for i, old := range r.peers {
 		if old.name == name {
+			if old.Connected() {
+				r.order.Unlock()
+				return nil, fmt.Errorf("secondary %s is already connected", name)
+			}
+			// Writes made while it was away were marked in old.dirty
+			// under r.order; from now on they are queued to p.
+			p.dirty = old.dirty
 			r.peers = append(r.peers[:i], r.peers[i+1:]...)
 			break
 		}
 	}
+	p.syncing = p.dirty.Count() > 0
 	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
 	r.peers = append(r.peers, p)
 	r.order.Unlock()
 	p.wg.Add(2)
 	go p.sender()
 	go p.ackReader()
-	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done)
+	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done, "out_of_sync_bytes", p.dirty.Bytes())
+	if p.syncing {
+		p.wg.Add(1)
+		go p.resync()
+	}
 	return p, nil
 }
 
@@ -292,7 +304,7 @@ func (r *Replicated) change(apply func() error, frames []Frame, off, length int6
 		frames[i].Seq = r.seq
 	}
 	for _, p := range r.peers {
-		p.enqueue(frames, off, length)
+		p.enqueue(frames, off, length, kindChange)
 	}
 	return r.seq, r.peers, nil
 }
@@ -420,6 +432,8 @@ type Peer struct {
 
 	dirty *DirtyBitmap
 
+	resyncBytes atomic.Int64 // payload of resync frames queued
+
 	mu       sync.Mutex
 	cond     *sync.Cond // signals the sender: queue not empty, or failed
 	queue    []Frame    // not yet handed to the socket
@@ -429,12 +443,101 @@ type Peer struct {
 	recv     uint64     // acknowledged as received
 	done     uint64     // acknowledged as applied
 	err      error      // why it disconnected; nil while connected
+	syncing  bool       // dirty chunks remain to be copied (SyncTarget)
 	changed  chan struct{}
 }
 
 type span struct {
 	seq         uint64
 	off, length int64
+	resync      bool // a dirty chunk's copy: clear its bit once applied
+}
+
+// enqueue kinds.
+const (
+	kindChange = iota // an application change
+	kindResync        // a dirty chunk's copy for this peer
+	kindCopy          // another peer's chunk copy: nothing changed, so not marked dirty
+)
+
+// PeerState is a secondary's replication state, as DRBD names its disk
+// states.
+type PeerState string
+
+const (
+	PeerDisconnected PeerState = "Disconnected"
+	PeerSyncTarget   PeerState = "SyncTarget" // connected, dirty chunks being copied
+	PeerUpToDate     PeerState = "UpToDate"   // connected, nothing out of sync
+)
+
+// State returns the peer's replication state.
+func (p *Peer) State() PeerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.err != nil:
+		return PeerDisconnected
+	case p.syncing:
+		return PeerSyncTarget
+	}
+	return PeerUpToDate
+}
+
+// OutOfSync returns the bytes the secondary may lack (its dirty chunks).
+func (p *Peer) OutOfSync() int64 { return p.dirty.Bytes() }
+
+// ResyncBytes returns the payload bytes queued to the secondary as resync
+// copies by this connection.
+func (p *Peer) ResyncBytes() int64 { return p.resyncBytes.Load() }
+
+// resync copies every dirty chunk, one at a time: under r.order (so no
+// change interleaves) it reads the chunk's current contents, gives the copy
+// the next sequence number and queues it to every connected peer (the
+// others simply get the same data again; their sequences must stay
+// consecutive). A change made later to the chunk follows the copy in the
+// stream. ackReader clears the bit once the copy is applied.
+func (p *Peer) resync() {
+	defer p.wg.Done()
+	r := p.r
+	gran := p.dirty.Granularity()
+	for i := int64(0); ; {
+		r.order.Lock()
+		if r.closed || !p.Connected() {
+			r.order.Unlock()
+			return
+		}
+		off, end, ok := p.dirty.next(i)
+		if !ok {
+			r.order.Unlock()
+			break
+		}
+		i = end / gran
+		if end%gran != 0 {
+			i++
+		}
+		buf := make([]byte, end-off)
+		if _, err := r.local.ReadAt(buf, off); err != nil {
+			r.order.Unlock()
+			p.fail(fmt.Errorf("resync: reading %d+%d locally: %w", off, end-off, err))
+			return
+		}
+		r.seq++
+		f := []Frame{{Type: FrameWrite, Seq: r.seq, Offset: uint64(off), Data: buf}}
+		for _, q := range r.peers {
+			if q == p {
+				q.enqueue(f, off, end-off, kindResync)
+			} else {
+				q.enqueue(f, off, end-off, kindCopy)
+			}
+		}
+		r.order.Unlock()
+	}
+	p.mu.Lock()
+	if p.err == nil && p.syncing && p.dirty.Count() == 0 {
+		p.syncing = false
+		p.notify()
+	}
+	p.mu.Unlock()
 }
 
 // Name is the name given to Attach (or the remote address).
@@ -482,7 +585,7 @@ func (p *Peer) notify() {
 // enqueue queues frames for the peer, or marks the range dirty if it is
 // disconnected. Called with r.order held, so queues are in sequence order;
 // it blocks while the queue is full.
-func (p *Peer) enqueue(frames []Frame, off, length int64) {
+func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	var cost int64
 	for _, f := range frames {
 		cost += int64(len(f.Data))
@@ -498,13 +601,18 @@ func (p *Peer) enqueue(frames []Frame, off, length int64) {
 		p.mu.Lock()
 	}
 	if p.err != nil {
-		p.dirty.Mark(off, length)
+		if kind != kindCopy {
+			p.dirty.Mark(off, length)
+		}
 		return
 	}
 	p.queue = append(p.queue, frames...)
 	p.queued += cost
 	last := frames[len(frames)-1].Seq
-	p.inflight = append(p.inflight, span{seq: last, off: off, length: length})
+	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync})
+	if kind == kindResync {
+		p.resyncBytes.Add(cost)
+	}
 	p.lastSent = last
 	p.cond.Signal()
 }
@@ -646,9 +754,16 @@ func (p *Peer) ackReader() {
 			p.recv = max(p.recv, f.Seq)
 			i := 0
 			for i < len(p.inflight) && p.inflight[i].seq <= f.Seq {
+				if s := p.inflight[i]; s.resync {
+					p.dirty.Clear(s.off, s.length)
+				}
 				i++
 			}
 			p.inflight = p.inflight[i:]
+			if i > 0 && p.syncing && p.dirty.Count() == 0 {
+				p.syncing = false
+				p.log.Info("replication: resync done", "resync_bytes", p.resyncBytes.Load())
+			}
 		} else {
 			p.recv = f.Seq
 		}

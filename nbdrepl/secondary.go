@@ -168,6 +168,10 @@ type secConn struct {
 	wake    chan struct{} // an acknowledgement is due
 	wmu     sync.Mutex    // fw
 	failure atomic.Pointer[Frame]
+	// first is the first sequence number of this connection (0 before
+	// it): received and applied may still be an earlier connection's,
+	// which this primary must not be told about.
+	first atomic.Uint64
 }
 
 func (c *secConn) kick() {
@@ -238,6 +242,9 @@ read:
 			reason = err
 			c.fail(ReplErrProtocol, err.Error())
 			break read
+		}
+		if expect == 0 {
+			c.first.Store(f.Seq)
 		}
 		expect = f.Seq + 1
 		if err := budget.Acquire(ctx, min(cost(f), budgetMax)); err != nil {
@@ -339,6 +346,13 @@ func (c *secConn) acker(stop <-chan struct{}) {
 			return true // fail sends the ERROR frame and closes
 		}
 		recv, done := c.s.received.Load(), c.s.applied.Load()
+		first := c.first.Load()
+		if first == 0 || recv < first {
+			return true
+		}
+		if done < first {
+			done = 0
+		}
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
 		var err error
