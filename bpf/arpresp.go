@@ -78,15 +78,9 @@ func (r *ARPResponder) Program() *ebpf.Program { return r.objs.XdpArpResponder }
 
 // Stats reads the counters.
 func (r *ARPResponder) Stats() (ARPStats, error) {
-	var sum [2]uint64
-	var perCPU []uint64
-	for i := range sum {
-		if err := r.objs.ArpStats.Lookup(uint32(i), &perCPU); err != nil {
-			return ARPStats{}, fmt.Errorf("arp responder: read stats: %w", err)
-		}
-		for _, v := range perCPU {
-			sum[i] += v
-		}
+	sum, err := sumPerCPU(r.objs.ArpStats, 2)
+	if err != nil {
+		return ARPStats{}, fmt.Errorf("arp responder: read stats: %w", err)
 	}
 	return ARPStats{Replied: sum[0], Announces: sum[1]}, nil
 }

@@ -390,15 +390,9 @@ func (h *Heartbeat) SetDeadline(t time.Time) { h.rd.SetDeadline(t) }
 
 // Stats returns the frame counters summed over CPUs.
 func (h *Heartbeat) Stats() (Stats, error) {
-	var sum [numStats]uint64
-	var perCPU []uint64
-	for i := range sum {
-		if err := h.objs.Stats.Lookup(uint32(i), &perCPU); err != nil {
-			return Stats{}, fmt.Errorf("xdp heartbeat: read stats: %w", err)
-		}
-		for _, v := range perCPU {
-			sum[i] += v
-		}
+	sum, err := sumPerCPU(h.objs.Stats, numStats)
+	if err != nil {
+		return Stats{}, fmt.Errorf("xdp heartbeat: read stats: %w", err)
 	}
 	return Stats{
 		Accepted: sum[0], BadMAC: sum[1], Replay: sum[2], Stale: sum[3], UnknownPeer: sum[4],
@@ -467,4 +461,20 @@ func (h *Heartbeat) Close() error {
 		h.closeErr = errors.Join(errs...)
 	})
 	return h.closeErr
+}
+
+// sumPerCPU reads the first n counters of a per-CPU array map, each summed
+// over CPUs.
+func sumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
+	sum := make([]uint64, n)
+	var perCPU []uint64
+	for i := range sum {
+		if err := m.Lookup(uint32(i), &perCPU); err != nil {
+			return nil, err
+		}
+		for _, v := range perCPU {
+			sum[i] += v
+		}
+	}
+	return sum, nil
 }

@@ -34,15 +34,25 @@ func (d *DirtyBitmap) Granularity() int64 { return d.gran }
 
 // Mark sets the bits of every chunk the range touches.
 func (d *DirtyBitmap) Mark(off, length int64) {
+	d.each(off, length, func(w *uint64, bit uint64) bool { *w |= bit; return true })
+}
+
+// each calls f under the lock with the word and bit of every chunk the range
+// touches, in order, until f returns false; it reports whether f ran for
+// all of them.
+func (d *DirtyBitmap) each(off, length int64, f func(w *uint64, bit uint64) bool) bool {
 	if length <= 0 || off >= d.size {
-		return
+		return true
 	}
 	end := min(off+length, d.size)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
-		d.bits[i/64] |= 1 << (i % 64)
+		if !f(&d.bits[i/64], 1<<(i%64)) {
+			return false
+		}
 	}
+	return true
 }
 
 // Count returns the number of dirty chunks.
@@ -58,18 +68,7 @@ func (d *DirtyBitmap) Count() int {
 
 // IsDirty says whether any chunk the range touches is dirty.
 func (d *DirtyBitmap) IsDirty(off, length int64) bool {
-	if length <= 0 || off >= d.size {
-		return false
-	}
-	end := min(off+length, d.size)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
-		if d.bits[i/64]&(1<<(i%64)) != 0 {
-			return true
-		}
-	}
-	return false
+	return !d.each(off, length, func(w *uint64, bit uint64) bool { return *w&bit == 0 })
 }
 
 // Ranges returns the dirty byte ranges, merged, in order, as [off, end)
@@ -96,15 +95,7 @@ func (d *DirtyBitmap) Ranges() [][2]int64 {
 // Clear clears the bits of every chunk wholly or partly in the range (used
 // once a chunk's copy is acknowledged as applied by the secondary).
 func (d *DirtyBitmap) Clear(off, length int64) {
-	if length <= 0 || off >= d.size {
-		return
-	}
-	end := min(off+length, d.size)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := off / d.gran; i <= (end-1)/d.gran; i++ {
-		d.bits[i/64] &^= 1 << (i % 64)
-	}
+	d.each(off, length, func(w *uint64, bit uint64) bool { *w &^= bit; return true })
 }
 
 // Bytes returns the bytes covered by dirty chunks (clipped to the volume):

@@ -607,17 +607,7 @@ func (ws *workingSet) propagate() {
 				if !a.Pseudo {
 					continue
 				}
-				task := a.Task
-				switch task {
-				case "running":
-					task = "start"
-				case "stopped":
-					task = "stop"
-				case "promoted":
-					task = "promote"
-				case "demoted":
-					task = "demote"
-				}
+				task := doneTask(a.Task)
 				found, anyRunnable := false, false
 				for _, inst := range r.Children {
 					for _, ia := range orderAction(inst, task, false) {
@@ -687,17 +677,7 @@ func (ws *workingSet) requiredOnNode(a *Action, n *Node) bool {
 	if cl == nil || !cl.isClone() {
 		return !a.Optional
 	}
-	task := a.Task
-	switch task {
-	case "running":
-		task = "start"
-	case "stopped":
-		task = "stop"
-	case "promoted":
-		task = "promote"
-	case "demoted":
-		task = "demote"
-	}
+	task := doneTask(a.Task)
 	for _, p := range cl.primitives() {
 		for _, x := range p.actions {
 			if x.Task == task && x.Interval == 0 && x.node == n && !x.Optional {
@@ -752,4 +732,20 @@ outer:
 		}
 	}
 	return changed
+}
+
+// doneTask maps a clone's completion pseudo-action (running, stopped,
+// promoted, demoted) to the task it completes; other tasks are unchanged.
+func doneTask(task string) string {
+	switch task {
+	case "running":
+		return "start"
+	case "stopped":
+		return "stop"
+	case "promoted":
+		return "promote"
+	case "demoted":
+		return "demote"
+	}
+	return task
 }
