@@ -14,39 +14,7 @@
 // Kernel requirements: XDP with XDP_TX (4.8). On veth, XDP_TX in native mode
 // needs NAPI on the peer: attach in generic mode there (the lab does).
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
-typedef signed char __s8;
-typedef short __s16;
-typedef int __s32;
-typedef long long __s64;
-typedef __u16 __be16;
-typedef __u32 __be32;
-typedef __u64 __be64;
-typedef __u32 __wsum;
-
-#include <bpf_helpers.h>
-
-enum {
-	BPF_MAP_TYPE_HASH = 1,
-	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-};
-
-enum xdp_action {
-	XDP_PASS = 2,
-	XDP_TX = 3,
-};
-
-struct xdp_md {
-	__u32 data;
-	__u32 data_end;
-	__u32 data_meta;
-	__u32 ingress_ifindex;
-	__u32 rx_queue_index;
-	__u32 egress_ifindex;
-};
+#include "tachy.h"
 
 // The MAC to answer with for one VIP.
 struct arp_vip {

@@ -7,5 +7,5 @@ package bpf
 
 // -target bpfel: one object for every little-endian architecture (amd64,
 // arm64); the program does not depend on the architecture beyond byte order.
-//go:generate go tool bpf2go -tags linux -target bpfel -type hb_event -type hb_config -type hb_iface heartbeat heartbeat.c -- -I/usr/include/bpf -O2 -g -Wall -Werror
-//go:generate go tool bpf2go -tags linux -target bpfel -type arp_vip arpresp arpresp.c -- -I/usr/include/bpf -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type hb_event -type hb_config -type hb_iface heartbeat heartbeat.c -- -I/usr/include/bpf -I. -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type arp_vip arpresp arpresp.c -- -I/usr/include/bpf -I. -O2 -g -Wall -Werror

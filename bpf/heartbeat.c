@@ -18,49 +18,11 @@
 // in hash map values (5.15), bpf_spin_lock (5.1), bpf_xdp_load_bytes (5.18).
 // No kfuncs, no BPF_F_TIMER_ABS.
 
-// A minimal set of kernel definitions, so that the object builds the same on
-// any host without the multiarch <asm/types.h> that <linux/bpf.h> pulls in.
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
-typedef signed char __s8;
-typedef short __s16;
-typedef int __s32;
-typedef long long __s64;
-typedef __u16 __be16;
-typedef __u32 __be32;
-typedef __u64 __be64;
-typedef __u32 __wsum;
-
-#include <bpf_helpers.h>
-#include <bpf_endian.h>
+#include "tachy.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "SipHash word loads assume a little-endian BPF target (bpfel)"
 #endif
-
-enum {
-	BPF_MAP_TYPE_HASH = 1,
-	BPF_MAP_TYPE_ARRAY = 2,
-	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
-	BPF_MAP_TYPE_RINGBUF = 27,
-};
-
-enum xdp_action {
-	XDP_ABORTED = 0,
-	XDP_DROP = 1,
-	XDP_PASS = 2,
-};
-
-struct xdp_md {
-	__u32 data;
-	__u32 data_end;
-	__u32 data_meta;
-	__u32 ingress_ifindex;
-	__u32 rx_queue_index;
-	__u32 egress_ifindex;
-};
 
 struct bpf_spin_lock {
 	__u32 val;
