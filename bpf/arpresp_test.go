@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tachy-ha/tachy/bpf"
+	"github.com/tachy-ha/tachy/internal/netnstest"
 )
 
 const xdpTX = 3
@@ -126,29 +126,9 @@ func TestARPResponderAnswersForVIPs(t *testing.T) {
 // which is configured nowhere, to the MAC the responder was given.
 func TestARPResponderOnVeth(t *testing.T) {
 	r := loadARP(t)
-	for _, tool := range []string{"ip", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
-	runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skip("cannot create a network namespace:", err)
-	}
+	netnstest.Enter(t, "ping")
 	peer := fmt.Sprintf("tachy-arptest-%d", os.Getpid())
-	run := func(args ...string) (string, error) {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			return string(out), fmt.Errorf("%v: %w: %s", args, err, out)
-		}
-		return string(out), nil
-	}
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, err := run(args...)
-		must(t, err)
-		return out
-	}
+	mustRun := func(args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 	mustRun("ip", "netns", "add", peer)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
 	mustRun("ip", "link", "add", "ar0", "type", "veth", "peer", "name", "ar1")
@@ -168,7 +148,7 @@ func TestARPResponderOnVeth(t *testing.T) {
 	var neigh string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		// ping fails (no host has the address); its ARP request is the point.
-		_, _ = run("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "0.2", vip.String())
+		_ = exec.Command("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "0.2", vip.String()).Run()
 		neigh = mustRun("ip", "netns", "exec", peer, "ip", "neigh", "show", vip.String(), "dev", "ar1")
 		if strings.Contains(neigh, vipMAC.String()) {
 			break

@@ -4,40 +4,21 @@ package bpf_test
 
 import (
 	"net"
-	"os"
-	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tachy-ha/tachy/bpf"
+	"github.com/tachy-ha/tachy/internal/netnstest"
 )
 
 // The program attached to a real interface: one end of a veth pair in a
 // network namespace of this test's own, frames written to the other end with
 // a packet socket. The namespace (and the veth pair) goes away with the test.
 func TestAttachVeth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace and attach XDP")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2):", err)
-	}
-	// Never unlocked: the OS thread, moved into the new namespace, exits
-	// with this test's goroutine instead of going back to the pool.
-	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skip("cannot create a network namespace:", err)
-	}
-	ip := func(args ...string) {
-		t.Helper()
-		// Started from this locked thread, ip runs in the new namespace.
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	netnstest.Enter(t)
+	ip := func(args ...string) { t.Helper(); netnstest.Run(t, append([]string{"ip"}, args...)...) }
 	ip("link", "add", "hb0", "type", "veth", "peer", "name", "hb1")
 	ip("link", "set", "hb0", "up")
 	ip("link", "set", "hb1", "up")

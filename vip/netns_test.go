@@ -6,12 +6,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tachy-ha/tachy/internal/netnstest"
 )
 
 // The VIP is added to hb0 in this test's own network namespace; its peer
@@ -20,26 +21,9 @@ import (
 // MAC, and only a well-formed announcement (right layout, checksum, hop
 // limit, override flag) makes it point at hb0.
 func TestTakeoverInNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
-	// Never unlocked: the thread ends with the test, in its namespace.
-	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skip("cannot create a network namespace:", err)
-	}
+	netnstest.Enter(t)
 	peer := fmt.Sprintf("tachy-viptest-%d", os.Getpid())
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
-		return string(out)
-	}
+	run := func(args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 	run("ip", "netns", "add", peer)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
 	run("ip", "link", "add", "hb0", "type", "veth", "peer", "name", "hb1")

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tachy-ha/tachy/bpf"
+	"github.com/tachy-ha/tachy/internal/netnstest"
 )
 
 func TestOwnerCounter(t *testing.T) {
@@ -69,22 +67,8 @@ func TestOwnerCounter(t *testing.T) {
 // Two "nodes" and a client on one bridge; each node's ARP responder may
 // claim the VIP. The client asks every millisecond and counts.
 func TestOwnerCounterOnABridge(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces and XDP")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
-	runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skip("cannot create a network namespace:", err)
-	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	netnstest.Enter(t)
+	ip := func(args ...string) { t.Helper(); netnstest.Run(t, append([]string{"ip"}, args...)...) }
 	ip("link", "add", "br0", "type", "bridge", "forward_delay", "0")
 	ip("link", "set", "br0", "up")
 	for _, n := range []string{"o1", "o2", "cl"} {
