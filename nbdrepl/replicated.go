@@ -203,7 +203,10 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 		r.order.Unlock()
 		return nil, ErrReplClosed
 	}
-	for i, old := range r.peers {
+	// r.peers is copied on write: writers keep the slice they got under
+	// r.order and iterate it after unlocking.
+	peers := make([]*Peer, 0, len(r.peers)+1)
+	for _, old := range r.peers {
 		if old.name == name {
 			if old.Connected() {
 				r.order.Unlock()
@@ -212,13 +215,13 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 			// Writes made while it was away were marked in old.dirty
 			// under r.order; from now on they are queued to p.
 			p.dirty = old.dirty
-			r.peers = append(r.peers[:i], r.peers[i+1:]...)
-			break
+			continue
 		}
+		peers = append(peers, old)
 	}
 	p.syncing = p.dirty.Count() > 0
 	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
-	r.peers = append(r.peers, p)
+	r.peers = append(peers, p)
 	r.order.Unlock()
 	p.wg.Add(2)
 	go p.sender()
