@@ -20,38 +20,82 @@ type globals struct {
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json"`
 }
 
-type cli struct {
-	globals
-	Daemon   daemonCmd   `cmd:"" help:"Run the cluster daemon on this node."`
-	Status   statusCmd   `cmd:"" help:"Show membership, links and quorum as this node's daemon sees them."`
-	Events   eventsCmd   `cmd:"" help:"Stream membership and quorum events from the daemon."`
-	Keygen   keygenCmd   `cmd:"" help:"Create the cluster key file that authenticates heartbeats."`
-	Config   configCmd   `cmd:"" help:"Check or print a configuration file."`
-	Lab      labCmd      `cmd:"" help:"The network-namespace lab: N nodes on two heartbeat rings and a service network."`
-	Simulate simulateCmd `cmd:"" help:"Schedule a Pacemaker CIB and print the transition, as crm_simulate -x FILE -S does."`
-	Bench    benchCmd    `cmd:"" help:"Benchmarks that print JSON."`
-	Version  versionCmd  `cmd:"" help:"Print the version."`
-	Init     initCmd     `cmd:"" hidden:"" help:"PID 1 of the appliance image (docs/image.md)."`
+// command is one top-level subcommand.
+type command struct {
+	name, help string
+	cmd        any
+	hidden     bool
+}
+
+// commands lists the top-level subcommands in the order help shows them.
+func commands() []command {
+	return []command{
+		{name: "daemon", help: "Run the cluster daemon on this node.", cmd: &daemonCmd{}},
+		{name: "status", help: "Show membership, links and quorum as this node's daemon sees them.", cmd: &statusCmd{}},
+		{name: "events", help: "Stream membership and quorum events from the daemon.", cmd: &eventsCmd{}},
+		{name: "keygen", help: "Create the cluster key file that authenticates heartbeats.", cmd: &keygenCmd{}},
+		{name: "config", help: "Check or print a configuration file.", cmd: &configCmd{}},
+		{name: "lab", help: "The network-namespace lab: N nodes on two heartbeat rings and a service network.", cmd: &labCmd{}},
+		{name: "simulate", help: "Schedule a Pacemaker CIB and print the transition, as crm_simulate -x FILE -S does.", cmd: &simulateCmd{}},
+		{name: "bench", help: "Benchmarks that print JSON.", cmd: &benchCmd{}},
+		{name: "version", help: "Print the version.", cmd: &versionCmd{}},
+		{name: "init", help: "PID 1 of the appliance image (docs/image.md).", cmd: &initCmd{}, hidden: true},
+	}
+}
+
+// selectCommands returns the subcommands kong must know to parse args. Kong
+// reflects over every command's struct tree before parsing, which is most of
+// a short command's run time (tachy simulate is benchmarked as a whole
+// process against crm_simulate), so when the first argument names a command
+// only that one is built; otherwise (no command, a flag first, a typo) all
+// are, so help and "did you mean" see everything.
+func selectCommands(all []command, args []string) []command {
+	if len(args) > 0 {
+		for _, c := range all {
+			if c.name == args[0] {
+				return []command{c}
+			}
+		}
+	}
+	return all
+}
+
+func newParser(g *globals, args []string, opts ...kong.Option) (*kong.Kong, error) {
+	opts = append([]kong.Option{
+		kong.Name("tachy"),
+		kong.Description("Tachy: membership, quorum and failover for Linux clusters, in one binary."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	}, opts...)
+	for _, c := range selectCommands(commands(), args) {
+		var tags []string
+		if c.hidden {
+			tags = append(tags, `hidden:""`)
+		}
+		opts = append(opts, kong.DynamicCommand(c.name, c.help, "", c.cmd, tags...))
+	}
+	return kong.New(g, opts...)
+}
+
+func main() {
+	var g globals
+	args := os.Args[1:]
+	parser, err := newParser(&g, args)
+	if err != nil {
+		panic(err) // a malformed command definition: a bug, caught by the tests
+	}
+	ctx, err := parser.Parse(args)
+	parser.FatalIfErrorf(err)
+	setupLogging(g)
+	if err := ctx.Run(&g); err != nil {
+		fmt.Fprintln(os.Stderr, "tachy:", err)
+		os.Exit(1)
+	}
 }
 
 type versionCmd struct{}
 
 func (versionCmd) Run() error { fmt.Println("tachy", version); return nil }
-
-func main() {
-	var c cli
-	ctx := kong.Parse(&c,
-		kong.Name("tachy"),
-		kong.Description("Tachy: membership, quorum and failover for Linux clusters, in one binary."),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	setupLogging(c.globals)
-	if err := ctx.Run(&c.globals); err != nil {
-		fmt.Fprintln(os.Stderr, "tachy:", err)
-		os.Exit(1)
-	}
-}
 
 func setupLogging(g globals) {
 	var lvl slog.Level

@@ -35,6 +35,11 @@ func TestCLI(t *testing.T) {
 		{[]string{"config", "check", bad}, false, "heartbeat.miss_count: 1 is below the minimum; use an integer from 2 to 1000"},
 		{[]string{"config", "check", filepath.Join(dir, "missing.conf")}, false, "missing.conf"},
 		{[]string{"nosuch"}, false, "unexpected argument nosuch"},
+		// Only the named command is built, but a typo still sees them all.
+		{[]string{"simulat"}, false, `did you mean "simulate"`},
+		{[]string{"--help"}, true, "bench pe"},
+		{[]string{"simulate", "--help"}, true, "--xml=STRING"},
+		{[]string{"--log-level", "warn", "version"}, true, "tachy "},
 		{[]string{"status", "--socket", filepath.Join(dir, "none.sock")}, false, "start it with `tachy daemon --config FILE`"},
 		{[]string{"lab", "up", "--nodes", "99", "--lab-dir", filepath.Join(dir, "lab")}, false, "the lab has 1 to 16 nodes"},
 		{[]string{"lab", "up", "--receiver", "dpdk", "--lab-dir", filepath.Join(dir, "lab")}, false, "--receiver"},
