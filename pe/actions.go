@@ -286,6 +286,11 @@ func (ws *workingSet) internalOrderings(all []*Resource) {
 	for _, g := range groups {
 		gs, grun, gstop, gstopped := g.find("start", nil), g.find("running", nil), g.find("stop", nil), g.find("stopped", nil)
 		ordered := g.Meta["ordered"] != "false"
+		// group_internal_constraints: the group stops completely before it
+		// starts again, and its markers follow their own start and stop.
+		ws.order(gstopped, gs, OrderOptional)
+		ws.order(gstop, gstopped, OrderRunnableLeft)
+		ws.order(gs, grun, OrderRunnableLeft)
 		var prev *Resource
 		for _, c := range g.Children {
 			for _, a := range c.actions {

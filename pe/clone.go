@@ -656,6 +656,7 @@ func (ws *workingSet) cloneOrderings(cl *Resource) {
 		ws.promotableOrderings(cl)
 	}
 	cs, crun, cstop, cstopped := cl.find("start", nil), cl.find("running", nil), cl.find("stop", nil), cl.find("stopped", nil)
+	ws.order(cstopped, cs, OrderOptional) // every stop completes before any start
 	ws.order(cs, crun, OrderRunnableLeft)
 	ws.order(cstop, cstopped, OrderRunnableLeft)
 	for _, inst := range cl.Children {

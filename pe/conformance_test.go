@@ -53,26 +53,7 @@ func readIndex(t *testing.T) []corpusTest {
 
 // transitionSummary extracts the lines of the "Transition Summary:"
 // section, whitespace-normalised, blank lines dropped.
-func transitionSummary(text string) []string {
-	var out []string
-	in := false
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "Transition Summary:") {
-			in = true
-			continue
-		}
-		if !in {
-			continue
-		}
-		if line != "" && line[0] != ' ' && line[0] != '\t' {
-			break // next section
-		}
-		if f := strings.Fields(line); len(f) > 0 {
-			out = append(out, strings.Join(f, " "))
-		}
-	}
-	return out
-}
+func transitionSummary(text string) []string { return section(text, "Transition Summary:") }
 
 func readPassing(t *testing.T) map[string]bool {
 	m := map[string]bool{}

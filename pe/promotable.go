@@ -377,7 +377,6 @@ func (ws *workingSet) promotablePseudo(cl *Resource) {
 
 func (ws *workingSet) promotableOrderings(cl *Resource) {
 	f := func(t string) *Action { return cl.find(t, nil) }
-	ws.order(f("stopped"), f("start"), OrderOptional)
 	ws.order(f("stopped"), f("promote"), OrderOptional)
 	ws.order(f("demoted"), f("start"), OrderOptional)
 	ws.order(f("running"), f("promote"), OrderOptional|OrderRunnableLeft)

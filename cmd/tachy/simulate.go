@@ -22,6 +22,10 @@ type simulateJSON struct {
 	Actions []jsonAction `json:"actions"`
 	Edges   []jsonEdge   `json:"edges"`
 	Summary []string     `json:"transition_summary"`
+	// Executed lists the graph's action ids in simulated execution order;
+	// Stalled, those an ordering loop keeps from ever running.
+	Executed []int `json:"executed"`
+	Stalled  []int `json:"stalled,omitempty"`
 }
 
 type jsonAction struct {
@@ -62,12 +66,13 @@ func (c *simulateCmd) Run() error {
 		return fmt.Errorf("%s: %w", c.XML, err)
 	}
 	if !c.JSON {
-		// As crm_simulate -S: the cluster status, a blank line, the
-		// transition summary, then (without the "Executing Cluster
-		// Transition:" section in between) the revised status.
+		// As crm_simulate -S: the cluster status, the transition
+		// summary, the simulated execution, the revised status.
 		fmt.Print(res.ClusterStatus(doc))
 		fmt.Println()
 		fmt.Print(res.String())
+		fmt.Println()
+		fmt.Print(res.Execute().String())
 		fmt.Println()
 		fmt.Print(res.RevisedStatus(doc))
 		return nil
@@ -79,6 +84,14 @@ func (c *simulateCmd) Run() error {
 	}
 	for _, e := range res.Edges {
 		out.Edges = append(out.Edges, jsonEdge{First: e.First, Then: e.Then, Kind: int(e.Kind)})
+	}
+	ex := res.Execute()
+	out.Executed = []int{}
+	for _, a := range ex.Executed {
+		out.Executed = append(out.Executed, a.ID)
+	}
+	for _, a := range ex.Stalled {
+		out.Stalled = append(out.Stalled, a.ID)
 	}
 	return printJSON(out)
 }
