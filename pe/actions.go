@@ -364,7 +364,7 @@ func orderAction(r *Resource, task string, asFirst bool) []*Action {
 var inverseTask = map[string]string{"start": "stop", "stop": "start", "promote": "demote", "demote": "promote"}
 
 func (ws *workingSet) unpackOrders() {
-	for _, c := range ws.cib.Configuration.Constraints {
+	for _, c := range ws.constraints {
 		o, ok := c.(*cib.Order)
 		if !ok {
 			continue

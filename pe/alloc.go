@@ -75,7 +75,7 @@ func (ws *workingSet) weightsOf(rsc *Resource) weights {
 // applyLocations is pcmk__apply_locations for the constraints that name
 // primitives or groups.
 func (ws *workingSet) applyLocations() {
-	for _, c := range ws.cib.Configuration.Constraints {
+	for _, c := range ws.constraints {
 		loc, ok := c.(*cib.Location)
 		if !ok {
 			continue
@@ -817,7 +817,7 @@ func (ws *workingSet) ticketState(id string) (granted, standby bool) {
 // for a Promoted-role dependency without loss-policy=stop, handled at
 // promotion).
 func (ws *workingSet) applyTickets() {
-	for _, c := range ws.cib.Configuration.Constraints {
+	for _, c := range ws.constraints {
 		tk, ok := c.(*cib.Ticket)
 		if !ok {
 			continue

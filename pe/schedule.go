@@ -16,10 +16,13 @@ type stopKey struct {
 
 // workingSet is one scheduler run (pe_working_set_t).
 type workingSet struct {
-	cib   *cib.CIB
-	now   time.Time
-	opts  options
-	props map[string]string
+	cib *cib.CIB
+	// constraints are the CIB's with template and tag references expanded
+	// (expandReferences); the scheduler reads these, not the CIB's.
+	constraints []cib.Constraint
+	now         time.Time
+	opts        options
+	props       map[string]string
 
 	nodes      []*Node
 	nodeByName map[string]*Node
@@ -66,6 +69,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 		stopFailed:  map[stopKey]bool{},
 		alloc:       map[*Resource]weights{},
 	}
+	ws.constraints = expandReferences(c)
 	ws.unpackOptions()
 	ws.unpackNodes()
 	ws.unpackResources()
@@ -126,9 +130,13 @@ func (ws *workingSet) checkOfflineActive() {
 }
 
 func (ws *workingSet) unpackColocations() {
-	for _, c := range ws.cib.Configuration.Constraints {
+	for _, c := range ws.constraints {
 		col, ok := c.(*cib.Colocation)
-		if !ok || len(col.Sets) > 0 || col.Score == nil {
+		if !ok || col.Score == nil {
+			continue
+		}
+		if len(col.Sets) > 0 {
+			ws.unpackColocationSets(col)
 			continue
 		}
 		dep, prim := ws.byID[col.Rsc], ws.byID[col.WithRsc]
