@@ -49,6 +49,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml"}, true, "Revised Cluster Status:\n  * Node List:\n    * Online: [ node1 node2 ]\n\n  * Full List of Resources:\n    * rsc1\t(ocf:heartbeat:Dummy):\t Started node2\n"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml"}, true, "Transition Summary:\n  * Start      rsc1    ( node2 )\n\nExecuting Cluster Transition:\n  * Resource action: rsc1            start on node2\n"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--json"}, true, `"key": "rsc1_start_0"`},
+		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--node-fail", "node2"}, true, "Performing Requested Modifications:\n  * Failing node node2\n\nTransition Summary:\n  * Start      rsc1    ( node1 )\n"},
+		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "-F", "node9"}, false, "its cluster nodes are: node1 node2"},
 		{[]string{"simulate", "-x", good}, false, "malformed XML"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--now", "yesterday"}, false, "use RFC 3339"},
 	} {

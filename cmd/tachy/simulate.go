@@ -14,6 +14,9 @@ type simulateCmd struct {
 	XML  string `name:"xml" short:"x" required:"" type:"existingfile" help:"Pacemaker CIB XML to schedule (as crm_simulate -x)."`
 	Now  string `help:"Schedule as of this time (RFC 3339 or Unix seconds); default: the CIB's execution-date, else now." placeholder:"TIME"`
 	JSON bool   `help:"Print the transition graph (actions, ordering edges) and the summary as JSON."`
+	// As crm_simulate --node-fail: what-if for the fast path's contingency
+	// plans (pe.ContingencyPlans computes the same for every node).
+	NodeFail []string `name:"node-fail" short:"F" placeholder:"NODE" help:"Schedule as if this cluster node had just been lost (repeatable), as crm_simulate --node-fail."`
 }
 
 // simulateJSON is the transition graph as --json prints it.
@@ -61,15 +64,34 @@ func (c *simulateCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	res, err := pe.Schedule(doc, now)
+	before, err := pe.Schedule(doc, now)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.XML, err)
 	}
+	current, res := doc, before
+	for _, n := range c.NodeFail {
+		if doc, err = pe.WithoutNode(doc, n, doc.HaveQuorum); err != nil {
+			return fmt.Errorf("--node-fail %s: %w", n, err)
+		}
+	}
+	if len(c.NodeFail) > 0 {
+		if res, err = pe.Schedule(doc, now); err != nil {
+			return fmt.Errorf("%s: %w", c.XML, err)
+		}
+	}
 	if !c.JSON {
-		// As crm_simulate -S: the cluster status, the transition
-		// summary, the simulated execution, the revised status.
-		fmt.Print(res.ClusterStatus(doc))
+		// As crm_simulate -S: the cluster status, the requested
+		// modifications, the transition summary, the simulated
+		// execution, the revised status.
+		fmt.Print(before.ClusterStatus(current))
 		fmt.Println()
+		if len(c.NodeFail) > 0 {
+			fmt.Println("Performing Requested Modifications:")
+			for _, n := range c.NodeFail {
+				fmt.Println("  * Failing node " + n)
+			}
+			fmt.Println()
+		}
 		fmt.Print(res.String())
 		fmt.Println()
 		fmt.Print(res.Execute().String())
