@@ -1,0 +1,330 @@
+package cib
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ChangeOp names what a Change does.
+type ChangeOp string
+
+const (
+	// OpReplaceConfiguration replaces the configuration section with the
+	// one in XML (a whole <cib> document: its status is ignored); the
+	// status is kept. Bumps epoch.
+	OpReplaceConfiguration ChangeOp = "replace-configuration"
+	// OpSetProperty sets (or with a nil Value deletes) a cluster option in
+	// the cib-bootstrap-options set. Bumps epoch.
+	OpSetProperty ChangeOp = "set-property"
+	// OpNodeMembership records a node's membership as the DC sees it
+	// (in_ccm, crmd, join, expected). Bumps num_updates.
+	OpNodeMembership ChangeOp = "node-membership"
+	// OpSetNodeAttribute sets (or deletes) a transient node attribute in
+	// the status: fail counts, last-failure, promotion scores. Bumps
+	// num_updates.
+	OpSetNodeAttribute ChangeOp = "set-node-attribute"
+	// OpRecordOperation records an operation result in the node's history,
+	// replacing the entry with the same id. Bumps num_updates.
+	OpRecordOperation ChangeOp = "record-operation"
+	// OpDeleteHistory forgets a resource's history on a node (all of it,
+	// or the entries named in OpIDs): resource cleanup, cancelled
+	// recurring operations. Bumps num_updates.
+	OpDeleteHistory ChangeOp = "delete-history"
+)
+
+// Change is one update to the CIB as the DC, the CLI or lrmd submit it and
+// the Raft log carries it. Apply is deterministic: every node that applies
+// the same changes in the same order holds the same CIB.
+type Change struct {
+	Op         ChangeOp     `json:"op"`
+	XML        string       `json:"xml,omitempty"`
+	Node       string       `json:"node,omitempty"` // node name (uname)
+	Name       string       `json:"name,omitempty"`
+	Value      *string      `json:"value,omitempty"`
+	Membership *Membership  `json:"membership,omitempty"`
+	Resource   string       `json:"resource,omitempty"`
+	Operation  *LRMRscOp    `json:"operation,omitempty"`
+	OpIDs      []string     `json:"op_ids,omitempty"`
+	Agent      *AgentSource `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+}
+
+// Membership is a node_state's membership fields.
+type Membership struct {
+	InCCM, Crmd, Join, Expected string
+}
+
+// AgentSource names a resource's agent, as lrm_resource records it.
+type AgentSource struct {
+	Class, Provider, Type string
+}
+
+// changeVersion is the encoding's version: a node that reads a newer one
+// refuses it instead of misapplying it.
+const changeVersion = 1
+
+type changeEnvelope struct {
+	V      int     `json:"v"`
+	Change *Change `json:"change"`
+}
+
+// EncodeChange is the Raft log's encoding of a change.
+func EncodeChange(ch *Change) ([]byte, error) {
+	return json.Marshal(changeEnvelope{V: changeVersion, Change: ch})
+}
+
+// DecodeChange reverses EncodeChange.
+func DecodeChange(data []byte) (*Change, error) {
+	var env changeEnvelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("cib change: %w", err)
+	}
+	if env.V != changeVersion {
+		return nil, fmt.Errorf("cib change: encoding version %d; this tachy reads version %d: upgrade it", env.V, changeVersion)
+	}
+	if env.Change == nil {
+		return nil, fmt.Errorf("cib change: empty")
+	}
+	return env.Change, nil
+}
+
+// Apply returns the CIB with ch applied, leaving c untouched (the parts ch
+// does not change are shared, so a reader holding c is never disturbed).
+// An invalid change returns an error and no CIB: nothing partial.
+func (c *CIB) Apply(ch *Change) (*CIB, error) {
+	if ch == nil {
+		return nil, fmt.Errorf("cib: nil change")
+	}
+	next := *c
+	switch ch.Op {
+	case OpReplaceConfiguration:
+		doc, err := Import(strings.NewReader(ch.XML))
+		if err != nil {
+			return nil, err
+		}
+		next.Configuration = doc.Configuration
+		next.Epoch, next.NumUpdates = c.Epoch+1, 0
+		if err := next.checkStatusNodes(); err != nil {
+			return nil, err
+		}
+	case OpSetProperty:
+		if ch.Name == "" {
+			return nil, fmt.Errorf("cib: set-property needs a property name")
+		}
+		next.Configuration.CRMConfig = setPair(c.Configuration.CRMConfig, "cib-bootstrap-options", ch.Name, ch.Value)
+		next.Epoch, next.NumUpdates = c.Epoch+1, 0
+	case OpNodeMembership:
+		if ch.Membership == nil {
+			return nil, fmt.Errorf("cib: node-membership for %q needs the membership fields", ch.Node)
+		}
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		m := ch.Membership
+		st.InCCM, st.Crmd, st.Join, st.Expected = m.InCCM, m.Crmd, m.Join, m.Expected
+		next.NumUpdates = c.NumUpdates + 1
+	case OpSetNodeAttribute:
+		if ch.Name == "" {
+			return nil, fmt.Errorf("cib: set-node-attribute on %q needs an attribute name", ch.Node)
+		}
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		if st.TransientID == "" {
+			st.TransientID = st.ID
+		}
+		st.Transient = setPair(st.Transient, "status-"+st.ID, ch.Name, ch.Value)
+		next.NumUpdates = c.NumUpdates + 1
+	case OpRecordOperation:
+		if ch.Resource == "" || ch.Operation == nil || ch.Operation.ID == "" || ch.Operation.Operation == "" {
+			return nil, fmt.Errorf("cib: record-operation needs a resource and an operation with an id and a name")
+		}
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		lr, err := next.editHistory(st, ch.Resource, ch.Agent, true)
+		if err != nil {
+			return nil, err
+		}
+		op := *ch.Operation
+		if i := slices.IndexFunc(lr.Ops, func(o *LRMRscOp) bool { return o.ID == op.ID }); i >= 0 {
+			lr.Ops[i] = &op
+		} else {
+			lr.Ops = append(lr.Ops, &op)
+		}
+		next.NumUpdates = c.NumUpdates + 1
+	case OpDeleteHistory:
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		if st.LRM == nil {
+			break
+		}
+		lrm := *st.LRM
+		st.LRM = &lrm
+		i := slices.IndexFunc(lrm.Resources, func(r *LRMResource) bool { return r.ID == ch.Resource })
+		if i < 0 {
+			break
+		}
+		lrm.Resources = slices.Clone(lrm.Resources)
+		if len(ch.OpIDs) == 0 {
+			lrm.Resources = slices.Clip(slices.Delete(lrm.Resources, i, i+1))
+		} else {
+			lr := *lrm.Resources[i]
+			lr.Ops = slices.DeleteFunc(slices.Clone(lr.Ops), func(o *LRMRscOp) bool { return slices.Contains(ch.OpIDs, o.ID) })
+			if len(lr.Ops) == 0 {
+				lr.Ops = nil // as an import of the exported history has it
+			}
+			lrm.Resources[i] = &lr
+		}
+		if len(lrm.Resources) == 0 {
+			lrm.Resources = nil
+		}
+		next.NumUpdates = c.NumUpdates + 1
+	default:
+		return nil, fmt.Errorf("cib: unknown change %q", ch.Op)
+	}
+	return &next, nil
+}
+
+// checkStatusNodes refuses a configuration that drops a node the status
+// still records as a cluster member: remove the node from the cluster first.
+func (c *CIB) checkStatusNodes() error {
+	known := map[string]bool{}
+	for _, n := range c.Configuration.Nodes {
+		known[n.ID] = true
+	}
+	for _, st := range c.Status.NodeStates {
+		if !known[st.ID] && st.InCCM == "true" && st.Extra["remote_node"] == "" {
+			return fmt.Errorf("cib: the new configuration drops node %s (id %s), which is a cluster member: remove it from the cluster first", st.Uname, st.ID)
+		}
+	}
+	return nil
+}
+
+// editNodeState makes c's status private (copied slice) and returns a copy
+// of the named node's state, created if the node has none yet.
+func (c *CIB) editNodeState(name string) (*NodeState, error) {
+	var cfg *Node
+	for _, n := range c.Configuration.Nodes {
+		if n.Uname == name {
+			cfg = n
+		}
+	}
+	states := slices.Clone(c.Status.NodeStates)
+	c.Status.NodeStates = states
+	for i, st := range states {
+		if st.Uname == name || (cfg != nil && st.ID == cfg.ID) {
+			cp := *st
+			states[i] = &cp
+			return &cp, nil
+		}
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("cib: no node %q in the configuration: add it before recording its state", name)
+	}
+	st := &NodeState{ID: cfg.ID, Uname: cfg.Uname}
+	c.Status.NodeStates = append(states, st)
+	return st, nil
+}
+
+// editHistory returns a private copy of the resource's history on st,
+// creating it (with the agent from the configuration or from agent).
+func (c *CIB) editHistory(st *NodeState, rsc string, agent *AgentSource, create bool) (*LRMResource, error) {
+	lrm := &LRM{ID: st.ID, HasRscList: true}
+	if st.LRM != nil {
+		cp := *st.LRM
+		lrm = &cp
+	}
+	st.LRM = lrm
+	lrm.Resources = slices.Clone(lrm.Resources)
+	for i, r := range lrm.Resources {
+		if r.ID == rsc {
+			cp := *r
+			cp.Ops = slices.Clone(r.Ops)
+			lrm.Resources[i] = &cp
+			return &cp, nil
+		}
+	}
+	src := agent
+	if p := c.findPrimitive(rsc); p != nil {
+		src = &AgentSource{Class: p.Class, Provider: p.Provider, Type: p.Type}
+	}
+	if src == nil {
+		return nil, fmt.Errorf("cib: resource %q is not configured and the change names no agent: cannot record its history", rsc)
+	}
+	lr := &LRMResource{ID: rsc, Class: src.Class, Provider: src.Provider, Type: src.Type}
+	lrm.Resources = append(lrm.Resources, lr)
+	return lr, nil
+}
+
+// findPrimitive finds a configured primitive by id, including group
+// members and clone children; an anonymous clone instance "rsc:N" is its
+// primitive "rsc".
+func (c *CIB) findPrimitive(id string) *Primitive {
+	base, _, _ := strings.Cut(id, ":")
+	var found *Primitive
+	var walk func(r Resource)
+	walk = func(r Resource) {
+		switch r := r.(type) {
+		case *Primitive:
+			if r.ID == id || r.ID == base {
+				found = r
+			}
+		case *Group:
+			for _, p := range r.Children {
+				walk(p)
+			}
+		case *Clone:
+			walk(r.Child)
+		case *Bundle:
+			if r.Primitive != nil {
+				walk(r.Primitive)
+			}
+		}
+	}
+	for _, r := range c.Configuration.Resources {
+		walk(r)
+	}
+	return found
+}
+
+// setPair returns sets with name set to value (or removed for nil) in the
+// set with id setID, which is created if needed. Only that set is copied.
+func setPair(sets []*NVSet, setID, name string, value *string) []*NVSet {
+	sets = slices.Clone(sets)
+	i := slices.IndexFunc(sets, func(s *NVSet) bool { return s.ID == setID })
+	var set NVSet
+	if i >= 0 {
+		set = *sets[i]
+	} else {
+		set = NVSet{ID: setID}
+	}
+	set.Pairs = slices.Clone(set.Pairs)
+	j := slices.IndexFunc(set.Pairs, func(p *NVPair) bool { return p.Name == name })
+	switch {
+	case value == nil && j >= 0:
+		set.Pairs = slices.Delete(set.Pairs, j, j+1)
+	case value == nil:
+	case j >= 0:
+		p := *set.Pairs[j]
+		p.Value, p.HasValue = *value, true
+		set.Pairs[j] = &p
+	default:
+		set.Pairs = append(set.Pairs, &NVPair{ID: setID + "-" + name, Name: name, Value: *value, HasValue: true})
+	}
+	if i >= 0 {
+		sets[i] = &set
+	} else {
+		sets = append(sets, &set)
+	}
+	return sets
+}

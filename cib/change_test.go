@@ -1,0 +1,178 @@
+package cib
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const changeBase = `<cib epoch="3" num_updates="5" admin_epoch="0">
+  <configuration>
+    <crm_config><cluster_property_set id="cib-bootstrap-options">
+      <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>
+    </cluster_property_set></crm_config>
+    <nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
+    <resources><primitive id="web" class="ocf" provider="heartbeat" type="Dummy"/></resources>
+    <constraints/>
+  </configuration>
+  <status>
+    <node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"/>
+  </status>
+</cib>`
+
+func mustApply(t *testing.T, c *CIB, ch *Change) *CIB {
+	t.Helper()
+	// Every change goes through the log encoding, as in the cluster.
+	data, err := EncodeChange(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := DecodeChange(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.Apply(dec)
+	if err != nil {
+		t.Fatalf("%s: %v", ch.Op, err)
+	}
+	// The result exports and imports back to the same model.
+	var out bytes.Buffer
+	if err := Export(&out, next); err != nil {
+		t.Fatalf("%s: export: %v", ch.Op, err)
+	}
+	again, err := Import(&out)
+	if err != nil {
+		t.Fatalf("%s: re-import: %v\n%s", ch.Op, err, out.String())
+	}
+	if !reflect.DeepEqual(again, next) {
+		t.Fatalf("%s: round trip changed the CIB", ch.Op)
+	}
+	return next
+}
+
+func str(s string) *string { return &s }
+
+func TestApplyChanges(t *testing.T) {
+	base, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before bytes.Buffer
+	Export(&before, base)
+
+	c := mustApply(t, base, &Change{Op: OpSetProperty, Name: "no-quorum-policy", Value: str("stop")})
+	if c.Epoch != 4 || c.NumUpdates != 0 || len(c.Configuration.CRMConfig[0].Pairs) != 2 {
+		t.Fatalf("set-property: epoch %d/%d pairs %d", c.Epoch, c.NumUpdates, len(c.Configuration.CRMConfig[0].Pairs))
+	}
+	c = mustApply(t, c, &Change{Op: OpSetProperty, Name: "stonith-enabled"})
+	if len(c.Configuration.CRMConfig[0].Pairs) != 1 || c.Configuration.CRMConfig[0].Pairs[0].Name != "no-quorum-policy" {
+		t.Fatalf("delete property: %+v", c.Configuration.CRMConfig[0].Pairs)
+	}
+
+	c = mustApply(t, c, &Change{Op: OpNodeMembership, Node: "n2", Membership: &Membership{InCCM: "true", Crmd: "online", Join: "member", Expected: "member"}})
+	if len(c.Status.NodeStates) != 2 || c.Status.NodeStates[1].ID != "2" || c.NumUpdates != 1 {
+		t.Fatalf("membership: %+v", c.Status.NodeStates)
+	}
+	start := &LRMRscOp{ID: "web_last_0", OperationKey: "web_start_0", Operation: "start", CallID: 3, RCCode: 0, OpDigest: "f2317cad3d54cec5d7d7aa7d0bf35cf8"}
+	c = mustApply(t, c, &Change{Op: OpRecordOperation, Node: "n2", Resource: "web", Operation: start})
+	mon := &LRMRscOp{ID: "web_monitor_10000", OperationKey: "web_monitor_10000", Operation: "monitor", CallID: 4, Interval: 10e9}
+	c = mustApply(t, c, &Change{Op: OpRecordOperation, Node: "n2", Resource: "web", Operation: mon})
+	stop := *start
+	stop.OperationKey, stop.Operation, stop.CallID = "web_stop_0", "stop", 5
+	c = mustApply(t, c, &Change{Op: OpRecordOperation, Node: "n2", Resource: "web", Operation: &stop})
+	lr := c.Status.NodeStates[1].LRM.Resources[0]
+	if lr.Class != "ocf" || lr.Type != "Dummy" || len(lr.Ops) != 2 || lr.Ops[0].Operation != "stop" {
+		t.Fatalf("history: %+v ops %+v", lr, lr.Ops)
+	}
+	c = mustApply(t, c, &Change{Op: OpDeleteHistory, Node: "n2", Resource: "web", OpIDs: []string{"web_monitor_10000"}})
+	if ops := c.Status.NodeStates[1].LRM.Resources[0].Ops; len(ops) != 1 {
+		t.Fatalf("after deleting the monitor: %+v", ops)
+	}
+	c = mustApply(t, c, &Change{Op: OpSetNodeAttribute, Node: "n1", Name: "fail-count-web#start_0", Value: str("INFINITY")})
+	if tr := c.Status.NodeStates[0].Transient; len(tr) != 1 || tr[0].Pairs[0].Value != "INFINITY" {
+		t.Fatalf("transient: %+v", tr)
+	}
+	c = mustApply(t, c, &Change{Op: OpDeleteHistory, Node: "n2", Resource: "web"})
+	if len(c.Status.NodeStates[1].LRM.Resources) != 0 {
+		t.Fatal("cleanup left history")
+	}
+	if c.NumUpdates != 7 || c.Epoch != 5 {
+		t.Fatalf("version %d.%d", c.Epoch, c.NumUpdates)
+	}
+
+	// The original is untouched by all of that.
+	var after bytes.Buffer
+	Export(&after, base)
+	if before.String() != after.String() {
+		t.Fatal("Apply modified the CIB it was given")
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	base, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ch   *Change
+		want string
+	}{
+		{&Change{Op: "rename-cluster"}, `unknown change "rename-cluster"`},
+		{&Change{Op: OpReplaceConfiguration, XML: "<cib><configuration><resources><primitive id='x'/></resources></configuration></cib>"}, "primitive"},
+		{&Change{Op: OpReplaceConfiguration, XML: strings.Replace(changeBase, `<node id="1" uname="n1"/>`, "", 1)}, "drops node n1"},
+		{&Change{Op: OpNodeMembership, Node: "n9", Membership: &Membership{}}, `no node "n9"`},
+		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "db", Operation: &LRMRscOp{ID: "db_last_0", Operation: "start"}}, `"db" is not configured`},
+		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "web"}, "needs a resource and an operation"},
+		{&Change{Op: OpSetProperty}, "needs a property name"},
+	} {
+		if _, err := base.Apply(tc.ch); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.ch.Op, err, tc.want)
+		}
+	}
+	if _, err := DecodeChange([]byte(`{"v":2,"change":{"op":"set-property"}}`)); err == nil || !strings.Contains(err.Error(), "upgrade") {
+		t.Errorf("future encoding: %v", err)
+	}
+	if _, err := DecodeChange([]byte(`{"v":1,"change":{"op":"set-property","colour":"red"}}`)); err == nil {
+		t.Error("unknown field accepted")
+	}
+	// Replacing the configuration keeps the status and bumps the epoch.
+	next, err := base.Apply(&Change{Op: OpReplaceConfiguration, XML: strings.Replace(changeBase, `type="Dummy"`, `type="Stateful"`, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Epoch != 4 || len(next.Status.NodeStates) != 1 || next.Configuration.Resources[0].(*Primitive).Type != "Stateful" {
+		t.Fatalf("replace: epoch %d states %d", next.Epoch, len(next.Status.NodeStates))
+	}
+}
+
+func FuzzDecodeChange(f *testing.F) {
+	base, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, ch := range []*Change{
+		{Op: OpSetProperty, Name: "a", Value: str("b")},
+		{Op: OpRecordOperation, Node: "n1", Resource: "web", Operation: &LRMRscOp{ID: "web_last_0", Operation: "start"}},
+		{Op: OpDeleteHistory, Node: "n1", Resource: "web", OpIDs: []string{"x"}},
+		{Op: OpSetNodeAttribute, Node: "n1", Name: "standby", Value: str("on")},
+	} {
+		data, _ := EncodeChange(ch)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ch, err := DecodeChange(data)
+		if err != nil {
+			return
+		}
+		next, err := base.Apply(ch)
+		if err != nil {
+			return
+		}
+		// Whatever a change does, the CIB stays exportable.
+		var out bytes.Buffer
+		if err := Export(&out, next); err != nil {
+			t.Fatalf("export after %s: %v", ch.Op, err)
+		}
+	})
+}
