@@ -1,0 +1,348 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/tachy-ha/tachy/cib"
+)
+
+const baseConfig = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/>
+  <nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+  <resources><primitive id="web" class="ocf" provider="heartbeat" type="Dummy"/></resources>
+  <constraints/></configuration><status/></cib>`
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func str(s string) *string { return &s }
+
+// waitDC waits until exactly one of the replicas is the DC and returns it.
+func waitDC(t *testing.T, rs map[string]*Replica) *Replica {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var dc *Replica
+		n := 0
+		for _, r := range rs {
+			if r.IsDC() {
+				dc, n = r, n+1
+			}
+		}
+		if n == 1 {
+			return dc
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no DC elected in 20 s")
+	return nil
+}
+
+func exported(t *testing.T, c *cib.CIB) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := cib.Export(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// waitSame waits until every replica holds the DC's CIB.
+func waitSame(t *testing.T, dc *Replica, rs map[string]*Replica) {
+	t.Helper()
+	want, wv := dc.Current()
+	deadline := time.Now().Add(20 * time.Second)
+	for name, r := range rs {
+		for {
+			got, v := r.Current()
+			if v.Epoch == wv.Epoch && v.NumUpdates == wv.NumUpdates && exported(t, got) == exported(t, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s holds %v, the DC %v", name, v, wv)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func submit(t *testing.T, r *Replica, ch *cib.Change) Version {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := r.Submit(ctx, ch)
+	if err != nil {
+		t.Fatalf("%s: %v", ch.Op, err)
+	}
+	return v
+}
+
+func TestReplicatedCIB(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"n1", "n2", "n3"}
+	trans := map[string]*raft.InmemTransport{}
+	for _, n := range names {
+		_, trans[n] = raft.NewInmemTransport(raft.ServerAddress(n))
+	}
+	for _, a := range names {
+		for _, b := range names {
+			if a != b {
+				trans[a].Connect(raft.ServerAddress(b), trans[b])
+			}
+		}
+	}
+	rs := map[string]*Replica{}
+	for _, n := range names {
+		r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: trans[n], Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs[n] = r
+		defer r.Close()
+	}
+	var peers []Peer
+	for _, n := range names {
+		peers = append(peers, Peer{Node: n, Address: n})
+	}
+	if err := rs["n1"].Bootstrap(peers); err != nil {
+		t.Fatal(err)
+	}
+	dc := waitDC(t, rs)
+	watch, stop := rs["n3"].Watch()
+	defer stop()
+
+	v1 := submit(t, dc, &cib.Change{Op: cib.OpReplaceConfiguration, XML: baseConfig})
+	v2 := submit(t, dc, &cib.Change{Op: cib.OpSetProperty, Name: "stonith-enabled", Value: str("false")})
+	if v2.Epoch != v1.Epoch+1 || v2.Index <= v1.Index {
+		t.Fatalf("versions %v then %v", v1, v2)
+	}
+	submit(t, dc, &cib.Change{Op: cib.OpRecordOperation, Node: "n2", Resource: "web",
+		Operation: &cib.LRMRscOp{ID: "web_last_0", OperationKey: "web_start_0", Operation: "start", CallID: 1}})
+	waitSame(t, dc, rs)
+	select {
+	case <-watch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a watcher on n3 saw no change")
+	}
+
+	// A refused change is refused everywhere and changes nothing.
+	before, bv := dc.Current()
+	_, err := dc.Submit(context.Background(), &cib.Change{Op: cib.OpRecordOperation, Node: "n9", Resource: "web",
+		Operation: &cib.LRMRscOp{ID: "web_last_0", Operation: "start"}})
+	if err == nil || !strings.Contains(err.Error(), `no node "n9"`) {
+		t.Fatalf("bad change: %v", err)
+	}
+	if after, av := dc.Current(); av != bv || after != before {
+		t.Fatalf("a refused change moved the version %v -> %v", bv, av)
+	}
+
+	// A follower names the DC.
+	for _, r := range rs {
+		if r == dc {
+			continue
+		}
+		_, err := r.Submit(context.Background(), &cib.Change{Op: cib.OpSetProperty, Name: "x", Value: str("y")})
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) || !errors.Is(err, ErrNotLeader) || nl.Leader != dc.cfg.Node {
+			t.Fatalf("submit on a follower: %v", err)
+		}
+		break
+	}
+	// Bootstrapping twice is refused with what to do.
+	if err := rs["n2"].Bootstrap(peers); err == nil || !strings.Contains(err.Error(), "already belongs") {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+}
+
+// tlsCluster opens n TLS replicas on loopback ports, from their dirs.
+func tlsCluster(t *testing.T, dir string, ca PEM, names []string, addrs map[string]string, threshold uint64) map[string]*Replica {
+	t.Helper()
+	rs := map[string]*Replica{}
+	for _, n := range names {
+		rs[n] = openTLS(t, dir, ca, n, addrs[n], threshold)
+	}
+	return rs
+}
+
+func openTLS(t *testing.T, dir string, ca PEM, n, addr string, threshold uint64) *Replica {
+	t.Helper()
+	node, err := IssueNode(ca, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := TLSConfig(ca.Cert, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr *raft.NetworkTransport
+	for i := 0; ; i++ { // the port may linger for a moment after a restart
+		if tr, err = NewTLSTransport(addr, "", conf, quiet); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: tr, Log: quiet, SnapshotThreshold: threshold, TrailingLogs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func freeAddrs(t *testing.T, names []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = ln.Addr().String()
+		ln.Close()
+	}
+	return out
+}
+
+// The CIB survives a restart of every node, a node that was down catches
+// up, and snapshots carry state once the log is compacted.
+func TestRestartAndCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a 3-node TLS cluster twice")
+	}
+	dir := t.TempDir()
+	ca, err := NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"n1", "n2", "n3"}
+	addrs := freeAddrs(t, names)
+	rs := tlsCluster(t, dir, ca, names, addrs, 8)
+	var peers []Peer
+	for _, n := range names {
+		peers = append(peers, Peer{Node: n, Address: addrs[n]})
+	}
+	if err := rs["n1"].Bootstrap(peers); err != nil {
+		t.Fatal(err)
+	}
+	dc := waitDC(t, rs)
+	submit(t, dc, &cib.Change{Op: cib.OpReplaceConfiguration, XML: baseConfig})
+	waitSame(t, dc, rs)
+
+	// n3 goes down; 30 changes (several snapshots and compactions) later
+	// it comes back and catches up.
+	down := "n3"
+	if dc == rs[down] {
+		down = "n2"
+	}
+	rs[down].Close()
+	delete(rs, down)
+	dc = waitDC(t, rs)
+	for i := 0; i < 30; i++ {
+		submit(t, dc, &cib.Change{Op: cib.OpSetNodeAttribute, Node: "n1", Name: "counter", Value: str(fmt.Sprint(i))})
+	}
+	rs[down] = openTLS(t, dir, ca, down, addrs[down], 8)
+	waitSame(t, dc, rs)
+
+	// Every node restarts: the CIB is still there.
+	want := exported(t, func() *cib.CIB { c, _ := dc.Current(); return c }())
+	for _, r := range rs {
+		r.Close()
+	}
+	rs = tlsCluster(t, dir, ca, names, addrs, 8)
+	defer func() {
+		for _, r := range rs {
+			r.Close()
+		}
+	}()
+	dc = waitDC(t, rs)
+	if err := dc.Barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := exported(t, func() *cib.CIB { c, _ := dc.Current(); return c }()); got != want {
+		t.Fatalf("after a full restart the CIB differs:\n%s\nwant:\n%s", got, want)
+	}
+	v := submit(t, dc, &cib.Change{Op: cib.OpSetNodeAttribute, Node: "n1", Name: "counter", Value: str("after")})
+	waitSame(t, dc, rs)
+	// The configuration made epoch 1; 30 attribute changes and this one
+	// are status updates.
+	if v.Epoch != 1 || v.NumUpdates != 31 {
+		t.Fatalf("version after restart %v, want 0.1.31", v)
+	}
+}
+
+// Only a certificate from the cluster's CA gets a connection.
+func TestTLSRejectsForeignCertificates(t *testing.T) {
+	ca, _ := NewCA("ours")
+	other, _ := NewCA("theirs")
+	mine, _ := IssueNode(ca, "n1")
+	stranger, _ := IssueNode(other, "n1")
+	peer, _ := IssueNode(ca, "n2")
+	serverConf, err := TLSConfig(ca.Cert, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.(*tls.Conn).Handshake(); c.Write([]byte("ok")); c.Close() }()
+		}
+	}()
+	try := func(p PEM) error {
+		conf, err := TLSConfig(ca.Cert, p)
+		if err != nil {
+			return err
+		}
+		c, err := tls.Dial("tcp", ln.Addr().String(), conf)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 2)
+		_, err = io.ReadFull(c, buf)
+		return err
+	}
+	if err := try(peer); err != nil {
+		t.Fatalf("a cluster member was refused: %v", err)
+	}
+	if err := try(stranger); err == nil {
+		t.Fatal("a certificate from another CA was accepted")
+	}
+	// And a member refuses a server with a foreign certificate.
+	strangerConf, _ := TLSConfig(other.Cert, stranger)
+	ln2, _ := tls.Listen("tcp", "127.0.0.1:0", strangerConf)
+	defer ln2.Close()
+	go func() {
+		c, err := ln2.Accept()
+		if err == nil {
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	conf, _ := TLSConfig(ca.Cert, peer)
+	if c, err := tls.Dial("tcp", ln2.Addr().String(), conf); err == nil {
+		c.Close()
+		t.Fatal("connected to a server outside the cluster")
+	} else if !strings.Contains(err.Error(), "not from this cluster's CA") {
+		t.Fatalf("refusal without the reason: %v", err)
+	}
+}
