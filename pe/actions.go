@@ -60,6 +60,10 @@ const (
 	// as required only when an instance's action there is
 	// (action_flags_for_ordering).
 	OrderPerNode
+	// OrderAsymmetrical: a Mandatory ordering with symmetrical=false; an
+	// unrunnable First makes Then required and unrunnable
+	// (handle_asymmetric_ordering).
+	OrderAsymmetrical
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
@@ -454,6 +458,8 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 		if fa == "start" || fa == "promote" {
 			flags |= OrderRunnableLeft
 		}
+	} else if kind == "Mandatory" {
+		flags |= OrderAsymmetrical
 	}
 	if min := minFirstInstances(o, first); min > 0 {
 		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
@@ -565,6 +571,9 @@ func (ws *workingSet) propagate() {
 				}
 				changed = true
 			}
+			if allowRunnable && kind&OrderAsymmetrical != 0 && asymmetricBlocks(first, then) {
+				changed = true
+			}
 			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, then.node) {
 				kind &^= OrderImpliesThen
 			}
@@ -665,6 +674,46 @@ func (ws *workingSet) propagate() {
 			allowRunnable = !reqChanged
 		}
 	}
+}
+
+// asymmetricBlocks is handle_asymmetric_ordering: after an unrunnable
+// First, Then is required and unrunnable, unless it is optional and the
+// ordering cannot matter (a stop of a stopped resource, or a start of one
+// already running on that node alone). It reports whether Then changed.
+func asymmetricBlocks(first, then *Action) bool {
+	if then.rsc == nil || first.Runnable || !then.Runnable {
+		return false
+	}
+	if then.rsc.isGroup() {
+		// The group's members take the ordering
+		// (pcmk__group_update_ordered_actions); the group's own start
+		// does not block its first member.
+		changed := false
+		for _, c := range then.rsc.Children {
+			if ca := c.find(then.Task, then.node); ca != nil && asymmetricBlocks(first, ca) {
+				changed = true
+			}
+		}
+		return changed
+	}
+	if then.Optional {
+		r := then.rsc
+		if then.Task == "stop" && len(r.RunningOn) == 0 {
+			return false
+		}
+		if then.Task == "start" && len(r.RunningOn) == 1 && r.RunningOn[0] == then.node {
+			return false
+		}
+		then.Optional = false
+		if then.Reason == "" && first.rsc != then.rsc {
+			then.Reason = reasonOf("required", first)
+		}
+	}
+	then.Runnable = false
+	if then.Reason == "" && first.rsc != then.rsc {
+		then.Reason = reasonOf("unrunnable", first)
+	}
+	return true
 }
 
 // requiredFirst: see propagate.
