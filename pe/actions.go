@@ -380,53 +380,165 @@ func (ws *workingSet) unpackOrders() {
 	}
 }
 
-// unpackOrderSets handles ordered resource sets that are sequential and
-// require all their members: members in order within a set, and every
-// member of a set before every member of the next.
+// unpackOrderSets is unpack_order_tags for an ordering of resource sets:
+// each set's own orderings (unpack_order_set), then each pair of
+// consecutive sets (order_rsc_sets), and the inverse pair when the
+// constraint is symmetrical.
 func (ws *workingSet) unpackOrderSets(o *cib.Order) {
-	var prev []*Resource
-	var prevAction string
-	for _, set := range o.Sets {
-		if set.RequireAll != nil && !*set.RequireAll {
-			return
-		}
-		if o.RequireAll != nil && !*o.RequireAll {
-			return
-		}
-		var members []*Resource
+	members := make([][]*Resource, len(o.Sets))
+	for i, set := range o.Sets {
 		for _, id := range set.Resources {
 			r := ws.byID[id]
 			if r == nil || r.Parent != nil {
 				return
 			}
-			members = append(members, r)
+			members[i] = append(members[i], r)
 		}
-		action := set.Action
-		kind := set.Kind
-		if kind == "" {
-			kind = o.Kind
+	}
+	kind := orderKind(o.Kind, o.Score)
+	symmetrical := kind != "Serialize"
+	if o.Symmetrical != nil {
+		symmetrical = *o.Symmetrical
+	}
+	for i, set := range o.Sets {
+		ws.orderWithinSet(o, set, members[i])
+		if i == 0 {
+			continue
 		}
-		score := set.Score
-		if score == nil {
-			score = o.Score
+		ws.orderSets(o.Sets[i-1], members[i-1], set, members[i], kind, symmetrical, false)
+		if symmetrical {
+			ws.orderSets(set, members[i], o.Sets[i-1], members[i-1], kind, true, true)
 		}
-		sequential := set.Sequential == nil || *set.Sequential
-		if sequential {
-			for i := 1; i < len(members); i++ {
-				ws.orderPair(o, members[i-1], members[i], action, action, kind, score)
+	}
+}
+
+// orderKind is the kind of an ordering: its kind attribute, else
+// Optional for a legacy score of 0, else Mandatory.
+func orderKind(kind string, score *cib.Score) string {
+	if kind != "" {
+		return kind
+	}
+	if score != nil && *score == 0 {
+		return "Optional"
+	}
+	return "Mandatory"
+}
+
+// orderWithinSet is unpack_order_set: a sequential set orders its members
+// one after the other (and the reverse for the inverse action when
+// symmetrical); a Serialize set orders each member before all later ones.
+func (ws *workingSet) orderWithinSet(o *cib.Order, set *cib.ResourceSet, members []*Resource) {
+	if len(members) < 2 {
+		return
+	}
+	kind := set.Kind
+	if kind == "" {
+		kind = orderKind(o.Kind, set.Score)
+		if set.Score == nil {
+			kind = orderKind(o.Kind, o.Score)
+		}
+	}
+	action := set.Action
+	if action == "" {
+		action = "start"
+	}
+	if kind == "Serialize" {
+		for i := range members {
+			for _, later := range members[i+1:] {
+				ws.orderResources(members[i], action, later, action, OrderOptional)
 			}
 		}
-		for _, p := range prev {
-			for _, m := range members {
-				ws.orderPair(o, p, m, prevAction, action, o.Kind, o.Score)
-			}
+		return
+	}
+	if set.Sequential != nil && !*set.Sequential {
+		return
+	}
+	for i := 1; i < len(members); i++ {
+		ws.orderPair(o, members[i-1], members[i], action, action, kind, nil)
+	}
+}
+
+// orderSets is order_rsc_sets: set1's members before set2's. An explicitly
+// sequential set takes part through its last member (first for the
+// inverse); a set with require-all=false goes through a pseudo-action
+// runnable once any member's action is (only when starting or promoting).
+func (ws *workingSet) orderSets(set1 *cib.ResourceSet, m1 []*Resource, set2 *cib.ResourceSet, m2 []*Resource, kind string, symmetrical, inverse bool) {
+	a1, a2 := set1.Action, set2.Action
+	if a1 == "" {
+		a1 = "start"
+	}
+	if a2 == "" {
+		a2 = "start"
+	}
+	if inverse {
+		a1, a2 = inverseTask[a1], inverseTask[a2]
+		if a1 == "" || a2 == "" {
+			return
 		}
-		if sequential && len(members) > 0 {
-			prev = members[len(members)-1:]
+	}
+	requireAll := set1.RequireAll == nil || *set1.RequireAll || a1 == "stop" || a1 == "demote"
+	var flags EdgeKind = OrderOptional
+	if kind == "Mandatory" && !symmetrical {
+		flags |= OrderAsymmetrical
+	} else if kind == "Mandatory" {
+		if inverse {
+			flags |= OrderImpliesFirst
 		} else {
-			prev = members
+			flags |= OrderImpliesThen
+			if a1 == "start" || a1 == "promote" {
+				flags |= OrderRunnableLeft
+			}
 		}
-		prevAction = action
+	}
+	if !requireAll {
+		met := ws.newAction(nil, "one-or-more:"+set1.ID, nil, true)
+		met.Pseudo = true
+		met.minRunnable = 1
+		for _, r := range m1 {
+			for _, a := range orderAction(r, a1, true) {
+				ws.order(a, met, OrderOneOrMore)
+			}
+		}
+		for _, r := range m2 {
+			for _, tx := range orderAction(r, a2, false) {
+				ws.order(met, tx, flags|OrderRunnableLeft)
+			}
+			ws.orderCloneChildren(met, r, a2, flags|OrderRunnableLeft)
+		}
+		return
+	}
+	pick := func(set *cib.ResourceSet, m []*Resource, last bool) []*Resource {
+		if set.Sequential == nil || !*set.Sequential || len(m) == 0 {
+			return m
+		}
+		if last {
+			return m[len(m)-1:]
+		}
+		return m[:1]
+	}
+	for _, f := range pick(set1, m1, !inverse) {
+		for _, t := range pick(set2, m2, inverse) {
+			ws.orderResources(f, a1, t, a2, flags)
+		}
+	}
+}
+
+// orderResources orders one resource's action before another's
+// (pcmk__order_resource_actions), reaching clone instances.
+func (ws *workingSet) orderResources(first *Resource, fa string, then *Resource, ta string, flags EdgeKind) {
+	if ws.interleaved(first, fa, then, ta) {
+		ws.orderInterleaved(first, fa, then, ta, flags)
+		return
+	}
+	for _, fx := range orderAction(first, fa, true) {
+		for _, tx := range orderAction(then, ta, false) {
+			if (first.isClone() && tx.node != nil) || (then.isClone() && fx.node != nil) {
+				ws.order(fx, tx, flags|OrderPerNode)
+				continue
+			}
+			ws.order(fx, tx, flags)
+		}
+		ws.orderCloneChildren(fx, then, ta, flags)
 	}
 }
 
@@ -619,7 +731,13 @@ func (ws *workingSet) propagate() {
 				task := doneTask(a.Task)
 				found, anyRunnable := false, false
 				for _, inst := range r.Children {
-					for _, ia := range orderAction(inst, task, false) {
+					// A group instance answers with its own pseudo-action
+					// (get_complex_task maps only a primitive's).
+					itask := task
+					if inst.isGroup() {
+						itask = a.Task
+					}
+					for _, ia := range orderAction(inst, itask, false) {
 						found = true
 						if ia.Runnable {
 							anyRunnable = true
