@@ -18,6 +18,7 @@ type Action struct {
 	Runnable bool
 	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
 	Reason   string
+	FenceOp  string // fencing: "reboot", or "on" for unfencing
 
 	inherent    bool // required when created, not by propagation
 	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
@@ -106,6 +107,7 @@ func (ws *workingSet) createFencing() {
 		}
 		if n.Unclean {
 			a := ws.newAction(nil, "stonith", n, false)
+			a.FenceOp = "reboot"
 			a.Reason = n.fenceReason
 			if a.Reason == "" {
 				a.Reason = "node is unclean"
@@ -130,7 +132,7 @@ func (ws *workingSet) canFence(n *Node) bool {
 
 func (ws *workingSet) fencingOf(n *Node) *Action {
 	for _, a := range ws.actions {
-		if a.rsc == nil && a.Task == "stonith" && a.node == n {
+		if a.rsc == nil && a.Task == "stonith" && a.node == n && a.FenceOp != "on" {
 			return a
 		}
 	}
@@ -209,6 +211,7 @@ func (ws *workingSet) createActions(r *Resource) {
 			// pcmk__check_action_config's force_restart, or
 			// pcmk__rsc_agent_changed
 			start.Optional = false
+			start.inherent = true
 			start.Reason = why
 		}
 		if !r.Managed {
@@ -694,7 +697,8 @@ func (ws *workingSet) propagate() {
 					then.Optional = false
 					changed = true
 				}
-				if then.Reason == "" && !then.inherent && first.rsc != nil && first.rsc != then.rsc && then.rsc != nil && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc {
+				if then.Reason == "" && !then.inherent && then.rsc != nil && (first.FenceOp == "on" ||
+					first.rsc != nil && first.rsc != then.rsc && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc) {
 					then.Reason = reasonOf("required", first)
 					changed = true
 				}

@@ -36,8 +36,9 @@ type workingSet struct {
 	cloneList   []*Resource
 	alloc       map[*Resource]weights
 
-	actions []*Action
-	edges   []*Edge
+	actions   []*Action
+	edges     []*Edge
+	unfencing bool // some device provides unfencing (pe_flag_enable_unfencing)
 }
 
 // Result is a transition: actions, their ordering, and the summary.
@@ -85,10 +86,12 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 		o.NextRole = cib.RoleStopped
 	}
 	all := append(order, ws.orphanList...)
+	ws.scheduleUnfencing()
 	ws.createFencing()
 	for _, r := range all {
 		ws.createActions(r)
 	}
+	ws.orderAfterUnfencing()
 	ws.internalOrderings(all)
 	ws.unpackOrders()
 	ws.blockMigrations()

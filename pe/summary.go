@@ -80,7 +80,11 @@ func (ws *workingSet) summarise(all []*Resource) []string {
 		if a.rsc != nil || a.Optional || a.Task != "stonith" {
 			continue
 		}
-		w.lines = append(w.lines, fmt.Sprintf("  * Fence (reboot) %s '%s'", a.Node, a.Reason))
+		op := a.FenceOp
+		if op == "" {
+			op = "reboot"
+		}
+		w.lines = append(w.lines, fmt.Sprintf("  * Fence (%s) %s '%s'", op, a.Node, a.Reason))
 	}
 	for _, r := range all {
 		for _, p := range r.primitives() {

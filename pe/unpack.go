@@ -594,8 +594,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		}
 		clear := false
 		switch {
-		case rc == 7 && (op.Operation == "monitor"):
+		case rc == 7:
+			// Not running, as expected: stopped, and past failures
+			// are cleared (update_resource_state).
 			role = cib.RoleStopped
+			clear = true
 		case rc == 8:
 			role = cib.RolePromoted
 		case op.Operation == "start" || op.Operation == "migrate_from":
