@@ -538,6 +538,10 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
 		}
+		if !ok && ws.opExpired(rsc, n, op) {
+			// An expired failure is ignored (check_operation_expiry).
+			continue
+		}
 		if probe && (rc == 5 || rc == 2 || op.OpStatus == 7) {
 			// pcmk_xe_mask_probe_failure: not installed or invalid
 			// parameters on a probe means inactive, and banned here.
@@ -682,9 +686,55 @@ var roleRank = map[cib.Role]int{
 
 func roleLess(a, b cib.Role) bool { return roleRank[a] < roleRank[b] }
 
+// failureTimeout is the resource's failure-timeout, 0 when unset.
+func failureTimeout(rsc *Resource) time.Duration {
+	if ft, ok := rsc.Meta["failure-timeout"]; ok {
+		if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// opExpired is check_operation_expiry for a failed operation: older than
+// the failure-timeout, unless a fail count that has not expired remains.
+func (ws *workingSet) opExpired(rsc *Resource, n *Node, op *cib.LRMRscOp) bool {
+	ft := failureTimeout(rsc)
+	if ft <= 0 || op.LastRCChange == nil || ws.now.Unix() < *op.LastRCChange+int64(ft/time.Second) {
+		return false
+	}
+	return ws.rawFailcount(rsc, n) == 0 || ws.failcount(rsc, n) == 0
+}
+
 // failcount is pe_get_failcount: the sum of the resource's fail counts on
-// the node.
+// the node, 0 once the last failure is older than the failure-timeout.
 func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
+	total := ws.rawFailcount(rsc, n)
+	if total > 0 {
+		if d := failureTimeout(rsc); d > 0 {
+			id := rsc.ID
+			if rsc.baseID != "" {
+				id = rsc.baseID
+			}
+			last := int64(0)
+			lprefix := "last-failure-" + id
+			for k, v := range n.Attrs {
+				if failAttrMatch(k, lprefix, rsc.baseID != "") {
+					if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
+						last = t
+					}
+				}
+			}
+			if last > 0 && ws.now.Unix() > last+int64(d/time.Second) {
+				return 0
+			}
+		}
+	}
+	return total
+}
+
+// rawFailcount sums the resource's fail counts on n, expired or not.
+func (ws *workingSet) rawFailcount(rsc *Resource, n *Node) int {
 	total := Score(0)
 	id := rsc.ID
 	if rsc.baseID != "" {
@@ -696,24 +746,6 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 			s, err := cib.ParseScore(v)
 			if err == nil {
 				total = total.Add(s)
-			}
-		}
-	}
-	if total > 0 {
-		if ft, ok := rsc.Meta["failure-timeout"]; ok {
-			if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
-				last := int64(0)
-				lprefix := "last-failure-" + id
-				for k, v := range n.Attrs {
-					if failAttrMatch(k, lprefix, rsc.baseID != "") {
-						if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
-							last = t
-						}
-					}
-				}
-				if last > 0 && ws.now.Unix() > last+int64(d/time.Second) {
-					return 0
-				}
 			}
 		}
 	}
