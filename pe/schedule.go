@@ -92,6 +92,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 		ws.createActions(r)
 	}
 	ws.orderAfterUnfencing()
+	ws.blockStartsBehindProbes()
 	ws.internalOrderings(all)
 	ws.unpackOrders()
 	ws.blockMigrations()

@@ -21,6 +21,7 @@ type options struct {
 	placement        string
 	haveStonithRsc   bool
 	defaultStickness Score
+	keepOrphans      bool // stop-orphan-resources=false: orphans are left alone
 }
 
 func isTrue(v string) bool {
@@ -98,6 +99,7 @@ func (ws *workingSet) unpackOptions() {
 	if v, ok := props["startup-fencing"]; ok {
 		o.startupFencing = isTrue(v)
 	}
+	o.keepOrphans = props["stop-orphan-resources"] != "" && !isTrue(props["stop-orphan-resources"])
 	o.placement = props["placement-strategy"]
 	if v, ok := props["default-resource-stickiness"]; ok {
 		o.defaultStickness, _ = cib.ParseScore(v)
@@ -446,6 +448,9 @@ func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
 		rsc = &Resource{ID: lr.ID, Orphan: true, Prim: &cib.Primitive{ID: lr.ID, Class: lr.Class, Provider: lr.Provider, Type: lr.Type}}
 		ws.setMeta(rsc, nil)
 		rsc.TargetRole = cib.RoleStopped
+		if ws.opts.keepOrphans {
+			rsc.Managed = false
+		}
 		ws.orphans[lr.ID] = rsc
 		ws.orphanList = append(ws.orphanList, rsc)
 	}
