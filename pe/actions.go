@@ -718,6 +718,21 @@ func (ws *workingSet) propagate() {
 				}
 				changed = true
 			}
+			if allowRunnable && kind&(OrderImpliesThen|OrderImpliesFirst|OrderRestart) != 0 && then.Runnable && blockedStop(first) {
+				// Nothing ordered after the stop of a blocked resource
+				// can run.
+				then.Runnable = false
+				changed = true
+			}
+			if allowRunnable && kind&OrderRestart != 0 && !then.Optional && !first.Optional && !first.Runnable && then.Runnable {
+				// A required restart whose stop cannot run cannot start
+				// either (handle_restart_ordering).
+				then.Runnable = false
+				if then.Reason == "" && first.rsc != then.rsc {
+					then.Reason = reasonOf("unrunnable", first)
+				}
+				changed = true
+			}
 			if kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
 				first.Optional = false
 				changed = true
@@ -836,6 +851,21 @@ func asymmetricBlocks(first, then *Action) bool {
 		then.Reason = reasonOf("unrunnable", first)
 	}
 	return true
+}
+
+// blockedStop: the unrunnable stop of an unmanaged resource blocked by a
+// failure with on-fail=block.
+func blockedStop(a *Action) bool {
+	r := a.rsc
+	if r == nil || a.Task != "stop" || a.Runnable || r.Managed {
+		return false
+	}
+	for _, of := range r.onFail {
+		if of == "block" {
+			return true
+		}
+	}
+	return false
 }
 
 // requiredFirst: see propagate.
