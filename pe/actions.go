@@ -176,6 +176,9 @@ func (ws *workingSet) createActions(r *Resource) {
 		r.Migrating = true
 	}
 	for _, n := range r.RunningOn {
+		if r.expectedNode(n) {
+			continue
+		}
 		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
 		stop := ws.newAction(r, "stop", n, !need)
 		if !r.Managed {
@@ -184,6 +187,8 @@ func (ws *workingSet) createActions(r *Resource) {
 		}
 		if r.AssignedTo == nil && need {
 			stop.Reason = "node availability"
+		} else if r.stopUnexpected && multiple {
+			stop.Reason = "being multiply active"
 		}
 		if n.Unclean {
 			stop.Pseudo = true
@@ -207,6 +212,7 @@ func (ws *workingSet) createActions(r *Resource) {
 			}
 		}
 		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
+		start.Pseudo = r.expectedNode(next)
 		if why, changed := r.defChanged[next]; running && changed {
 			// pcmk__check_action_config's force_restart, or
 			// pcmk__rsc_agent_changed
@@ -865,7 +871,7 @@ func blockedStop(a *Action) bool {
 			return true
 		}
 	}
-	return false
+	return r.blocked
 }
 
 // requiredFirst: see propagate.

@@ -73,6 +73,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 	ws.unpackStatus()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
+	ws.multipleActive()
 	ws.unpackColocations()
 	ws.applyNodeCriteria()
 

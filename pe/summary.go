@@ -127,7 +127,10 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 	var stop *Action
 	if startNode != nil {
 		stop = r.find("stop", startNode)
-	} else {
+	}
+	if stop == nil {
+		// No stop where it stays (multiple-active=stop_unexpected):
+		// any stop.
 		stop = r.find("stop", nil)
 	}
 	if r.Role == r.NextRole {

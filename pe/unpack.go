@@ -554,6 +554,10 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			role = cib.RoleStopped
 			continue
 		}
+		if !ok && ws.configuredOnFail(rsc, op) == "ignore" {
+			// "Pretending failed op succeeded": the expected result.
+			ok, rc = true, target
+		}
 		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
 			switch {
 			case rc == 3 && op.Interval > 0:
