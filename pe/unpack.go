@@ -385,6 +385,54 @@ func (ws *workingSet) setMeta(rsc *Resource, defaults map[string]string) {
 	rsc.index = len(ws.byID)
 }
 
+// cmpOpByCallID is sort_op_by_callid: by call id, a pending operation
+// (call id -1) placed by the transition that scheduled it relative to the
+// other, or last when the transitions cannot be compared.
+func cmpOpByCallID(a, b *cib.LRMRscOp) int {
+	ac, bc := a.CallID, b.CallID
+	switch {
+	case ac == -1 && bc == -1:
+		return 0
+	case ac >= 0 && ac < bc:
+		return -1
+	case bc >= 0 && ac > bc:
+		return 1
+	case ac >= 0 && bc >= 0:
+		return 0
+	}
+	au, aid := transitionOf(a)
+	bu, bid := transitionOf(b)
+	switch {
+	case au != bu || aid == bid:
+		if bc == -1 {
+			return -1
+		}
+		return 1
+	case (aid >= 0 && aid < bid) || bid == -1:
+		return -1
+	case (bid >= 0 && aid > bid) || aid == -1:
+		return 1
+	}
+	return 0
+}
+
+// transitionOf is the transition uuid and number of the operation's
+// transition magic (else key): "action:transition:target-rc:uuid".
+func transitionOf(op *cib.LRMRscOp) (string, int) {
+	key := op.TransitionKey
+	if m := op.TransitionMagic; m != "" {
+		if i := strings.IndexByte(m, ';'); i >= 0 {
+			key = m[i+1:]
+		}
+	}
+	parts := strings.Split(key, ":")
+	if len(parts) < 4 {
+		return "", 0
+	}
+	id, _ := strconv.Atoi(parts[1])
+	return parts[3], id
+}
+
 // transitionTarget is the expected rc recorded in a transition key
 // ("action:transition:target-rc:uuid"), 0 when absent.
 func transitionTarget(key string) int {
@@ -498,9 +546,13 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	}
 	ops := make([]*cib.LRMRscOp, 0, len(lr.Ops))
 	for _, op := range lr.Ops {
-		ops = append(ops, op)
+		// Notifications leave no state; kept out of the sort, where
+		// their call id -1 would reorder the rest.
+		if op.Operation != "notify" {
+			ops = append(ops, op)
+		}
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].CallID < ops[j].CallID })
+	sort.SliceStable(ops, func(i, j int) bool { return cmpOpByCallID(ops[i], ops[j]) < 0 })
 	role := cib.RoleUnknown
 	onFail := "ignore"
 	failed := false
