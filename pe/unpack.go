@@ -557,7 +557,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	onFail := "ignore"
 	failed := false
 	for _, op := range ops {
-		if op.CallID < 0 && op.OpStatus == -1 { // pending
+		if op.OpStatus == -1 { // pending, whatever its call id
 			switch op.Operation {
 			case "start", "migrate_from":
 				role = cib.RoleStarted
