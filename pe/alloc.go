@@ -206,7 +206,9 @@ func (ws *workingSet) applyNodeCriteria() {
 	}
 	for _, n := range ws.nodes {
 		for _, p := range ws.allPrimitives() {
-			if p.Threshold == 0 {
+			// Ignored failures ignore the threshold too
+			// (pcmk__threshold_reached).
+			if p.Threshold == 0 || p.failureIgnored {
 				continue
 			}
 			fc := ws.failcount(p, n)

@@ -24,7 +24,7 @@ func TestDebugCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Schedule(c, corpusNow(c))
+	res, err := ScheduleWith(c, corpusNow(c), Options{Sanitized: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ type Resource struct {
 	demoteOnly             bool           // failed with on-fail=demote while promoted
 	knownOn                map[*Node]bool // nodes with history of the resource
 	blocked                bool           // multiply active with multiple-active=block
+	failureIgnored         bool           // a failure was ignored (on-fail=ignore)
 	stopUnexpected         bool           // multiply active with multiple-active=stop_unexpected
 
 	Meta       map[string]string

@@ -39,6 +39,7 @@ type workingSet struct {
 	actions   []*Action
 	edges     []*Edge
 	unfencing bool // some device provides unfencing (pe_flag_enable_unfencing)
+	sanitized bool // see Options
 }
 
 // Result is a transition: actions, their ordering, and the summary.
@@ -50,14 +51,27 @@ type Result struct {
 	summary   []string
 }
 
+// Options adjust a scheduler run.
+type Options struct {
+	// Sanitized: the CIB may have had secrets masked (as crm_simulate
+	// assumes, pe_flag_sanitized), so a definition change that leaves the
+	// digest of the non-secret parameters intact is not one.
+	Sanitized bool
+}
+
 // Schedule computes the transition for c at time now. It does no I/O and
 // returns the same result for the same input.
 func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
+	return ScheduleWith(c, now, Options{})
+}
+
+// ScheduleWith is Schedule with options.
+func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	if c == nil {
 		return nil, fmt.Errorf("pe: nil CIB")
 	}
 	ws := &workingSet{
-		cib: c, now: now,
+		cib: c, now: now, sanitized: o.Sanitized,
 		nodeByName:  map[string]*Node{},
 		nodeByID:    map[string]*Node{},
 		states:      map[*Node]*cib.NodeState{},

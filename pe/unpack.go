@@ -609,6 +609,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		if !ok && ws.configuredOnFail(rsc, op) == "ignore" {
 			// "Pretending failed op succeeded": the expected result.
 			ok, rc = true, target
+			rsc.failureIgnored = true
 		}
 		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
 			switch {
