@@ -83,7 +83,8 @@ func (ws *workingSet) applyLocations() {
 		var targets []*Resource
 		switch {
 		case loc.Rsc != "":
-			if r := ws.byID[loc.Rsc]; r != nil && r.Parent == nil {
+			// A member of a top-level group takes its own locations.
+			if r := ws.byID[loc.Rsc]; r != nil && (r.Parent == nil || r.Parent.isGroup() && r.Parent.Parent == nil) {
 				targets = append(targets, r)
 			}
 		case loc.RscPattern != "":
