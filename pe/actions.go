@@ -689,6 +689,12 @@ func (ws *workingSet) propagate() {
 				then.Runnable = false
 				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
+				} else if then.Reason == "" && then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc &&
+					first.rsc.isGroup() && first.rsc.Children[0] == then.rsc {
+					// An ordering on a group's start reaches its first
+					// member (pcmk__group_update_ordered_actions) with its
+					// reason; later members follow the previous one.
+					then.Reason = first.Reason
 				}
 				changed = true
 			}
