@@ -714,6 +714,9 @@ func (ws *workingSet) propagate() {
 					then.Reason = reasonOf("required", first)
 					changed = true
 				}
+				if ws.requireGroupMembers(first, then) {
+					changed = true
+				}
 			}
 			if kind&OrderImpliesFirst != 0 && kind&OrderPerNode != 0 && !then.Optional && !ws.requiredOnNode(then, first.node) {
 				kind &^= OrderImpliesFirst
@@ -823,6 +826,40 @@ func (ws *workingSet) propagate() {
 			allowRunnable = !reqChanged
 		}
 	}
+}
+
+// requireGroupMembers: an ordering that requires a group's start requires
+// its members' starts too (pcmk__group_update_ordered_actions), for the
+// same reason.
+func (ws *workingSet) requireGroupMembers(first, then *Action) bool {
+	g := then.rsc
+	if g == nil || !g.isGroup() || then.Task != "start" || first.rsc == nil || first.rsc == g || g.Parent == first.rsc {
+		return false
+	}
+	if first.rsc.isClone() {
+		// A clone's action counts only if required on the group's node
+		// (action_flags_for_ordering with the group's location).
+		n := g.Children[0].AssignedTo
+		if n == nil {
+			n = g.Children[0].current()
+		}
+		if n == nil || !ws.requiredOnNode(first, n) {
+			return false
+		}
+	}
+	changed := false
+	for _, c := range g.Children {
+		ca := c.find("start", nil)
+		if ca == nil || !ca.Optional || !c.Managed {
+			continue
+		}
+		ca.Optional = false
+		if ca.Reason == "" {
+			ca.Reason = reasonOf("required", first)
+		}
+		changed = true
+	}
+	return changed
 }
 
 // asymmetricBlocks is handle_asymmetric_ordering: after an unrunnable
