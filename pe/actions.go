@@ -226,6 +226,12 @@ func (ws *workingSet) createActions(r *Resource) {
 		// schedule_reload: not for unmanaged or failed resources, nor
 		// where a restart is already required.
 		r.reload = running && r.reloadOn[next] && r.Managed && !r.Failed && start.Optional
+		if r.reload && r.startPending {
+			// A change while a start is pending restarts instead.
+			r.reload = false
+			start.Optional = false
+			start.inherent = true
+		}
 		if !next.available() || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}

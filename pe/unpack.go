@@ -561,6 +561,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			switch op.Operation {
 			case "start", "migrate_from":
 				role = cib.RoleStarted
+				rsc.startPending = op.Operation == "start" || rsc.startPending
 			case "promote":
 				role = cib.RolePromoted
 			case "stop":
