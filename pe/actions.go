@@ -18,6 +18,7 @@ type Action struct {
 	Runnable bool
 	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
 	Reason   string
+	FenceOp  string // fencing: "reboot", or "on" for unfencing
 
 	inherent    bool // required when created, not by propagation
 	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
@@ -60,6 +61,10 @@ const (
 	// as required only when an instance's action there is
 	// (action_flags_for_ordering).
 	OrderPerNode
+	// OrderAsymmetrical: a Mandatory ordering with symmetrical=false; an
+	// unrunnable First makes Then required and unrunnable
+	// (handle_asymmetric_ordering).
+	OrderAsymmetrical
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
@@ -102,6 +107,7 @@ func (ws *workingSet) createFencing() {
 		}
 		if n.Unclean {
 			a := ws.newAction(nil, "stonith", n, false)
+			a.FenceOp = "reboot"
 			a.Reason = n.fenceReason
 			if a.Reason == "" {
 				a.Reason = "node is unclean"
@@ -126,7 +132,7 @@ func (ws *workingSet) canFence(n *Node) bool {
 
 func (ws *workingSet) fencingOf(n *Node) *Action {
 	for _, a := range ws.actions {
-		if a.rsc == nil && a.Task == "stonith" && a.node == n {
+		if a.rsc == nil && a.Task == "stonith" && a.node == n && a.FenceOp != "on" {
 			return a
 		}
 	}
@@ -170,6 +176,9 @@ func (ws *workingSet) createActions(r *Resource) {
 		r.Migrating = true
 	}
 	for _, n := range r.RunningOn {
+		if r.expectedNode(n) {
+			continue
+		}
 		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
 		stop := ws.newAction(r, "stop", n, !need)
 		if !r.Managed {
@@ -178,6 +187,8 @@ func (ws *workingSet) createActions(r *Resource) {
 		}
 		if r.AssignedTo == nil && need {
 			stop.Reason = "node availability"
+		} else if r.stopUnexpected && multiple {
+			stop.Reason = "being multiply active"
 		}
 		if n.Unclean {
 			stop.Pseudo = true
@@ -201,10 +212,12 @@ func (ws *workingSet) createActions(r *Resource) {
 			}
 		}
 		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
+		start.Pseudo = r.expectedNode(next)
 		if why, changed := r.defChanged[next]; running && changed {
 			// pcmk__check_action_config's force_restart, or
 			// pcmk__rsc_agent_changed
 			start.Optional = false
+			start.inherent = true
 			start.Reason = why
 		}
 		if !r.Managed {
@@ -213,6 +226,12 @@ func (ws *workingSet) createActions(r *Resource) {
 		// schedule_reload: not for unmanaged or failed resources, nor
 		// where a restart is already required.
 		r.reload = running && r.reloadOn[next] && r.Managed && !r.Failed && start.Optional
+		if r.reload && r.startPending {
+			// A change while a start is pending restarts instead.
+			r.reload = false
+			start.Optional = false
+			start.inherent = true
+		}
 		if !next.available() || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}
@@ -381,53 +400,165 @@ func (ws *workingSet) unpackOrders() {
 	}
 }
 
-// unpackOrderSets handles ordered resource sets that are sequential and
-// require all their members: members in order within a set, and every
-// member of a set before every member of the next.
+// unpackOrderSets is unpack_order_tags for an ordering of resource sets:
+// each set's own orderings (unpack_order_set), then each pair of
+// consecutive sets (order_rsc_sets), and the inverse pair when the
+// constraint is symmetrical.
 func (ws *workingSet) unpackOrderSets(o *cib.Order) {
-	var prev []*Resource
-	var prevAction string
-	for _, set := range o.Sets {
-		if set.RequireAll != nil && !*set.RequireAll {
-			return
-		}
-		if o.RequireAll != nil && !*o.RequireAll {
-			return
-		}
-		var members []*Resource
+	members := make([][]*Resource, len(o.Sets))
+	for i, set := range o.Sets {
 		for _, id := range set.Resources {
 			r := ws.byID[id]
 			if r == nil || r.Parent != nil {
 				return
 			}
-			members = append(members, r)
+			members[i] = append(members[i], r)
 		}
-		action := set.Action
-		kind := set.Kind
-		if kind == "" {
-			kind = o.Kind
+	}
+	kind := orderKind(o.Kind, o.Score)
+	symmetrical := kind != "Serialize"
+	if o.Symmetrical != nil {
+		symmetrical = *o.Symmetrical
+	}
+	for i, set := range o.Sets {
+		ws.orderWithinSet(o, set, members[i])
+		if i == 0 {
+			continue
 		}
-		score := set.Score
-		if score == nil {
-			score = o.Score
+		ws.orderSets(o.Sets[i-1], members[i-1], set, members[i], kind, symmetrical, false)
+		if symmetrical {
+			ws.orderSets(set, members[i], o.Sets[i-1], members[i-1], kind, true, true)
 		}
-		sequential := set.Sequential == nil || *set.Sequential
-		if sequential {
-			for i := 1; i < len(members); i++ {
-				ws.orderPair(o, members[i-1], members[i], action, action, kind, score)
+	}
+}
+
+// orderKind is the kind of an ordering: its kind attribute, else
+// Optional for a legacy score of 0, else Mandatory.
+func orderKind(kind string, score *cib.Score) string {
+	if kind != "" {
+		return kind
+	}
+	if score != nil && *score == 0 {
+		return "Optional"
+	}
+	return "Mandatory"
+}
+
+// orderWithinSet is unpack_order_set: a sequential set orders its members
+// one after the other (and the reverse for the inverse action when
+// symmetrical); a Serialize set orders each member before all later ones.
+func (ws *workingSet) orderWithinSet(o *cib.Order, set *cib.ResourceSet, members []*Resource) {
+	if len(members) < 2 {
+		return
+	}
+	kind := set.Kind
+	if kind == "" {
+		kind = orderKind(o.Kind, set.Score)
+		if set.Score == nil {
+			kind = orderKind(o.Kind, o.Score)
+		}
+	}
+	action := set.Action
+	if action == "" {
+		action = "start"
+	}
+	if kind == "Serialize" {
+		for i := range members {
+			for _, later := range members[i+1:] {
+				ws.orderResources(members[i], action, later, action, OrderOptional)
 			}
 		}
-		for _, p := range prev {
-			for _, m := range members {
-				ws.orderPair(o, p, m, prevAction, action, o.Kind, o.Score)
-			}
+		return
+	}
+	if set.Sequential != nil && !*set.Sequential {
+		return
+	}
+	for i := 1; i < len(members); i++ {
+		ws.orderPair(o, members[i-1], members[i], action, action, kind, nil)
+	}
+}
+
+// orderSets is order_rsc_sets: set1's members before set2's. An explicitly
+// sequential set takes part through its last member (first for the
+// inverse); a set with require-all=false goes through a pseudo-action
+// runnable once any member's action is (only when starting or promoting).
+func (ws *workingSet) orderSets(set1 *cib.ResourceSet, m1 []*Resource, set2 *cib.ResourceSet, m2 []*Resource, kind string, symmetrical, inverse bool) {
+	a1, a2 := set1.Action, set2.Action
+	if a1 == "" {
+		a1 = "start"
+	}
+	if a2 == "" {
+		a2 = "start"
+	}
+	if inverse {
+		a1, a2 = inverseTask[a1], inverseTask[a2]
+		if a1 == "" || a2 == "" {
+			return
 		}
-		if sequential && len(members) > 0 {
-			prev = members[len(members)-1:]
+	}
+	requireAll := set1.RequireAll == nil || *set1.RequireAll || a1 == "stop" || a1 == "demote"
+	var flags EdgeKind = OrderOptional
+	if kind == "Mandatory" && !symmetrical {
+		flags |= OrderAsymmetrical
+	} else if kind == "Mandatory" {
+		if inverse {
+			flags |= OrderImpliesFirst
 		} else {
-			prev = members
+			flags |= OrderImpliesThen
+			if a1 == "start" || a1 == "promote" {
+				flags |= OrderRunnableLeft
+			}
 		}
-		prevAction = action
+	}
+	if !requireAll {
+		met := ws.newAction(nil, "one-or-more:"+set1.ID, nil, true)
+		met.Pseudo = true
+		met.minRunnable = 1
+		for _, r := range m1 {
+			for _, a := range orderAction(r, a1, true) {
+				ws.order(a, met, OrderOneOrMore)
+			}
+		}
+		for _, r := range m2 {
+			for _, tx := range orderAction(r, a2, false) {
+				ws.order(met, tx, flags|OrderRunnableLeft)
+			}
+			ws.orderCloneChildren(met, r, a2, flags|OrderRunnableLeft)
+		}
+		return
+	}
+	pick := func(set *cib.ResourceSet, m []*Resource, last bool) []*Resource {
+		if set.Sequential == nil || !*set.Sequential || len(m) == 0 {
+			return m
+		}
+		if last {
+			return m[len(m)-1:]
+		}
+		return m[:1]
+	}
+	for _, f := range pick(set1, m1, !inverse) {
+		for _, t := range pick(set2, m2, inverse) {
+			ws.orderResources(f, a1, t, a2, flags)
+		}
+	}
+}
+
+// orderResources orders one resource's action before another's
+// (pcmk__order_resource_actions), reaching clone instances.
+func (ws *workingSet) orderResources(first *Resource, fa string, then *Resource, ta string, flags EdgeKind) {
+	if ws.interleaved(first, fa, then, ta) {
+		ws.orderInterleaved(first, fa, then, ta, flags)
+		return
+	}
+	for _, fx := range orderAction(first, fa, true) {
+		for _, tx := range orderAction(then, ta, false) {
+			if (first.isClone() && tx.node != nil) || (then.isClone() && fx.node != nil) {
+				ws.order(fx, tx, flags|OrderPerNode)
+				continue
+			}
+			ws.order(fx, tx, flags)
+		}
+		ws.orderCloneChildren(fx, then, ta, flags)
 	}
 }
 
@@ -459,6 +590,8 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 		if fa == "start" || fa == "promote" {
 			flags |= OrderRunnableLeft
 		}
+	} else if kind == "Mandatory" {
+		flags |= OrderAsymmetrical
 	}
 	if min := minFirstInstances(o, first); min > 0 {
 		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
@@ -567,7 +700,16 @@ func (ws *workingSet) propagate() {
 				then.Runnable = false
 				if then.Reason == "" && (first.rsc != nil || first.minRunnable > 0) && first.rsc != then.rsc && !(then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc) {
 					then.Reason = reasonOf("unrunnable", first)
+				} else if then.Reason == "" && then.rsc != nil && first.rsc != nil && then.rsc.Parent == first.rsc &&
+					first.rsc.isGroup() && first.rsc.Children[0] == then.rsc {
+					// An ordering on a group's start reaches its first
+					// member (pcmk__group_update_ordered_actions) with its
+					// reason; later members follow the previous one.
+					then.Reason = first.Reason
 				}
+				changed = true
+			}
+			if allowRunnable && kind&OrderAsymmetrical != 0 && asymmetricBlocks(first, then) {
 				changed = true
 			}
 			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, then.node) {
@@ -578,8 +720,12 @@ func (ws *workingSet) propagate() {
 					then.Optional = false
 					changed = true
 				}
-				if then.Reason == "" && !then.inherent && first.rsc != nil && first.rsc != then.rsc && then.rsc != nil && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc {
+				if then.Reason == "" && !then.inherent && then.rsc != nil && (first.FenceOp == "on" ||
+					first.rsc != nil && first.rsc != then.rsc && then.rsc.Parent != first.rsc && first.rsc.Parent != then.rsc) {
 					then.Reason = reasonOf("required", first)
+					changed = true
+				}
+				if ws.requireGroupMembers(first, then) {
 					changed = true
 				}
 			}
@@ -594,6 +740,21 @@ func (ws *workingSet) propagate() {
 				// A required action waiting for one that cannot run is blocked.
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
+					then.Reason = reasonOf("unrunnable", first)
+				}
+				changed = true
+			}
+			if allowRunnable && kind&(OrderImpliesThen|OrderImpliesFirst|OrderRestart) != 0 && then.Runnable && blockedStop(first) {
+				// Nothing ordered after the stop of a blocked resource
+				// can run.
+				then.Runnable = false
+				changed = true
+			}
+			if allowRunnable && kind&OrderRestart != 0 && !then.Optional && !first.Optional && !first.Runnable && then.Runnable {
+				// A required restart whose stop cannot run cannot start
+				// either (handle_restart_ordering).
+				then.Runnable = false
+				if then.Reason == "" && first.rsc != then.rsc {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true
@@ -615,7 +776,13 @@ func (ws *workingSet) propagate() {
 				task := doneTask(a.Task)
 				found, anyRunnable := false, false
 				for _, inst := range r.Children {
-					for _, ia := range orderAction(inst, task, false) {
+					// A group instance answers with its own pseudo-action
+					// (get_complex_task maps only a primitive's).
+					itask := task
+					if inst.isGroup() {
+						itask = a.Task
+					}
+					for _, ia := range orderAction(inst, itask, false) {
 						found = true
 						if ia.Runnable {
 							anyRunnable = true
@@ -670,6 +837,95 @@ func (ws *workingSet) propagate() {
 			allowRunnable = !reqChanged
 		}
 	}
+}
+
+// requireGroupMembers: an ordering that requires a group's start requires
+// its members' starts too (pcmk__group_update_ordered_actions), for the
+// same reason.
+func (ws *workingSet) requireGroupMembers(first, then *Action) bool {
+	g := then.rsc
+	if g == nil || !g.isGroup() || then.Task != "start" || first.rsc == nil || first.rsc == g || g.Parent == first.rsc {
+		return false
+	}
+	if first.rsc.isClone() {
+		// A clone's action counts only if required on the group's node
+		// (action_flags_for_ordering with the group's location).
+		n := g.Children[0].AssignedTo
+		if n == nil {
+			n = g.Children[0].current()
+		}
+		if n == nil || !ws.requiredOnNode(first, n) {
+			return false
+		}
+	}
+	changed := false
+	for _, c := range g.Children {
+		ca := c.find("start", nil)
+		if ca == nil || !ca.Optional || !c.Managed {
+			continue
+		}
+		ca.Optional = false
+		if ca.Reason == "" {
+			ca.Reason = reasonOf("required", first)
+		}
+		changed = true
+	}
+	return changed
+}
+
+// asymmetricBlocks is handle_asymmetric_ordering: after an unrunnable
+// First, Then is required and unrunnable, unless it is optional and the
+// ordering cannot matter (a stop of a stopped resource, or a start of one
+// already running on that node alone). It reports whether Then changed.
+func asymmetricBlocks(first, then *Action) bool {
+	if then.rsc == nil || first.Runnable || !then.Runnable {
+		return false
+	}
+	if then.rsc.isGroup() {
+		// The group's members take the ordering
+		// (pcmk__group_update_ordered_actions); the group's own start
+		// does not block its first member.
+		changed := false
+		for _, c := range then.rsc.Children {
+			if ca := c.find(then.Task, then.node); ca != nil && asymmetricBlocks(first, ca) {
+				changed = true
+			}
+		}
+		return changed
+	}
+	if then.Optional {
+		r := then.rsc
+		if then.Task == "stop" && len(r.RunningOn) == 0 {
+			return false
+		}
+		if then.Task == "start" && len(r.RunningOn) == 1 && r.RunningOn[0] == then.node {
+			return false
+		}
+		then.Optional = false
+		if then.Reason == "" && first.rsc != then.rsc {
+			then.Reason = reasonOf("required", first)
+		}
+	}
+	then.Runnable = false
+	if then.Reason == "" && first.rsc != then.rsc {
+		then.Reason = reasonOf("unrunnable", first)
+	}
+	return true
+}
+
+// blockedStop: the unrunnable stop of an unmanaged resource blocked by a
+// failure with on-fail=block.
+func blockedStop(a *Action) bool {
+	r := a.rsc
+	if r == nil || a.Task != "stop" || a.Runnable || r.Managed {
+		return false
+	}
+	for _, of := range r.onFail {
+		if of == "block" {
+			return true
+		}
+	}
+	return r.blocked
 }
 
 // requiredFirst: see propagate.

@@ -83,7 +83,8 @@ func (ws *workingSet) applyLocations() {
 		var targets []*Resource
 		switch {
 		case loc.Rsc != "":
-			if r := ws.byID[loc.Rsc]; r != nil && r.Parent == nil {
+			// A member of a top-level group takes its own locations.
+			if r := ws.byID[loc.Rsc]; r != nil && (r.Parent == nil || r.Parent.isGroup() && r.Parent.Parent == nil) {
 				targets = append(targets, r)
 			}
 		case loc.RscPattern != "":
@@ -206,7 +207,9 @@ func (ws *workingSet) applyNodeCriteria() {
 	}
 	for _, n := range ws.nodes {
 		for _, p := range ws.allPrimitives() {
-			if p.Threshold == 0 {
+			// Ignored failures ignore the threshold too
+			// (pcmk__threshold_reached).
+			if p.Threshold == 0 || p.failureIgnored {
 				continue
 			}
 			fc := ws.failcount(p, n)

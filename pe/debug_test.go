@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 )
@@ -25,7 +24,7 @@ func TestDebugCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	res, err := ScheduleWith(c, corpusNow(c), Options{Sanitized: true})
 	if err != nil {
 		t.Fatal(err)
 	}

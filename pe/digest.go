@@ -158,10 +158,10 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 			if op.OpForceRestart != "" {
 				restart = onlyParams(params, op.OpForceRestart)
 			}
-			if cib.OpDigest(restart) != op.OpRestartDigest {
+			if cib.OpDigest(restart) != op.OpRestartDigest && !ws.onlySanitizedChanged(rsc, op, params) {
 				return digestRestart
 			}
-			if op.OpDigest == "" || op.OpDigest != digest {
+			if (op.OpDigest == "" || op.OpDigest != digest) && !ws.onlySanitizedChanged(rsc, op, params) {
 				if startExtra {
 					return digestRestart
 				}
@@ -169,7 +169,7 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 			}
 			continue
 		}
-		if op.OpDigest == "" || op.OpDigest != digest {
+		if (op.OpDigest == "" || op.OpDigest != digest) && !ws.onlySanitizedChanged(rsc, op, params) {
 			return digestRestart
 		}
 	}
@@ -210,6 +210,54 @@ func startHasParams(rsc *Resource) bool {
 			}
 			return false
 		}
+	}
+	return false
+}
+
+// onlySanitizedChanged is only_sanitized_changed: in a simulation of a
+// sanitized CIB, a mismatch is no change when the digest of the
+// parameters other than the secret ones (op-secure-params; for fencing
+// devices recorded before feature set 3.16.0, also the fencer's own
+// pcmk_* parameters) matches op-secure-digest.
+func (ws *workingSet) onlySanitizedChanged(rsc *Resource, op *cib.LRMRscOp, params map[string]string) bool {
+	if !ws.sanitized || op.OpSecureDigest == "" {
+		return false
+	}
+	secure := map[string]string{}
+	for k, v := range params {
+		secure[k] = v
+	}
+	for _, k := range strings.Fields(op.OpSecureParams) {
+		delete(secure, k)
+	}
+	if isFenceDevice(rsc) && compareVersion(op.CRMFeatureSet, "3.16.0") < 0 {
+		for k := range secure {
+			if stonithParam(k) {
+				delete(secure, k)
+			}
+		}
+	}
+	return cib.OpDigest(secure) == op.OpSecureDigest
+}
+
+// stonithParam is pcmk_stonith_param: a parameter the fencer itself uses.
+func stonithParam(k string) bool {
+	switch k {
+	case "provides", "stonith-timeout", "pcmk_action_limit", "pcmk_delay_base", "pcmk_delay_max",
+		"pcmk_host_argument", "pcmk_host_check", "pcmk_host_list", "pcmk_host_map":
+		return true
+	}
+	if !strings.HasPrefix(k, "pcmk_") {
+		return false
+	}
+	rest := k[len("pcmk_"):]
+	i := strings.IndexByte(rest, '_')
+	if i < 0 {
+		return false
+	}
+	switch rest[i:] {
+	case "_action", "_timeout", "_retries":
+		return true
 	}
 	return false
 }

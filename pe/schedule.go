@@ -39,8 +39,10 @@ type workingSet struct {
 	cloneList   []*Resource
 	alloc       map[*Resource]weights
 
-	actions []*Action
-	edges   []*Edge
+	actions   []*Action
+	edges     []*Edge
+	unfencing bool // some device provides unfencing (pe_flag_enable_unfencing)
+	sanitized bool // see Options
 }
 
 // Result is a transition: actions, their ordering, and the summary.
@@ -52,14 +54,27 @@ type Result struct {
 	summary   []string
 }
 
+// Options adjust a scheduler run.
+type Options struct {
+	// Sanitized: the CIB may have had secrets masked (as crm_simulate
+	// assumes, pe_flag_sanitized), so a definition change that leaves the
+	// digest of the non-secret parameters intact is not one.
+	Sanitized bool
+}
+
 // Schedule computes the transition for c at time now. It does no I/O and
 // returns the same result for the same input.
 func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
+	return ScheduleWith(c, now, Options{})
+}
+
+// ScheduleWith is Schedule with options.
+func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	if c == nil {
 		return nil, fmt.Errorf("pe: nil CIB")
 	}
 	ws := &workingSet{
-		cib: c, now: now,
+		cib: c, now: now, sanitized: o.Sanitized,
 		nodeByName:  map[string]*Node{},
 		nodeByID:    map[string]*Node{},
 		states:      map[*Node]*cib.NodeState{},
@@ -76,6 +91,7 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 	ws.unpackStatus()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
+	ws.multipleActive()
 	ws.unpackColocations()
 	ws.applyNodeCriteria()
 
@@ -89,10 +105,13 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 		o.NextRole = cib.RoleStopped
 	}
 	all := append(order, ws.orphanList...)
+	ws.scheduleUnfencing()
 	ws.createFencing()
 	for _, r := range all {
 		ws.createActions(r)
 	}
+	ws.orderAfterUnfencing()
+	ws.blockStartsBehindProbes()
 	ws.internalOrderings(all)
 	ws.unpackOrders()
 	ws.blockMigrations()

@@ -548,7 +548,7 @@ func (r *Result) RevisedStatus(c *cib.CIB) string {
 			continue
 		}
 		n := nodeByName[a.Node]
-		if n == nil || a.Task != "stonith" {
+		if n == nil || a.Task != "stonith" || a.FenceOp == "on" {
 			continue
 		}
 		after.nodes[n].online, after.nodes[n].unclean = false, false

@@ -80,7 +80,11 @@ func (ws *workingSet) summarise(all []*Resource) []string {
 		if a.rsc != nil || a.Optional || a.Task != "stonith" {
 			continue
 		}
-		w.lines = append(w.lines, fmt.Sprintf("  * Fence (reboot) %s '%s'", a.Node, a.Reason))
+		op := a.FenceOp
+		if op == "" {
+			op = "reboot"
+		}
+		w.lines = append(w.lines, fmt.Sprintf("  * Fence (%s) %s '%s'", op, a.Node, a.Reason))
 	}
 	for _, r := range all {
 		for _, p := range r.primitives() {
@@ -123,7 +127,10 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 	var stop *Action
 	if startNode != nil {
 		stop = r.find("stop", startNode)
-	} else {
+	}
+	if stop == nil {
+		// No stop where it stays (multiple-active=stop_unexpected):
+		// any stop.
 		stop = r.find("stop", nil)
 	}
 	if r.Role == r.NextRole {

@@ -21,6 +21,7 @@ type options struct {
 	placement        string
 	haveStonithRsc   bool
 	defaultStickness Score
+	keepOrphans      bool // stop-orphan-resources=false: orphans are left alone
 }
 
 func isTrue(v string) bool {
@@ -98,6 +99,7 @@ func (ws *workingSet) unpackOptions() {
 	if v, ok := props["startup-fencing"]; ok {
 		o.startupFencing = isTrue(v)
 	}
+	o.keepOrphans = props["stop-orphan-resources"] != "" && !isTrue(props["stop-orphan-resources"])
 	o.placement = props["placement-strategy"]
 	if v, ok := props["default-resource-stickiness"]; ok {
 		o.defaultStickness, _ = cib.ParseScore(v)
@@ -383,6 +385,54 @@ func (ws *workingSet) setMeta(rsc *Resource, defaults map[string]string) {
 	rsc.index = len(ws.byID)
 }
 
+// cmpOpByCallID is sort_op_by_callid: by call id, a pending operation
+// (call id -1) placed by the transition that scheduled it relative to the
+// other, or last when the transitions cannot be compared.
+func cmpOpByCallID(a, b *cib.LRMRscOp) int {
+	ac, bc := a.CallID, b.CallID
+	switch {
+	case ac == -1 && bc == -1:
+		return 0
+	case ac >= 0 && ac < bc:
+		return -1
+	case bc >= 0 && ac > bc:
+		return 1
+	case ac >= 0 && bc >= 0:
+		return 0
+	}
+	au, aid := transitionOf(a)
+	bu, bid := transitionOf(b)
+	switch {
+	case au != bu || aid == bid:
+		if bc == -1 {
+			return -1
+		}
+		return 1
+	case (aid >= 0 && aid < bid) || bid == -1:
+		return -1
+	case (bid >= 0 && aid > bid) || aid == -1:
+		return 1
+	}
+	return 0
+}
+
+// transitionOf is the transition uuid and number of the operation's
+// transition magic (else key): "action:transition:target-rc:uuid".
+func transitionOf(op *cib.LRMRscOp) (string, int) {
+	key := op.TransitionKey
+	if m := op.TransitionMagic; m != "" {
+		if i := strings.IndexByte(m, ';'); i >= 0 {
+			key = m[i+1:]
+		}
+	}
+	parts := strings.Split(key, ":")
+	if len(parts) < 4 {
+		return "", 0
+	}
+	id, _ := strconv.Atoi(parts[1])
+	return parts[3], id
+}
+
 // transitionTarget is the expected rc recorded in a transition key
 // ("action:transition:target-rc:uuid"), 0 when absent.
 func transitionTarget(key string) int {
@@ -446,6 +496,9 @@ func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
 		rsc = &Resource{ID: lr.ID, Orphan: true, Prim: &cib.Primitive{ID: lr.ID, Class: lr.Class, Provider: lr.Provider, Type: lr.Type}}
 		ws.setMeta(rsc, nil)
 		rsc.TargetRole = cib.RoleStopped
+		if ws.opts.keepOrphans {
+			rsc.Managed = false
+		}
 		ws.orphans[lr.ID] = rsc
 		ws.orphanList = append(ws.orphanList, rsc)
 	}
@@ -493,17 +546,22 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	}
 	ops := make([]*cib.LRMRscOp, 0, len(lr.Ops))
 	for _, op := range lr.Ops {
-		ops = append(ops, op)
+		// Notifications leave no state; kept out of the sort, where
+		// their call id -1 would reorder the rest.
+		if op.Operation != "notify" {
+			ops = append(ops, op)
+		}
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].CallID < ops[j].CallID })
+	sort.SliceStable(ops, func(i, j int) bool { return cmpOpByCallID(ops[i], ops[j]) < 0 })
 	role := cib.RoleUnknown
 	onFail := "ignore"
 	failed := false
 	for _, op := range ops {
-		if op.CallID < 0 && op.OpStatus == -1 { // pending
+		if op.OpStatus == -1 { // pending, whatever its call id
 			switch op.Operation {
 			case "start", "migrate_from":
 				role = cib.RoleStarted
+				rsc.startPending = op.Operation == "start" || rsc.startPending
 			case "promote":
 				role = cib.RolePromoted
 			case "stop":
@@ -538,12 +596,21 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
 		}
+		if !ok && ws.opExpired(rsc, n, op) {
+			// An expired failure is ignored (check_operation_expiry).
+			continue
+		}
 		if probe && (rc == 5 || rc == 2 || op.OpStatus == 7) {
 			// pcmk_xe_mask_probe_failure: not installed or invalid
 			// parameters on a probe means inactive, and banned here.
 			ws.bans = append(ws.bans, stopKey{banTarget(rsc), n})
 			role = cib.RoleStopped
 			continue
+		}
+		if !ok && ws.configuredOnFail(rsc, op) == "ignore" {
+			// "Pretending failed op succeeded": the expected result.
+			ok, rc = true, target
+			rsc.failureIgnored = true
 		}
 		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
 			switch {
@@ -594,8 +661,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		}
 		clear := false
 		switch {
-		case rc == 7 && (op.Operation == "monitor"):
+		case rc == 7:
+			// Not running, as expected: stopped, and past failures
+			// are cleared (update_resource_state).
 			role = cib.RoleStopped
+			clear = true
 		case rc == 8:
 			role = cib.RolePromoted
 		case op.Operation == "start" || op.Operation == "migrate_from":
@@ -679,9 +749,55 @@ var roleRank = map[cib.Role]int{
 
 func roleLess(a, b cib.Role) bool { return roleRank[a] < roleRank[b] }
 
+// failureTimeout is the resource's failure-timeout, 0 when unset.
+func failureTimeout(rsc *Resource) time.Duration {
+	if ft, ok := rsc.Meta["failure-timeout"]; ok {
+		if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// opExpired is check_operation_expiry for a failed operation: older than
+// the failure-timeout, unless a fail count that has not expired remains.
+func (ws *workingSet) opExpired(rsc *Resource, n *Node, op *cib.LRMRscOp) bool {
+	ft := failureTimeout(rsc)
+	if ft <= 0 || op.LastRCChange == nil || ws.now.Unix() < *op.LastRCChange+int64(ft/time.Second) {
+		return false
+	}
+	return ws.rawFailcount(rsc, n) == 0 || ws.failcount(rsc, n) == 0
+}
+
 // failcount is pe_get_failcount: the sum of the resource's fail counts on
-// the node.
+// the node, 0 once the last failure is older than the failure-timeout.
 func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
+	total := ws.rawFailcount(rsc, n)
+	if total > 0 {
+		if d := failureTimeout(rsc); d > 0 {
+			id := rsc.ID
+			if rsc.baseID != "" {
+				id = rsc.baseID
+			}
+			last := int64(0)
+			lprefix := "last-failure-" + id
+			for k, v := range n.Attrs {
+				if failAttrMatch(k, lprefix, rsc.baseID != "") {
+					if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
+						last = t
+					}
+				}
+			}
+			if last > 0 && ws.now.Unix() > last+int64(d/time.Second) {
+				return 0
+			}
+		}
+	}
+	return total
+}
+
+// rawFailcount sums the resource's fail counts on n, expired or not.
+func (ws *workingSet) rawFailcount(rsc *Resource, n *Node) int {
 	total := Score(0)
 	id := rsc.ID
 	if rsc.baseID != "" {
@@ -693,24 +809,6 @@ func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
 			s, err := cib.ParseScore(v)
 			if err == nil {
 				total = total.Add(s)
-			}
-		}
-	}
-	if total > 0 {
-		if ft, ok := rsc.Meta["failure-timeout"]; ok {
-			if d, err := cib.ParseInterval(ft); err == nil && d > 0 {
-				last := int64(0)
-				lprefix := "last-failure-" + id
-				for k, v := range n.Attrs {
-					if failAttrMatch(k, lprefix, rsc.baseID != "") {
-						if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > last {
-							last = t
-						}
-					}
-				}
-				if last > 0 && ws.now.Unix() > last+int64(d/time.Second) {
-					return 0
-				}
 			}
 		}
 	}
