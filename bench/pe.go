@@ -111,7 +111,7 @@ func PE(ctx context.Context, o PEOptions) (*PEResult, error) {
 		if err != nil {
 			continue
 		}
-		r, err := pe.Schedule(doc, time.Unix(doc.ExecutionDate, 0).UTC())
+		r, _, err := pe.Simulation(doc)
 		if err != nil {
 			continue
 		}
@@ -340,7 +340,7 @@ func generated(ctx context.Context, crm string, resources, nodes int) (Generated
 	}
 	g.ImportMs = round3(float64(time.Since(t0).Nanoseconds()) / 1e6)
 	t0 = time.Now()
-	r, err := pe.Schedule(doc, time.Unix(doc.ExecutionDate, 0).UTC())
+	r, _, err := pe.Simulation(doc)
 	if err != nil {
 		return g, fmt.Errorf("generated CIB: %w", err)
 	}

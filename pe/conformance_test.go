@@ -95,14 +95,8 @@ func runCorpusTest(name string) (pass bool, got, want []string, err error) {
 	return strings.Join(got, "\n") == strings.Join(want, "\n"), got, want, nil
 }
 
-// corpusNow is the time crm_simulate schedules a corpus CIB at: its
-// execution-date, else the current time.
-func corpusNow(c *cib.CIB) time.Time {
-	if c.ExecutionDate == 0 {
-		return time.Now().UTC()
-	}
-	return time.Unix(c.ExecutionDate, 0).UTC()
-}
+// corpusNow is the time crm_simulate schedules a corpus CIB at.
+func corpusNow(c *cib.CIB) time.Time { return SimulationTime(c) }
 
 func TestConformance(t *testing.T) {
 	tests := readIndex(t)

@@ -74,8 +74,8 @@ func WithoutNode(c *cib.CIB, name string, quorate bool) (*cib.CIB, error) {
 // ContingencyPlans computes a plan for every cluster node that is online
 // now. quorate reports whether the remaining nodes keep quorum without the
 // lost one; the pe does not count votes (the quorum package does).
-func ContingencyPlans(c *cib.CIB, now time.Time, quorate func(lost string) bool) ([]Plan, error) {
-	current, err := Schedule(c, now)
+func ContingencyPlans(c *cib.CIB, now time.Time, o Options, quorate func(lost string) bool) ([]Plan, error) {
+	current, err := ScheduleWith(c, now, o)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func ContingencyPlans(c *cib.CIB, now time.Time, quorate func(lost string) bool)
 		if err != nil {
 			return nil, err
 		}
-		res, err := Schedule(without, now)
+		res, err := ScheduleWith(without, now, o)
 		if err != nil {
 			return nil, fmt.Errorf("pe: plan for losing %s: %w", n.Name, err)
 		}

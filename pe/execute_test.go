@@ -72,7 +72,7 @@ func TestExecuteCorpus(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+		res, _, err := Simulation(c)
 		if err != nil {
 			continue
 		}

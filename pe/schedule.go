@@ -68,6 +68,24 @@ func Schedule(c *cib.CIB, now time.Time) (*Result, error) {
 	return ScheduleWith(c, now, Options{})
 }
 
+// Simulation is how crm_simulate schedules a CIB file: at the CIB's
+// execution-date (else now), treating it as sanitized. tachy simulate, the
+// conformance test and the benchmark all schedule this way.
+func Simulation(c *cib.CIB) (*Result, time.Time, error) {
+	now := SimulationTime(c)
+	res, err := ScheduleWith(c, now, Options{Sanitized: true})
+	return res, now, err
+}
+
+// SimulationTime is the "now" crm_simulate uses for a CIB: its
+// execution-date, else the current time.
+func SimulationTime(c *cib.CIB) time.Time {
+	if c.ExecutionDate == 0 {
+		return time.Now().UTC()
+	}
+	return time.Unix(c.ExecutionDate, 0).UTC()
+}
+
 // ScheduleWith is Schedule with options.
 func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	if c == nil {

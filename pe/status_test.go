@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 )
@@ -76,8 +75,7 @@ func TestClusterStatusCorpus(t *testing.T) {
 			if err != nil {
 				return "", ""
 			}
-			now := time.Unix(doc.ExecutionDate, 0).UTC()
-			res, err := Schedule(doc, now)
+			res, _, err := Simulation(doc)
 			if err != nil {
 				return "", ""
 			}

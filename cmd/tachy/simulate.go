@@ -64,7 +64,9 @@ func (c *simulateCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	before, err := pe.Schedule(doc, now)
+	// As crm_simulate: the CIB may have had its secrets masked.
+	opts := pe.Options{Sanitized: true}
+	before, err := pe.ScheduleWith(doc, now, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.XML, err)
 	}
@@ -75,7 +77,7 @@ func (c *simulateCmd) Run() error {
 		}
 	}
 	if len(c.NodeFail) > 0 {
-		if res, err = pe.Schedule(doc, now); err != nil {
+		if res, err = pe.ScheduleWith(doc, now, opts); err != nil {
 			return fmt.Errorf("%s: %w", c.XML, err)
 		}
 	}
@@ -129,8 +131,6 @@ func (c *simulateCmd) now(doc *cib.CIB) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("--now %q: use RFC 3339 (2026-11-25T12:00:00Z) or Unix seconds", c.Now)
 		}
 		return t, nil
-	case doc.ExecutionDate != 0:
-		return time.Unix(doc.ExecutionDate, 0).UTC(), nil
 	}
-	return time.Now().UTC(), nil
+	return pe.SimulationTime(doc), nil
 }
