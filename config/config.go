@@ -30,6 +30,7 @@ type Config struct {
 	Cluster   Cluster
 	Local     Local
 	Heartbeat Heartbeat
+	CIB       CIB
 	Quorum    Quorum
 	Nodes     []Node // at least one; their order is the file's
 }
@@ -47,6 +48,12 @@ type Local struct {
 	Socket   string // the control socket
 	LogLevel string // debug, info, warn or error
 	StateDir string
+}
+
+// CIB is the [cib] table: the replicated Cluster Information Base.
+type CIB struct {
+	Port   int    // TCP port of the CIB's Raft traffic (mutual TLS), 1..65535
+	PKIDir string // the cluster CA and node certificates (tachy cluster init); Load makes it absolute
 }
 
 // Heartbeat is the [heartbeat] table: the membership layer.
@@ -128,6 +135,7 @@ func Defaults() Config {
 			MaxClockSkew:     2 * time.Second,
 			RealtimePriority: 50,
 		},
+		CIB: CIB{Port: 7947, PKIDir: DefaultPKIDir},
 		Quorum: Quorum{
 			LastManStandingWindow: 10 * time.Second,
 			TieBreaker:            TieBreaker{Mode: TieLowest},
@@ -139,6 +147,7 @@ func Defaults() Config {
 const (
 	DefaultPath     = "/etc/tachy/tachy.conf"
 	DefaultKeyFile  = "/etc/tachy/cluster.key"
+	DefaultPKIDir   = "/etc/tachy/pki"
 	DefaultSocket   = "/run/tachy/tachy.sock"
 	DefaultStateDir = "/var/lib/tachy"
 )
@@ -146,8 +155,8 @@ const (
 // maxFileSize bounds what Load reads; a real file is a few kilobytes.
 const maxFileSize = 1 << 20
 
-// Load reads and parses the file at path. A relative cluster.key_file is
-// made absolute, relative to the directory of the file.
+// Load reads and parses the file at path. A relative cluster.key_file or
+// cib.pki_dir is made absolute, relative to the directory of the file.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -168,12 +177,14 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !filepath.IsAbs(c.Cluster.KeyFile) {
-		dir, err := filepath.Abs(filepath.Dir(path))
-		if err != nil {
-			return nil, err
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []*string{&c.Cluster.KeyFile, &c.CIB.PKIDir} {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
 		}
-		c.Cluster.KeyFile = filepath.Join(dir, c.Cluster.KeyFile)
 	}
 	return c, nil
 }

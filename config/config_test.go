@@ -92,6 +92,10 @@ socket = "/run/t.sock"
 log_level = "debug"
 state_dir = "/srv/tachy"
 
+[cib]
+port = 8000
+pki_dir = "/srv/pki"
+
 [heartbeat]
 interval = "2.5ms"
 miss_count = +1000
@@ -132,6 +136,7 @@ addresses = [
 			Cluster:   Cluster{Name: "prod-db-7", ID: 4294967295, KeyFile: "/etc/tachy/prod.key"},
 			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy"},
 			Heartbeat: Heartbeat{Interval: 2500 * time.Microsecond, MissCount: 1000, Port: 1, Receiver: "udp", XDPMode: "generic", MaxClockSkew: time.Hour, RealtimePriority: 99},
+			CIB:       CIB{Port: 8000, PKIDir: "/srv/pki"},
 			Quorum: Quorum{ExpectedVotes: 7, WaitForAll: ptr(false), LastManStanding: true, LastManStandingWindow: 90 * time.Second,
 				AutoTieBreaker: true, TieBreaker: TieBreaker{Mode: TieList, Nodes: []string{"b", "a"}}},
 			Nodes: []Node{
@@ -313,6 +318,8 @@ var badFiles = []struct {
 	{"duplicate key", file("[heartbeat]\nport = 1\nport = 2 #<\n"), 0, "heartbeat.port", "duplicate key (first set on line 6)"},
 	{"duplicate table", file("[local]\n[local] #<\n"), 0, "[local]", "duplicate table (first on line 5)"},
 	{"unknown table", file("[clutser] #<\nname = 1\n"), 0, "[clutser]", "unknown table; allowed tables: [cluster], [local]"},
+	{"cib port", file("[cib]\nport = 70000 #<\n"), 0, "cib.port", "65535"},
+	{"cib unknown key", file("[cib]\nraft_port = 1 #<\n"), 0, "cib.raft_port", "unknown"},
 	{"node as a table", file("[node] #<\n"), 0, "[node]", "write [[node]]"},
 	{"cluster as an array", file("[[cluster]] #<\n"), 0, "[[cluster]]", "write [cluster]"},
 	{"key outside a table", "name = \"lab\" #<\n" + file(""), 0, "name", "key outside any table"},

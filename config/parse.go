@@ -93,12 +93,13 @@ type document struct {
 var tableKind = map[string]bool{
 	"cluster":   false,
 	"local":     false,
+	"cib":       false,
 	"heartbeat": false,
 	"quorum":    false,
 	"node":      true,
 }
 
-const allowedTables = "[cluster], [local], [heartbeat], [quorum] and one [[node]] per node"
+const allowedTables = "[cluster], [local], [cib], [heartbeat], [quorum] and one [[node]] per node"
 
 type parser struct {
 	file  string

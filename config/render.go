@@ -45,6 +45,10 @@ func Render(c *Config) string {
 	w("log_level", c.Local.LogLevel)
 	w("state_dir", c.Local.StateDir)
 
+	b.WriteString("\n[cib]\n")
+	w("port", c.CIB.Port)
+	w("pki_dir", c.CIB.PKIDir)
+
 	h := c.Heartbeat
 	b.WriteString("\n[heartbeat]\n")
 	w("interval", h.Interval)
@@ -117,8 +121,17 @@ node = "n1"
 socket = "/run/tachy/tachy.sock"
 # debug | info | warn | error
 log_level = "info"
-# Where the daemon keeps its state.
+# Where the daemon keeps its state (the replicated CIB in state_dir/cib).
 state_dir = "/var/lib/tachy"
+
+[cib]
+# TCP port of the replicated CIB (Raft over mutual TLS) on each node's
+# first address, the same on all nodes. 1..65535.
+port = 7947
+# The cluster CA certificate and this node's certificate and key, made by
+# ` + "`tachy cluster init`" + ` (ca.crt, NODE.crt, NODE.key). A relative path is
+# relative to the directory of this file.
+pki_dir = "/etc/tachy/pki"
 
 [heartbeat]
 # How often each link sends a heartbeat to every peer: 1ms..10s.

@@ -16,6 +16,7 @@ import (
 var tableKeys = map[string][]string{
 	"cluster":   {"name", "id", "key_file"},
 	"local":     {"node", "socket", "log_level", "state_dir"},
+	"cib":       {"port", "pki_dir"},
 	"heartbeat": {"interval", "miss_count", "port", "receiver", "xdp_mode", "max_clock_skew", "realtime_priority"},
 	"quorum":    {"expected_votes", "two_node", "wait_for_all", "last_man_standing", "last_man_standing_window", "auto_tie_breaker", "auto_tie_breaker_node"},
 	"node":      {"name", "id", "votes", "addresses"},
@@ -71,6 +72,8 @@ func Parse(name string, data []byte) (*Config, error) {
 			d.local(t)
 		case "heartbeat":
 			d.heartbeat(t)
+		case "cib":
+			d.cib(t)
 		case "quorum":
 			d.quorum(t)
 		case "node":
@@ -299,6 +302,26 @@ func (d *decoder) cluster(t *table) {
 		"id":       "a number that every node of this cluster shares and no other cluster on the network uses, from 1 to 4294967295",
 		"key_file": `the shared secret made by ` + "`tachy keygen`" + `, e.g. key_file = "` + DefaultKeyFile + `"`,
 	})
+}
+
+func (d *decoder) cib(t *table) {
+	c := &d.c.CIB
+	for _, e := range t.entries {
+		w := "cib." + e.key
+		d.lines[w] = e.line
+		switch e.key {
+		case "port":
+			if n, ok := d.integer(e, w, 1, 65535); ok {
+				c.Port = int(n)
+			}
+		case "pki_dir":
+			if s, ok := d.path(e, w, false, 0); ok {
+				c.PKIDir = s
+			}
+		default:
+			d.unknown(e, t.name)
+		}
+	}
 }
 
 func (d *decoder) local(t *table) {
