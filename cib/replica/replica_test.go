@@ -164,6 +164,9 @@ func TestReplicatedCIB(t *testing.T) {
 	}
 }
 
+// networks remembers each TLS replica's network, for Change.
+var networks = map[*Replica]*Network{}
+
 // tlsCluster opens n TLS replicas on loopback ports, from their dirs.
 func tlsCluster(t *testing.T, dir string, ca PEM, names []string, addrs map[string]string, threshold uint64) map[string]*Replica {
 	t.Helper()
@@ -184,9 +187,9 @@ func openTLS(t *testing.T, dir string, ca PEM, n, addr string, threshold uint64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tr *raft.NetworkTransport
+	var nw *Network
 	for i := 0; ; i++ { // the port may linger for a moment after a restart
-		if tr, err = NewTLSTransport(addr, "", conf, quiet); err == nil || i == 50 {
+		if nw, err = ListenTLS(addr, "", conf, quiet); err == nil || i == 50 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -194,10 +197,12 @@ func openTLS(t *testing.T, dir string, ca PEM, n, addr string, threshold uint64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: tr, Log: quiet, SnapshotThreshold: threshold, TrailingLogs: 4})
+	r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: nw.Transport(), Log: quiet, SnapshotThreshold: threshold, TrailingLogs: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.ServeForwards(nw)
+	networks[r] = nw
 	return r
 }
 
@@ -239,6 +244,24 @@ func TestRestartAndCatchUp(t *testing.T) {
 	dc := waitDC(t, rs)
 	submit(t, dc, &cib.Change{Op: cib.OpReplaceConfiguration, XML: baseConfig})
 	waitSame(t, dc, rs)
+	// A follower's change is forwarded to the DC; a refused one says why.
+	for _, r := range rs {
+		if r == dc {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		v, err := r.Change(ctx, networks[r], &cib.Change{Op: cib.OpSetProperty, Name: "cluster-name", Value: str("lab")})
+		if err != nil || v.Epoch != 2 {
+			t.Fatalf("forwarded change: %v %v", v, err)
+		}
+		_, err = r.Change(ctx, networks[r], &cib.Change{Op: cib.OpNodeMembership, Node: "n7", Membership: &cib.Membership{}})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), `no node "n7"`) {
+			t.Fatalf("forwarded bad change: %v", err)
+		}
+		break
+	}
+	waitSame(t, dc, rs)
 
 	// n3 goes down; 30 changes (several snapshots and compactions) later
 	// it comes back and catches up.
@@ -277,8 +300,8 @@ func TestRestartAndCatchUp(t *testing.T) {
 	waitSame(t, dc, rs)
 	// The configuration made epoch 1; 30 attribute changes and this one
 	// are status updates.
-	if v.Epoch != 1 || v.NumUpdates != 31 {
-		t.Fatalf("version after restart %v, want 0.1.31", v)
+	if v.Epoch != 2 || v.NumUpdates != 31 {
+		t.Fatalf("version after restart %v, want 0.2.31", v)
 	}
 }
 

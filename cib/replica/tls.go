@@ -10,12 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
-	"net"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // Nodes authenticate each other with certificates issued by the cluster's
@@ -139,47 +135,4 @@ func TLSConfig(caCert []byte, node PEM) (*tls.Config, error) {
 		ClientAuth:            tls.RequireAnyClientCert,
 		VerifyPeerCertificate: verify,
 	}, nil
-}
-
-// tlsStream is raft's StreamLayer over mutual TLS.
-type tlsStream struct {
-	net.Listener
-	advertise net.Addr
-	conf      *tls.Config
-}
-
-func (s *tlsStream) Addr() net.Addr {
-	if s.advertise != nil {
-		return s.advertise
-	}
-	return s.Listener.Addr()
-}
-
-func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	return tls.DialWithDialer(d, "tcp", string(addr), s.conf)
-}
-
-// NewTLSTransport listens on bind for Raft RPCs over mutual TLS. advertise
-// is the address other nodes reach this one at ("" for the bound address).
-func NewTLSTransport(bind, advertise string, conf *tls.Config, log *slog.Logger) (*raft.NetworkTransport, error) {
-	ln, err := tls.Listen("tcp", bind, conf)
-	if err != nil {
-		return nil, fmt.Errorf("replica: listening on %s: %w", bind, err)
-	}
-	s := &tlsStream{Listener: ln, conf: conf}
-	if advertise != "" {
-		a, err := net.ResolveTCPAddr("tcp", advertise)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("replica: advertise address %q: %w", advertise, err)
-		}
-		s.advertise = a
-	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  s,
-		MaxPool: 3,
-		Timeout: 2 * time.Second,
-		Logger:  raftLogger("raft-net", log),
-	}), nil
 }

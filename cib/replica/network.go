@@ -1,0 +1,277 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// Network is a node's CIB endpoint: Raft's RPCs and changes forwarded to
+// the DC share one mutual-TLS port. A forwarded change starts with the
+// byte 'F', which no Raft RPC type uses (they are 0 to 4); everything
+// else goes to Raft.
+type Network struct {
+	transport *raft.NetworkTransport
+	stream    *muxStream
+	conf      *tls.Config
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	handler func(context.Context, *cib.Change) (Version, error)
+}
+
+const forwardMagic = 'F'
+
+// ListenTLS listens on bind. advertise is the address other nodes reach
+// this one at ("" for the bound address).
+func ListenTLS(bind, advertise string, conf *tls.Config, log *slog.Logger) (*Network, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ln, err := tls.Listen("tcp", bind, conf)
+	if err != nil {
+		return nil, fmt.Errorf("cib: listening on %s: %w", bind, err)
+	}
+	n := &Network{conf: conf, log: log}
+	s := &muxStream{ln: ln, conf: conf, conns: make(chan net.Conn), done: make(chan struct{}), forward: n.serveForward}
+	if advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", advertise)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("cib: advertise address %q: %w", advertise, err)
+		}
+		s.advertise = a
+	}
+	go s.acceptLoop()
+	n.stream = s
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  s,
+		MaxPool: 3,
+		Timeout: 2 * time.Second,
+		Logger:  raftLogger("raft-net", log),
+	})
+	return n, nil
+}
+
+// Transport is the Raft transport to give Open.
+func (n *Network) Transport() raft.Transport { return n.transport }
+
+// Addr is the address peers reach this node at.
+func (n *Network) Addr() string { return n.stream.Addr().String() }
+
+// muxStream is raft's StreamLayer, with forwarded changes split off.
+type muxStream struct {
+	ln        net.Listener
+	advertise net.Addr
+	conf      *tls.Config
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+	forward   func(net.Conn, *bufio.Reader)
+}
+
+func (s *muxStream) acceptLoop() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			s.Close()
+			return
+		}
+		go s.route(c)
+	}
+}
+
+// route reads the first byte (the TLS handshake happens here, so a peer
+// without a cluster certificate is dropped before anything is read).
+func (s *muxStream) route(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	first, err := br.Peek(1)
+	if err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	if first[0] == forwardMagic {
+		br.ReadByte()
+		s.forward(c, br)
+		return
+	}
+	select {
+	case s.conns <- &bufferedConn{Conn: c, r: br}:
+	case <-s.done:
+		c.Close()
+	}
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (s *muxStream) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (s *muxStream) Close() error {
+	s.closeOnce.Do(func() { close(s.done); s.ln.Close() })
+	return nil
+}
+
+func (s *muxStream) Addr() net.Addr {
+	if s.advertise != nil {
+		return s.advertise
+	}
+	return s.ln.Addr()
+}
+
+func (s *muxStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return tls.DialWithDialer(d, "tcp", string(addr), s.conf)
+}
+
+// forwardReply is the DC's answer to a forwarded change.
+type forwardReply struct {
+	Version   *Version `json:"version,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	NotLeader bool     `json:"not_leader,omitempty"`
+}
+
+// maxForward bounds a forwarded change (a whole configuration import).
+const maxForward = 32 << 20
+
+func (n *Network) serveForward(c net.Conn, br *bufio.Reader) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	line, err := readLine(br, maxForward)
+	if err != nil {
+		return
+	}
+	enc := json.NewEncoder(c)
+	ch, err := cib.DecodeChange(line)
+	if err != nil {
+		enc.Encode(forwardReply{Error: err.Error()})
+		return
+	}
+	n.mu.Lock()
+	h := n.handler
+	n.mu.Unlock()
+	if h == nil {
+		enc.Encode(forwardReply{Error: "the CIB is not running on this node yet", NotLeader: true})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := h(ctx, ch)
+	if err != nil {
+		enc.Encode(forwardReply{Error: err.Error(), NotLeader: errors.Is(err, ErrNotLeader)})
+		return
+	}
+	enc.Encode(forwardReply{Version: &v})
+}
+
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		out = append(out, chunk...)
+		if len(out) > max {
+			return nil, fmt.Errorf("request larger than %d bytes", max)
+		}
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+}
+
+// forward sends a change to the node at addr (the DC) and waits.
+func (n *Network) forward(ctx context.Context, addr string, ch *cib.Change) (Version, error) {
+	data, err := cib.EncodeChange(ch)
+	if err != nil {
+		return Version{}, err
+	}
+	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return Version{}, fmt.Errorf("cib: reaching the DC at %s: %w", addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if _, err := c.Write(append(append([]byte{forwardMagic}, data...), '\n')); err != nil {
+		return Version{}, fmt.Errorf("cib: sending to the DC at %s: %w", addr, err)
+	}
+	var rep forwardReply
+	if err := json.NewDecoder(c).Decode(&rep); err != nil {
+		return Version{}, fmt.Errorf("cib: no answer from the DC at %s: %w", addr, err)
+	}
+	switch {
+	case rep.NotLeader:
+		return Version{}, fmt.Errorf("%w: %s", ErrNotLeader, rep.Error)
+	case rep.Error != "":
+		return Version{}, errors.New(rep.Error)
+	case rep.Version == nil:
+		return Version{}, fmt.Errorf("cib: empty answer from the DC at %s", addr)
+	}
+	return *rep.Version, nil
+}
+
+// Close stops listening.
+func (n *Network) Close() error {
+	n.stream.Close()
+	return n.transport.Close()
+}
+
+// ServeForwards makes this replica answer changes other nodes forward to
+// it while it is the DC.
+func (r *Replica) ServeForwards(n *Network) {
+	n.mu.Lock()
+	n.handler = r.Submit
+	n.mu.Unlock()
+}
+
+// Change commits a change from any node: on the DC directly, elsewhere by
+// forwarding it to the DC over n. It waits through an election (until
+// ctx ends) when there is no DC.
+func (r *Replica) Change(ctx context.Context, n *Network, ch *cib.Change) (Version, error) {
+	for {
+		var v Version
+		var err error
+		if r.IsDC() {
+			v, err = r.Submit(ctx, ch)
+		} else if _, addr := r.DC(); addr != "" {
+			v, err = n.forward(ctx, addr, ch)
+		} else {
+			err = &NotLeaderError{}
+		}
+		if !errors.Is(err, ErrNotLeader) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return Version{}, fmt.Errorf("%w (%v)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
