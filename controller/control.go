@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/cib/replica"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,14 +22,20 @@ import (
 // answers with one JSON response line ("status") or a stream of them
 // ("events", one line per event until the client hangs up).
 type request struct {
-	Op string `json:"op"`
+	Op     string      `json:"op"`
+	Change *cib.Change `json:"change,omitempty"` // cib-change
 }
 
 type response struct {
-	Error  string  `json:"error,omitempty"`
-	Status *Status `json:"status,omitempty"`
-	Event  *Event  `json:"event,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Status  *Status          `json:"status,omitempty"`
+	Event   *Event           `json:"event,omitempty"`
+	CIB     *CIBDocument     `json:"cib,omitempty"`
+	Version *replica.Version `json:"version,omitempty"`
 }
+
+// maxRequest bounds a request line: a whole CIB for config import.
+const maxRequest = 32 << 20
 
 // controlServer serves the root-only control socket.
 type controlServer struct {
@@ -78,7 +86,7 @@ func (s *controlServer) handle(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(io.LimitReader(c, 4096)).ReadBytes('\n')
+	line, err := bufio.NewReader(io.LimitReader(c, maxRequest)).ReadBytes('\n')
 	if err != nil {
 		return
 	}
@@ -116,8 +124,30 @@ func (s *controlServer) handle(ctx context.Context, c *net.UnixConn) {
 				return
 			}
 		}
+	case "cib":
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		doc, err := s.d.cib.document(cctx)
+		if err != nil {
+			enc.Encode(response{Error: err.Error()})
+			return
+		}
+		enc.Encode(response{CIB: doc})
+	case "cib-change":
+		if req.Change == nil {
+			enc.Encode(response{Error: "cib-change without a change"})
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		v, err := s.d.cib.change(cctx, req.Change)
+		if err != nil {
+			enc.Encode(response{Error: err.Error()})
+			return
+		}
+		enc.Encode(response{Version: &v})
 	default:
-		enc.Encode(response{Error: fmt.Sprintf("unknown op %q: use status or events", req.Op)})
+		enc.Encode(response{Error: fmt.Sprintf("unknown op %q: use status, events, cib or cib-change", req.Op)})
 	}
 }
 
@@ -144,7 +174,9 @@ func checkPeerRoot(c *net.UnixConn) error {
 // Client talks to a daemon's control socket.
 type Client struct{ Socket string }
 
-func (c Client) dial(op string) (net.Conn, *json.Decoder, error) {
+func (c Client) dial(op string) (net.Conn, *json.Decoder, error) { return c.send(request{Op: op}) }
+
+func (c Client) send(req request) (net.Conn, *json.Decoder, error) {
 	conn, err := net.DialTimeout("unix", c.Socket, 2*time.Second)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
@@ -152,7 +184,7 @@ func (c Client) dial(op string) (net.Conn, *json.Decoder, error) {
 		}
 		return nil, nil, fmt.Errorf("control socket %s: %w", c.Socket, err)
 	}
-	if err := json.NewEncoder(conn).Encode(request{Op: op}); err != nil {
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
@@ -206,4 +238,47 @@ func (c Client) Events(ctx context.Context, first func(Status), fn func(Event) b
 			return nil
 		}
 	}
+}
+
+// call sends one request and reads one response.
+func (c Client) call(req request, timeout time.Duration) (response, error) {
+	conn, dec, err := c.send(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	var r response
+	if err := dec.Decode(&r); err != nil {
+		return response{}, fmt.Errorf("reading the answer from %s: %w", c.Socket, err)
+	}
+	if r.Error != "" {
+		return response{}, errors.New(r.Error)
+	}
+	return r, nil
+}
+
+// CIB returns the daemon's copy of the CIB.
+func (c Client) CIB() (*CIBDocument, error) {
+	r, err := c.call(request{Op: "cib"}, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if r.CIB == nil {
+		return nil, fmt.Errorf("the daemon at %s sent no CIB", c.Socket)
+	}
+	return r.CIB, nil
+}
+
+// Change commits a change to the CIB through the daemon (which forwards it
+// to the DC) and returns the version it made.
+func (c Client) Change(ch *cib.Change) (replica.Version, error) {
+	r, err := c.call(request{Op: "cib-change", Change: ch}, 40*time.Second)
+	if err != nil {
+		return replica.Version{}, err
+	}
+	if r.Version == nil {
+		return replica.Version{}, fmt.Errorf("the daemon at %s sent no version", c.Socket)
+	}
+	return *r.Version, nil
 }

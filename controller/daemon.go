@@ -27,6 +27,7 @@ type Daemon struct {
 	log     *slog.Logger
 	names   map[uint32]string
 	hb      *heartbeat.Service
+	cib     *cibService
 	started time.Time
 	inc     uint64
 
@@ -106,6 +107,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if d.cib, err = startCIB(cfg, local, log); err != nil {
+		ctl.ln.Close()
+		return err
+	}
+	defer d.cib.close()
 	events := make(chan heartbeat.Event, 1024)
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()

@@ -28,6 +28,7 @@ type Status struct {
 	Quorum      quorum.Status         `json:"quorum"`
 	Frames      heartbeat.Stats       `json:"frames"`
 	Sender      heartbeat.SenderStats `json:"sender"`
+	CIB         *CIBStatus            `json:"cib,omitempty"`
 }
 
 // Member is one cluster node as this node sees it.
@@ -59,7 +60,7 @@ func (d *Daemon) Status() Status {
 	now := heartbeat.MonotonicNow()
 	st := Status{Cluster: d.cfg.Cluster.Name, ClusterID: d.cfg.Cluster.ID, Node: d.local.Name, NodeID: d.local.ID,
 		Incarnation: d.inc, PID: os.Getpid(), UptimeSec: time.Since(d.started).Seconds(), Receiver: v.Receiver,
-		IntervalNs: v.Interval.Nanoseconds(), MissCount: v.MissCount, Quorum: qs, Frames: v.Frames, Sender: v.Sender}
+		IntervalNs: v.Interval.Nanoseconds(), MissCount: v.MissCount, Quorum: qs, Frames: v.Frames, Sender: v.Sender, CIB: d.cib.status()}
 	peers := map[uint32]heartbeat.PeerView{}
 	for _, p := range v.Peers {
 		peers[p.Node] = p
@@ -113,6 +114,14 @@ func WriteStatus(w io.Writer, s Status) {
 	fmt.Fprintf(w, "Heartbeat: %s receiver, interval %s, down after %d misses (%s)\n", s.Receiver,
 		time.Duration(s.IntervalNs), s.MissCount, time.Duration(s.IntervalNs*int64(s.MissCount)))
 	fmt.Fprintf(w, "Quorum: %s: %s\n", q, s.Quorum.Reason)
+	if c := s.CIB; c != nil {
+		dc := c.DC
+		if dc == "" {
+			dc = "none elected"
+		}
+		fmt.Fprintf(w, "CIB: version %d.%d.%d, DC %s, this node %s (term %d, %d members)\n",
+			c.Version.AdminEpoch, c.Version.Epoch, c.Version.NumUpdates, dc, strings.ToLower(c.RaftState), c.Term, len(c.Members))
+	}
 	if len(s.Quorum.Flags) > 0 {
 		fmt.Fprintf(w, "Quorum flags: %s\n", strings.Join(s.Quorum.Flags, " "))
 	}

@@ -21,6 +21,9 @@ node = {{q .Node}}
 socket = {{q .Socket}}
 state_dir = {{q .StateDir}}
 
+[cib]
+pki_dir = {{q .PKIDir}}
+
 [heartbeat]
 interval = {{q .Interval}}
 miss_count = {{.MissCount}}
@@ -46,7 +49,7 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 	data := struct {
 		Cluster          string
 		ClusterID        int
-		KeyFile          string
+		KeyFile, PKIDir  string
 		Node             string
 		Socket, StateDir string
 		Interval         string
@@ -54,7 +57,7 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 		Receiver         string
 		Nodes            []configNode
 	}{
-		Cluster: ClusterName, ClusterID: ClusterID, KeyFile: keyPath(dir),
+		Cluster: ClusterName, ClusterID: ClusterID, KeyFile: keyPath(dir), PKIDir: pkiPath(dir),
 		Node: node, Socket: socketPath(dir, node), StateDir: filepath.Join(dir, node, "state"),
 		Interval: interval.String(), MissCount: missCount, Receiver: receiver,
 	}

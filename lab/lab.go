@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tachy-ha/tachy/cib/replica"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -411,6 +412,15 @@ func writeFiles(dir string, st *state) error {
 	if err := writeAtomic(keyPath(dir), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return err
 	}
+	// The CIB's CA and node certificates, as tachy cluster init makes them.
+	var names []string
+	for i := 1; i <= st.Nodes; i++ {
+		names = append(names, nodeName(i))
+	}
+	os.RemoveAll(pkiPath(dir))
+	if err := replica.InitPKI(pkiPath(dir), ClusterName, names); err != nil {
+		return err
+	}
 	for i := 1; i <= st.Nodes; i++ {
 		n := nodeName(i)
 		if err := os.MkdirAll(filepath.Join(dir, n, "state"), 0o755); err != nil {
@@ -488,7 +498,7 @@ func removeStateDir(dir string) error {
 	var errs []error
 	for _, e := range ents {
 		name := e.Name()
-		ours := name == "lab.json" || name == "lab.json.tmp" || name == "cluster.key" || name == "cluster.key.tmp"
+		ours := name == "lab.json" || name == "lab.json.tmp" || name == "cluster.key" || name == "cluster.key.tmp" || (name == "pki" && e.IsDir())
 		if e.IsDir() && len(name) > 1 && name[0] == 'n' {
 			if _, err := strconv.Atoi(name[1:]); err == nil {
 				ours = true
@@ -579,6 +589,7 @@ func (l *Lab) Namespace(node string) string {
 func configPath(dir, node string) string { return filepath.Join(dir, node, "tachy.conf") }
 func socketPath(dir, node string) string { return filepath.Join(dir, node, "tachy.sock") }
 func keyPath(dir string) string          { return filepath.Join(dir, "cluster.key") }
+func pkiPath(dir string) string          { return filepath.Join(dir, "pki") }
 
 // Socket is the control socket of node's daemon ("" for an unknown node).
 func (l *Lab) Socket(node string) string {

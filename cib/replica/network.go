@@ -26,11 +26,15 @@ type Network struct {
 	conf      *tls.Config
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	handler func(context.Context, *cib.Change) (Version, error)
+	mu        sync.Mutex
+	handler   func(context.Context, *cib.Change) (Version, error)
+	readIndex func(context.Context) (uint64, error)
 }
 
-const forwardMagic = 'F'
+const (
+	forwardMagic   = 'F' // a change for the DC
+	readIndexMagic = 'R' // what has the DC committed?
+)
 
 // ListenTLS listens on bind. advertise is the address other nodes reach
 // this one at ("" for the bound address).
@@ -43,7 +47,7 @@ func ListenTLS(bind, advertise string, conf *tls.Config, log *slog.Logger) (*Net
 		return nil, fmt.Errorf("cib: listening on %s: %w", bind, err)
 	}
 	n := &Network{conf: conf, log: log}
-	s := &muxStream{ln: ln, conf: conf, conns: make(chan net.Conn), done: make(chan struct{}), forward: n.serveForward}
+	s := &muxStream{ln: ln, conf: conf, conns: make(chan net.Conn), done: make(chan struct{}), forward: n.serveForward, readIndex: n.serveReadIndex}
 	if advertise != "" {
 		a, err := net.ResolveTCPAddr("tcp", advertise)
 		if err != nil {
@@ -78,6 +82,7 @@ type muxStream struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	forward   func(net.Conn, *bufio.Reader)
+	readIndex func(net.Conn)
 }
 
 func (s *muxStream) acceptLoop() {
@@ -102,9 +107,14 @@ func (s *muxStream) route(c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	if first[0] == forwardMagic {
+	switch first[0] {
+	case forwardMagic:
 		br.ReadByte()
 		s.forward(c, br)
+		return
+	case readIndexMagic:
+		br.ReadByte()
+		s.readIndex(c)
 		return
 	}
 	select {
@@ -244,11 +254,105 @@ func (n *Network) Close() error {
 }
 
 // ServeForwards makes this replica answer changes other nodes forward to
-// it while it is the DC.
+// it, and their read-index questions, while it is the DC.
 func (r *Replica) ServeForwards(n *Network) {
 	n.mu.Lock()
 	n.handler = r.Submit
+	n.readIndex = r.leaderCommitIndex
 	n.mu.Unlock()
+}
+
+// leaderCommitIndex is Raft's read index: the commit index, once this node
+// has confirmed it still leads (so no newer leader has committed more).
+func (r *Replica) leaderCommitIndex(ctx context.Context) (uint64, error) {
+	idx := r.raft.CommitIndex()
+	if err := r.wait(ctx, r.raft.VerifyLeader()); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+func (n *Network) serveReadIndex(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	n.mu.Lock()
+	h := n.readIndex
+	n.mu.Unlock()
+	enc := json.NewEncoder(c)
+	if h == nil {
+		enc.Encode(forwardReply{Error: "the CIB is not running on this node yet", NotLeader: true})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	idx, err := h(ctx)
+	if err != nil {
+		enc.Encode(forwardReply{Error: err.Error(), NotLeader: errors.Is(err, ErrNotLeader)})
+		return
+	}
+	enc.Encode(forwardReply{Version: &Version{Index: idx}})
+}
+
+func (n *Network) askReadIndex(ctx context.Context, addr string) (uint64, error) {
+	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("cib: reaching the DC at %s: %w", addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if _, err := c.Write([]byte{readIndexMagic}); err != nil {
+		return 0, err
+	}
+	var rep forwardReply
+	if err := json.NewDecoder(c).Decode(&rep); err != nil {
+		return 0, fmt.Errorf("cib: no answer from the DC at %s: %w", addr, err)
+	}
+	switch {
+	case rep.NotLeader:
+		return 0, fmt.Errorf("%w: %s", ErrNotLeader, rep.Error)
+	case rep.Error != "" || rep.Version == nil:
+		return 0, fmt.Errorf("cib: the DC at %s: %s", addr, rep.Error)
+	}
+	return rep.Version.Index, nil
+}
+
+// Fresh returns the CIB once it includes every change committed before the
+// call, wherever it was submitted (a linearizable read: Raft's read index,
+// asked of the DC). Current is cheaper and may lag the DC by a moment.
+func (r *Replica) Fresh(ctx context.Context, n *Network) (*cib.CIB, Version, error) {
+	for {
+		var idx uint64
+		var err error
+		if r.IsDC() {
+			idx, err = r.leaderCommitIndex(ctx)
+		} else if _, addr := r.DC(); addr != "" {
+			idx, err = n.askReadIndex(ctx, addr)
+		} else {
+			err = &NotLeaderError{}
+		}
+		if err == nil {
+			for r.raft.AppliedIndex() < idx {
+				select {
+				case <-ctx.Done():
+					return nil, Version{}, fmt.Errorf("cib: this node has not caught up with the DC: %w", ctx.Err())
+				case <-time.After(time.Millisecond):
+				}
+			}
+			c, v := r.Current()
+			return c, v, nil
+		}
+		if !errors.Is(err, ErrNotLeader) {
+			return nil, Version{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, Version{}, fmt.Errorf("%w (%v)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Change commits a change from any node: on the DC directly, elsewhere by

@@ -53,6 +53,7 @@ type Replica struct {
 	fsm    *fsm
 	logs   *raftstore.LogStore
 	stable *raftstore.StableStore
+	snaps  raft.SnapshotStore
 	log    *slog.Logger
 }
 
@@ -125,7 +126,7 @@ func Open(cfg Config) (*Replica, error) {
 		logs.Close()
 		return nil, fmt.Errorf("replica: %w", err)
 	}
-	return &Replica{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, log: cfg.Log}, nil
+	return &Replica{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, snaps: snaps, log: cfg.Log}, nil
 }
 
 // raftLogger passes hashicorp/raft's warnings and errors to slog.
@@ -175,6 +176,20 @@ func (r *Replica) Bootstrap(peers []Peer) error {
 		return fmt.Errorf("replica: bootstrap: %w", err)
 	}
 	return nil
+}
+
+// BootstrapIfNew bootstraps on a node without Raft state and does nothing
+// on one that has it. Every node of a new cluster may call it with the same
+// members: Raft accepts identical bootstraps.
+func (r *Replica) BootstrapIfNew(peers []Peer) error {
+	has, err := raft.HasExistingState(r.logs, r.stable, r.snaps)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	if has {
+		return nil
+	}
+	return r.Bootstrap(peers)
 }
 
 // AddNode adds a member (on the DC): it receives the log and votes.

@@ -94,6 +94,8 @@ func (c *keygenCmd) Run(g *globals) error {
 type configCmd struct {
 	Check   configCheckCmd   `cmd:"" help:"Check a configuration file and print its problems."`
 	Example configExampleCmd `cmd:"" help:"Print a commented example configuration."`
+	Export  configExportCmd  `cmd:"" help:"Print the cluster's CIB as Pacemaker CIB XML."`
+	Import  configImportCmd  `cmd:"" help:"Replace the cluster's configuration with a Pacemaker CIB XML file (its status section is ignored)."`
 }
 
 type configCheckCmd struct {

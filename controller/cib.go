@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/cib/replica"
+	"github.com/tachy-ha/tachy/config"
+)
+
+// cibService is this node's replica of the CIB and its network endpoint.
+type cibService struct {
+	r   *replica.Replica
+	net *replica.Network
+}
+
+// cibAddr is where a node's CIB listens: its first address, cib.port.
+func cibAddr(n *config.Node, port int) string {
+	return netip.AddrPortFrom(n.Addresses[0], uint16(port)).String()
+}
+
+// startCIB opens the replicated CIB. A new cluster is bootstrapped with
+// every configured node as a voter; every node does the same, which Raft
+// allows, so no node has to be started first.
+func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibService, error) {
+	conf, err := replica.LoadTLS(cfg.CIB.PKIDir, local.Name)
+	if err != nil {
+		return nil, fmt.Errorf("cib: %w", err)
+	}
+	nw, err := replica.ListenTLS(cibAddr(local, cfg.CIB.Port), "", conf, log)
+	if err != nil {
+		return nil, err
+	}
+	r, err := replica.Open(replica.Config{Node: local.Name, Dir: filepath.Join(cfg.Local.StateDir, "cib"), Transport: nw.Transport(), Log: log})
+	if err != nil {
+		nw.Close()
+		return nil, err
+	}
+	var peers []replica.Peer
+	for i := range cfg.Nodes {
+		peers = append(peers, replica.Peer{Node: cfg.Nodes[i].Name, Address: cibAddr(&cfg.Nodes[i], cfg.CIB.Port)})
+	}
+	if err := r.BootstrapIfNew(peers); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.ServeForwards(nw)
+	return &cibService{r: r, net: nw}, nil
+}
+
+func (s *cibService) close() {
+	if s != nil {
+		s.r.Close()
+	}
+}
+
+// CIBStatus is the CIB's part of the node status.
+type CIBStatus struct {
+	DC        string          `json:"dc"`
+	IsDC      bool            `json:"is_dc"`
+	Version   replica.Version `json:"version"`
+	RaftState string          `json:"raft_state"`
+	Term      uint64          `json:"term"`
+	Members   []replica.Peer  `json:"members"`
+}
+
+func (s *cibService) status() *CIBStatus {
+	if s == nil {
+		return nil
+	}
+	_, v := s.r.Current()
+	dc, _ := s.r.DC()
+	st := s.r.Stats()
+	term, _ := strconv.ParseUint(st["term"], 10, 64)
+	members, _ := s.r.Members()
+	return &CIBStatus{DC: dc, IsDC: s.r.IsDC(), Version: v, RaftState: st["state"], Term: term, Members: members}
+}
+
+// CIBDocument is the CIB as the control socket returns it.
+type CIBDocument struct {
+	Version replica.Version `json:"version"`
+	DC      string          `json:"dc"`
+	XML     string          `json:"xml"`
+}
+
+func (s *cibService) document(ctx context.Context) (*CIBDocument, error) {
+	c, v, err := s.r.Fresh(ctx, s.net)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := cib.Export(&b, c); err != nil {
+		return nil, err
+	}
+	dc, _ := s.r.DC()
+	return &CIBDocument{Version: v, DC: dc, XML: b.String()}, nil
+}
+
+func (s *cibService) change(ctx context.Context, ch *cib.Change) (replica.Version, error) {
+	return s.r.Change(ctx, s.net, ch)
+}

@@ -1,0 +1,148 @@
+package lab_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/controller"
+	"github.com/tachy-ha/tachy/lab"
+)
+
+// tachyCLI runs the tachy command line against a lab node's daemon.
+func tachyCLI(t *testing.T, l *lab.Lab, node string, args ...string) (string, error) {
+	t.Helper()
+	args = append(args, "--socket", l.Socket(node))
+	out, err := exec.Command(tachyBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
+func mustCLI(t *testing.T, l *lab.Lab, node string, args ...string) string {
+	t.Helper()
+	out, err := tachyCLI(t, l, node, args...)
+	if err != nil {
+		t.Fatalf("tachy %s on %s: %v\n%s", strings.Join(args, " "), node, err, out)
+	}
+	return out
+}
+
+// waitDC waits until the given live nodes agree on one DC among them, and
+// returns it (right after a DC dies its followers still name it until they
+// notice and elect another).
+func waitDC(t *testing.T, l *lab.Lab, nodes []string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		dcs := map[string]bool{}
+		for _, n := range nodes {
+			if st, err := (controller.Client{Socket: l.Socket(n)}).Status(); err == nil && st.CIB != nil && st.CIB.DC != "" {
+				dcs[st.CIB.DC] = true
+			} else {
+				dcs[""] = true
+			}
+		}
+		if len(dcs) == 1 && !dcs[""] {
+			for dc := range dcs {
+				if slices.Contains(nodes, dc) {
+					return dc
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes %v do not agree on a DC after %s: %v", nodes, timeout, dcs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The replicated CIB in the namespace lab: changes made on any node are
+// read on every other, a bad import changes nothing, the DC's death elects
+// another, a node that was down catches up, and a restart of every node
+// keeps the configuration.
+func TestClusterCIB(t *testing.T) {
+	needLab(t)
+	l, _ := startCluster(t, "xdp", 3)
+	nodes := l.Nodes()
+	dc := waitDC(t, l, nodes, 20*time.Second)
+
+	mustCLI(t, l, "n2", "property", "set", "stonith-enabled=false", "no-quorum-policy=stop")
+	if out := mustCLI(t, l, "n3", "property", "list"); !strings.Contains(out, "no-quorum-policy: stop") {
+		t.Fatalf("n3 does not read n2's change:\n%s", out)
+	}
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	if err := os.WriteFile(cibFile, []byte(strings.ReplaceAll(labCIB, "\n", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	before := mustCLI(t, l, "n2", "config", "export")
+	if !strings.Contains(before, `<primitive id="web"`) {
+		t.Fatalf("export lacks the imported resource:\n%s", before)
+	}
+	// A malformed import is refused with the reason; nothing changes.
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	os.WriteFile(bad, []byte(`<cib><configuration><resources><primitive id="x" class="ocf" type="Dummy"/></resources></configuration></cib>`), 0o644)
+	if out, err := tachyCLI(t, l, "n3", "config", "import", bad); err == nil || !strings.Contains(out, "needs a provider") || !strings.Contains(out, "nothing was changed") {
+		t.Fatalf("bad import: %v\n%s", err, out)
+	}
+	if after := mustCLI(t, l, "n1", "config", "export"); after != before {
+		t.Fatalf("a refused import changed the CIB:\n%s", after)
+	}
+
+	// The DC dies: the others elect a new one and take changes.
+	if err := l.Kill(dc); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for _, n := range nodes {
+		if n != dc {
+			rest = append(rest, n)
+		}
+	}
+	start := time.Now()
+	newDC := waitDC(t, l, rest, 20*time.Second)
+	t.Logf("DC %s killed; %s is DC after %s", dc, newDC, time.Since(start).Round(time.Millisecond))
+	mustCLI(t, l, rest[0], "property", "set", "changed-while-down=yes")
+	// It comes back and catches up.
+	if err := l.Start(dc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := tachyCLI(t, l, dc, "property", "list")
+		if err == nil && strings.Contains(out, "changed-while-down: yes") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not catch up: %v\n%s", dc, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Every node restarts: the configuration is still there.
+	want := mustCLI(t, l, "n1", "config", "export")
+	for _, n := range nodes {
+		if err := l.Kill(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if err := l.Start(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDC(t, l, nodes, 20*time.Second)
+	for _, n := range nodes {
+		if got := mustCLI(t, l, n, "config", "export"); got != want {
+			t.Fatalf("%s after a full restart:\n%s\nwant:\n%s", n, got, want)
+		}
+	}
+}
+
+const labCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="false"/></cluster_property_set>
+</crm_config><nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
+<resources><primitive id="web" class="ocf" provider="heartbeat" type="Dummy"/></resources><constraints/></configuration><status/></cib>`
