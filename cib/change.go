@@ -19,6 +19,11 @@ const (
 	// OpSetProperty sets (or with a nil Value deletes) a cluster option in
 	// the cib-bootstrap-options set. Bumps epoch.
 	OpSetProperty ChangeOp = "set-property"
+	// OpEnsureNode adds a cluster node (Node = its name, NodeID = its id)
+	// to the configuration's nodes unless it is there; the DC does this
+	// for every member, as Pacemaker's controller does when a node joins.
+	// Bumps epoch only when it adds.
+	OpEnsureNode ChangeOp = "ensure-node"
 	// OpNodeMembership records a node's membership as the DC sees it
 	// (in_ccm, crmd, join, expected). Bumps num_updates.
 	OpNodeMembership ChangeOp = "node-membership"
@@ -42,6 +47,7 @@ type Change struct {
 	Op         ChangeOp     `json:"op"`
 	XML        string       `json:"xml,omitempty"`
 	Node       string       `json:"node,omitempty"` // node name (uname)
+	NodeID     string       `json:"node_id,omitempty"`
 	Name       string       `json:"name,omitempty"`
 	Value      *string      `json:"value,omitempty"`
 	Membership *Membership  `json:"membership,omitempty"`
@@ -116,6 +122,20 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			return nil, fmt.Errorf("cib: set-property needs a property name")
 		}
 		next.Configuration.CRMConfig = setPair(c.Configuration.CRMConfig, "cib-bootstrap-options", ch.Name, ch.Value)
+		next.Epoch, next.NumUpdates = c.Epoch+1, 0
+	case OpEnsureNode:
+		if ch.Node == "" || ch.NodeID == "" {
+			return nil, fmt.Errorf("cib: ensure-node needs a node name and id")
+		}
+		for _, n := range c.Configuration.Nodes {
+			switch {
+			case n.Uname == ch.Node && n.ID == ch.NodeID:
+				return c, nil // already there: no new version
+			case n.Uname == ch.Node || n.ID == ch.NodeID:
+				return nil, fmt.Errorf("cib: node %s (id %s) conflicts with the configured node %s (id %s): fix the nodes section", ch.Node, ch.NodeID, n.Uname, n.ID)
+			}
+		}
+		next.Configuration.Nodes = append(slices.Clip(c.Configuration.Nodes), &Node{ID: ch.NodeID, Uname: ch.Node})
 		next.Epoch, next.NumUpdates = c.Epoch+1, 0
 	case OpNodeMembership:
 		if ch.Membership == nil {

@@ -70,6 +70,10 @@ func TestApplyChanges(t *testing.T) {
 		t.Fatalf("delete property: %+v", c.Configuration.CRMConfig[0].Pairs)
 	}
 
+	c = mustApply(t, c, &Change{Op: OpEnsureNode, Node: "n3", NodeID: "3"})
+	if same := mustApply(t, c, &Change{Op: OpEnsureNode, Node: "n3", NodeID: "3"}); same != c || len(c.Configuration.Nodes) != 3 || c.Epoch != 6 {
+		t.Fatalf("ensure-node: %d nodes, epoch %d", len(c.Configuration.Nodes), c.Epoch)
+	}
 	c = mustApply(t, c, &Change{Op: OpNodeMembership, Node: "n2", Membership: &Membership{InCCM: "true", Crmd: "online", Join: "member", Expected: "member"}})
 	if len(c.Status.NodeStates) != 2 || c.Status.NodeStates[1].ID != "2" || c.NumUpdates != 1 {
 		t.Fatalf("membership: %+v", c.Status.NodeStates)
@@ -97,7 +101,7 @@ func TestApplyChanges(t *testing.T) {
 	if len(c.Status.NodeStates[1].LRM.Resources) != 0 {
 		t.Fatal("cleanup left history")
 	}
-	if c.NumUpdates != 7 || c.Epoch != 5 {
+	if c.NumUpdates != 7 || c.Epoch != 6 {
 		t.Fatalf("version %d.%d", c.Epoch, c.NumUpdates)
 	}
 
@@ -125,6 +129,7 @@ func TestApplyRejects(t *testing.T) {
 		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "db", Operation: &LRMRscOp{ID: "db_last_0", Operation: "start"}}, `"db" is not configured`},
 		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "web"}, "needs a resource and an operation"},
 		{&Change{Op: OpSetProperty}, "needs a property name"},
+		{&Change{Op: OpEnsureNode, Node: "n1", NodeID: "9"}, "conflicts with the configured node n1"},
 	} {
 		if _, err := base.Apply(tc.ch); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", tc.ch.Op, err, tc.want)

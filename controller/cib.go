@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/cib/replica"
@@ -16,8 +17,9 @@ import (
 
 // cibService is this node's replica of the CIB and its network endpoint.
 type cibService struct {
-	r   *replica.Replica
-	net *replica.Network
+	r    *replica.Replica
+	net  *replica.Network
+	stop chan struct{}
 }
 
 // cibAddr is where a node's CIB listens: its first address, cib.port.
@@ -51,11 +53,39 @@ func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibSer
 		return nil, err
 	}
 	r.ServeForwards(nw)
-	return &cibService{r: r, net: nw}, nil
+	s := &cibService{r: r, net: nw, stop: make(chan struct{})}
+	go s.asDC(cfg, log)
+	return s, nil
+}
+
+// asDC does the DC's standing duties each time this node becomes DC: the
+// configured nodes are in the CIB's nodes section (as Pacemaker's
+// controller adds nodes when they join).
+func (s *cibService) asDC(cfg *config.Config, log *slog.Logger) {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case leader := <-s.r.LeaderChanges():
+			if !leader {
+				continue
+			}
+			log.Info("this node is the DC")
+			for _, n := range cfg.Nodes {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := s.r.Submit(ctx, &cib.Change{Op: cib.OpEnsureNode, Node: n.Name, NodeID: strconv.FormatUint(uint64(n.ID), 10)})
+				cancel()
+				if err != nil {
+					log.Warn("cib: cannot record a configured node", "peer", n.Name, "err", err)
+				}
+			}
+		}
+	}
 }
 
 func (s *cibService) close() {
 	if s != nil {
+		close(s.stop)
 		s.r.Close()
 	}
 }

@@ -15,6 +15,38 @@ import (
 type benchCmd struct {
 	Detect benchDetectCmd `cmd:"" help:"Failure detection: time from a kill or a cut to each survivor's down event, false suspicions under CPU stress, CPU per daemon; XDP and user-space receive paths."`
 	PE     benchPECmd     `cmd:"" name:"pe" help:"The policy engine against crm_simulate on the same inputs: whole process, scheduling alone, generated clusters."`
+	CIB    benchCIBCmd    `cmd:"" name:"cib" help:"The replicated CIB in the namespace lab: Raft commit latency (on the DC and forwarded) and updates per second."`
+}
+
+type benchCIBCmd struct {
+	JSON     bool          `help:"Print the result as JSON (the only format)." default:"true"`
+	Nodes    int           `help:"Lab nodes." default:"3"`
+	Updates  int           `help:"Sequential updates timed on the DC and from a follower." default:"500"`
+	Clients  int           `help:"Concurrent clients of the throughput run." default:"16"`
+	Duration time.Duration `help:"Length of the throughput run." default:"10s"`
+	Binary   string        `help:"tachy binary the lab's daemons run (default: this one)." type:"path"`
+}
+
+func (c *benchCIBCmd) Run(g *globals) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := c.Binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = exe
+	}
+	if c.Nodes < 1 || c.Nodes > 16 || c.Updates < 1 || c.Clients < 1 {
+		return fmt.Errorf("use --nodes 1..16, --updates and --clients of at least 1")
+	}
+	res, err := bench.CIB(ctx, bench.CIBOptions{Nodes: c.Nodes, Dir: g.LabDir, Binary: bin, Updates: c.Updates,
+		Clients: c.Clients, Duration: c.Duration, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
 }
 
 type benchPECmd struct {
