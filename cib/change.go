@@ -24,6 +24,9 @@ const (
 	// for every member, as Pacemaker's controller does when a node joins.
 	// Bumps epoch only when it adds.
 	OpEnsureNode ChangeOp = "ensure-node"
+	// OpSetQuorum records whether the DC's partition has quorum (Value
+	// "1" or "0"), the CIB's have-quorum. Bumps num_updates.
+	OpSetQuorum ChangeOp = "set-quorum"
 	// OpNodeMembership records a node's membership as the DC sees it
 	// (in_ccm, crmd, join, expected). Bumps num_updates.
 	OpNodeMembership ChangeOp = "node-membership"
@@ -113,10 +116,8 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			return nil, err
 		}
 		next.Configuration = doc.Configuration
+		next.Configuration.Nodes = keepMemberNodes(c, doc.Configuration.Nodes)
 		next.Epoch, next.NumUpdates = c.Epoch+1, 0
-		if err := next.checkStatusNodes(); err != nil {
-			return nil, err
-		}
 	case OpSetProperty:
 		if ch.Name == "" {
 			return nil, fmt.Errorf("cib: set-property needs a property name")
@@ -137,6 +138,12 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		}
 		next.Configuration.Nodes = append(slices.Clip(c.Configuration.Nodes), &Node{ID: ch.NodeID, Uname: ch.Node})
 		next.Epoch, next.NumUpdates = c.Epoch+1, 0
+	case OpSetQuorum:
+		if ch.Value == nil || (*ch.Value != "1" && *ch.Value != "0") {
+			return nil, fmt.Errorf(`cib: set-quorum needs the value "1" or "0"`)
+		}
+		next.HaveQuorum = *ch.Value == "1"
+		next.NumUpdates = c.NumUpdates + 1
 	case OpNodeMembership:
 		if ch.Membership == nil {
 			return nil, fmt.Errorf("cib: node-membership for %q needs the membership fields", ch.Node)
@@ -215,19 +222,28 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 	return &next, nil
 }
 
-// checkStatusNodes refuses a configuration that drops a node the status
-// still records as a cluster member: remove the node from the cluster first.
-func (c *CIB) checkStatusNodes() error {
-	known := map[string]bool{}
-	for _, n := range c.Configuration.Nodes {
-		known[n.ID] = true
+// keepMemberNodes returns the new configuration's nodes plus the current
+// ones it lacks that the status shows as cluster members: membership, not
+// an imported file, decides which nodes exist (Pacemaker's controller adds
+// nodes as they join), so importing a file written elsewhere keeps them.
+func keepMemberNodes(c *CIB, nodes []*Node) []*Node {
+	have := map[string]bool{}
+	for _, n := range nodes {
+		have[n.ID] = true
 	}
+	member := map[string]bool{}
 	for _, st := range c.Status.NodeStates {
-		if !known[st.ID] && st.InCCM == "true" && st.Extra["remote_node"] == "" {
-			return fmt.Errorf("cib: the new configuration drops node %s (id %s), which is a cluster member: remove it from the cluster first", st.Uname, st.ID)
+		if st.InCCM == "true" {
+			member[st.ID] = true
 		}
 	}
-	return nil
+	out := slices.Clip(nodes)
+	for _, n := range c.Configuration.Nodes {
+		if !have[n.ID] && member[n.ID] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // editNodeState makes c's status private (copied slice) and returns a copy

@@ -70,6 +70,10 @@ func TestApplyChanges(t *testing.T) {
 		t.Fatalf("delete property: %+v", c.Configuration.CRMConfig[0].Pairs)
 	}
 
+	c = mustApply(t, c, &Change{Op: OpSetQuorum, Value: str("1")})
+	if !c.HaveQuorum || c.NumUpdates != 1 {
+		t.Fatalf("set-quorum: %v %d", c.HaveQuorum, c.NumUpdates)
+	}
 	c = mustApply(t, c, &Change{Op: OpEnsureNode, Node: "n3", NodeID: "3"})
 	if same := mustApply(t, c, &Change{Op: OpEnsureNode, Node: "n3", NodeID: "3"}); same != c || len(c.Configuration.Nodes) != 3 || c.Epoch != 6 {
 		t.Fatalf("ensure-node: %d nodes, epoch %d", len(c.Configuration.Nodes), c.Epoch)
@@ -101,7 +105,7 @@ func TestApplyChanges(t *testing.T) {
 	if len(c.Status.NodeStates[1].LRM.Resources) != 0 {
 		t.Fatal("cleanup left history")
 	}
-	if c.NumUpdates != 7 || c.Epoch != 6 {
+	if c.NumUpdates != 7 || c.Epoch != 6 || !c.HaveQuorum {
 		t.Fatalf("version %d.%d", c.Epoch, c.NumUpdates)
 	}
 
@@ -124,12 +128,12 @@ func TestApplyRejects(t *testing.T) {
 	}{
 		{&Change{Op: "rename-cluster"}, `unknown change "rename-cluster"`},
 		{&Change{Op: OpReplaceConfiguration, XML: "<cib><configuration><resources><primitive id='x'/></resources></configuration></cib>"}, "primitive"},
-		{&Change{Op: OpReplaceConfiguration, XML: strings.Replace(changeBase, `<node id="1" uname="n1"/>`, "", 1)}, "drops node n1"},
 		{&Change{Op: OpNodeMembership, Node: "n9", Membership: &Membership{}}, `no node "n9"`},
 		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "db", Operation: &LRMRscOp{ID: "db_last_0", Operation: "start"}}, `"db" is not configured`},
 		{&Change{Op: OpRecordOperation, Node: "n1", Resource: "web"}, "needs a resource and an operation"},
 		{&Change{Op: OpSetProperty}, "needs a property name"},
 		{&Change{Op: OpEnsureNode, Node: "n1", NodeID: "9"}, "conflicts with the configured node n1"},
+		{&Change{Op: OpSetQuorum, Value: str("yes")}, `"1" or "0"`},
 	} {
 		if _, err := base.Apply(tc.ch); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", tc.ch.Op, err, tc.want)
@@ -148,6 +152,14 @@ func TestApplyRejects(t *testing.T) {
 	}
 	if next.Epoch != 4 || len(next.Status.NodeStates) != 1 || next.Configuration.Resources[0].(*Primitive).Type != "Stateful" {
 		t.Fatalf("replace: epoch %d states %d", next.Epoch, len(next.Status.NodeStates))
+	}
+	// A file without the member n1 keeps it; n2, not a member, goes.
+	next, err = base.Apply(&Change{Op: OpReplaceConfiguration, XML: strings.Replace(changeBase, `<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>`, "<nodes/>", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Configuration.Nodes) != 1 || next.Configuration.Nodes[0].Uname != "n1" {
+		t.Fatalf("nodes after an import without them: %+v", next.Configuration.Nodes)
 	}
 }
 

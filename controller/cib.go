@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/cib/replica"
@@ -53,34 +52,7 @@ func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibSer
 		return nil, err
 	}
 	r.ServeForwards(nw)
-	s := &cibService{r: r, net: nw, stop: make(chan struct{})}
-	go s.asDC(cfg, log)
-	return s, nil
-}
-
-// asDC does the DC's standing duties each time this node becomes DC: the
-// configured nodes are in the CIB's nodes section (as Pacemaker's
-// controller adds nodes when they join).
-func (s *cibService) asDC(cfg *config.Config, log *slog.Logger) {
-	for {
-		select {
-		case <-s.stop:
-			return
-		case leader := <-s.r.LeaderChanges():
-			if !leader {
-				continue
-			}
-			log.Info("this node is the DC")
-			for _, n := range cfg.Nodes {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := s.r.Submit(ctx, &cib.Change{Op: cib.OpEnsureNode, Node: n.Name, NodeID: strconv.FormatUint(uint64(n.ID), 10)})
-				cancel()
-				if err != nil {
-					log.Warn("cib: cannot record a configured node", "peer", n.Name, "err", err)
-				}
-			}
-		}
-	}
+	return &cibService{r: r, net: nw, stop: make(chan struct{})}, nil
 }
 
 func (s *cibService) close() {
@@ -98,6 +70,11 @@ type CIBStatus struct {
 	RaftState string          `json:"raft_state"`
 	Term      uint64          `json:"term"`
 	Members   []replica.Peer  `json:"members"`
+	// On the DC: the transition pe plans for the current CIB, as
+	// crm_simulate's Transition Summary lines.
+	Transition      []string `json:"transition,omitempty"`
+	TransitionOf    string   `json:"transition_of_version,omitempty"`
+	TransitionError string   `json:"transition_error,omitempty"`
 }
 
 func (s *cibService) status() *CIBStatus {

@@ -28,6 +28,8 @@ type Daemon struct {
 	names   map[uint32]string
 	hb      *heartbeat.Service
 	cib     *cibService
+	dcKick  chan struct{}
+	plan    plan
 	started time.Time
 	inc     uint64
 
@@ -87,7 +89,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d := &Daemon{cfg: cfg, local: local, log: log, names: map[uint32]string{}, started: time.Now(), inc: inc, subs: map[int]chan Event{}}
+	d := &Daemon{cfg: cfg, local: local, log: log, names: map[uint32]string{}, started: time.Now(), inc: inc, subs: map[int]chan Event{},
+		dcKick: make(chan struct{}, 1)}
 	var qnodes []quorum.Node
 	var peers []heartbeat.Peer
 	for _, n := range cfg.Nodes {
@@ -126,6 +129,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	go ctl.serve(ctx)
+	dcCtx, stopDC := context.WithCancel(ctx)
+	defer stopDC()
+	go d.dcLoop(dcCtx)
 	log.Info("tachy daemon running", "cluster", cfg.Cluster.Name, "node_id", local.ID, "socket", cfg.Local.Socket, "quorum", d.qs.Reason)
 
 	tick := time.NewTicker(time.Second)
@@ -141,6 +147,8 @@ func Run(ctx context.Context, o Options) error {
 			d.mu.Unlock()
 			d.onQuorum(qs, heartbeat.MonotonicNow())
 		case <-ctx.Done():
+			stopDC()
+			d.leaveCleanly()
 			stopHB()
 			err := d.hb.Wait()
 			os.Remove(cfg.Local.Socket)
@@ -190,6 +198,7 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 	qs := d.q.Update(members, time.Now())
 	d.mu.Unlock()
 	d.onQuorum(qs, ev.TimeNs)
+	d.kickDC()
 }
 
 func (d *Daemon) onQuorum(qs quorum.Status, at int64) {

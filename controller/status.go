@@ -61,6 +61,11 @@ func (d *Daemon) Status() Status {
 	st := Status{Cluster: d.cfg.Cluster.Name, ClusterID: d.cfg.Cluster.ID, Node: d.local.Name, NodeID: d.local.ID,
 		Incarnation: d.inc, PID: os.Getpid(), UptimeSec: time.Since(d.started).Seconds(), Receiver: v.Receiver,
 		IntervalNs: v.Interval.Nanoseconds(), MissCount: v.MissCount, Quorum: qs, Frames: v.Frames, Sender: v.Sender, CIB: d.cib.status()}
+	if st.CIB != nil && st.CIB.IsDC {
+		d.plan.mu.Lock()
+		st.CIB.Transition, st.CIB.TransitionOf, st.CIB.TransitionError = d.plan.summary, d.plan.version, d.plan.err
+		d.plan.mu.Unlock()
+	}
 	peers := map[uint32]heartbeat.PeerView{}
 	for _, p := range v.Peers {
 		peers[p.Node] = p
@@ -121,6 +126,17 @@ func WriteStatus(w io.Writer, s Status) {
 		}
 		fmt.Fprintf(w, "CIB: version %d.%d.%d, DC %s, this node %s (term %d, %d members)\n",
 			c.Version.AdminEpoch, c.Version.Epoch, c.Version.NumUpdates, dc, strings.ToLower(c.RaftState), c.Term, len(c.Members))
+		switch {
+		case c.TransitionError != "":
+			fmt.Fprintf(w, "Transition: pe failed: %s\n", c.TransitionError)
+		case c.IsDC && len(c.Transition) == 0:
+			fmt.Fprintln(w, "Transition: nothing to do")
+		case c.IsDC:
+			fmt.Fprintln(w, "Transition Summary:")
+			for _, l := range c.Transition {
+				fmt.Fprintln(w, l)
+			}
+		}
 	}
 	if len(s.Quorum.Flags) > 0 {
 		fmt.Fprintf(w, "Quorum flags: %s\n", strings.Join(s.Quorum.Flags, " "))

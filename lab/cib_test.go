@@ -82,6 +82,26 @@ func TestClusterCIB(t *testing.T) {
 	if !strings.Contains(before, `<primitive id="web"`) {
 		t.Fatalf("export lacks the imported resource:\n%s", before)
 	}
+	// The DC records membership and quorum, and plans with pe.
+	for _, n := range nodes {
+		if !strings.Contains(before, `uname="`+n+`" in_ccm="true" crmd="online" join="member" expected="member"`) {
+			t.Fatalf("the CIB does not record %s as a member:\n%s", n, before)
+		}
+	}
+	if !strings.Contains(before, `have-quorum="1"`) {
+		t.Fatalf("the CIB does not record quorum:\n%s", before)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := status(t, l, dc)
+		if st.CIB != nil && slices.ContainsFunc(st.CIB.Transition, func(s string) bool { return strings.Contains(s, "Start") && strings.Contains(s, "web") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DC plans no start of web: %+v", st.CIB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// A malformed import is refused with the reason; nothing changes.
 	bad := filepath.Join(t.TempDir(), "bad.xml")
 	os.WriteFile(bad, []byte(`<cib><configuration><resources><primitive id="x" class="ocf" type="Dummy"/></resources></configuration></cib>`), 0o644)
@@ -110,7 +130,7 @@ func TestClusterCIB(t *testing.T) {
 	if err := l.Start(dc); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		out, err := tachyCLI(t, l, dc, "property", "list")
 		if err == nil && strings.Contains(out, "changed-while-down: yes") {
@@ -122,8 +142,9 @@ func TestClusterCIB(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	// Every node restarts: the configuration is still there.
-	want := mustCLI(t, l, "n1", "config", "export")
+	// Every node restarts: the configuration is still there (the status
+	// moves on: the DC records the restarts).
+	want := configSection(mustCLI(t, l, "n1", "config", "export"))
 	for _, n := range nodes {
 		if err := l.Kill(n); err != nil {
 			t.Fatal(err)
@@ -136,10 +157,18 @@ func TestClusterCIB(t *testing.T) {
 	}
 	waitDC(t, l, nodes, 20*time.Second)
 	for _, n := range nodes {
-		if got := mustCLI(t, l, n, "config", "export"); got != want {
+		if got := configSection(mustCLI(t, l, n, "config", "export")); got != want {
 			t.Fatalf("%s after a full restart:\n%s\nwant:\n%s", n, got, want)
 		}
 	}
+}
+
+func configSection(xml string) string {
+	i, j := strings.Index(xml, "<configuration>"), strings.Index(xml, "</configuration>")
+	if i < 0 || j < i {
+		return xml
+	}
+	return xml[i:j]
 }
 
 const labCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>

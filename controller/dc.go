@@ -1,0 +1,153 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/pe"
+)
+
+// The DC keeps the CIB's status in step with what this node's membership
+// and quorum layers see, and plans the transition that pe computes from it.
+// It reconciles (compares the CIB with the live view and submits what
+// differs) rather than reacting to single events, so a missed event or a
+// change of DC mid-way cannot leave the CIB wrong.
+
+// plan is the DC's latest transition.
+type plan struct {
+	mu      sync.Mutex
+	version string
+	summary []string
+	err     string
+	at      time.Time
+}
+
+func (p *plan) set(version string, summary []string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.version, p.summary, p.at = version, summary, time.Now()
+	p.err = ""
+	if err != nil {
+		p.err = err.Error()
+	}
+}
+
+func (p *plan) clear() { p.set("", nil, nil) }
+
+// kickDC asks the DC loop to reconcile now (membership or quorum changed).
+func (d *Daemon) kickDC() {
+	select {
+	case d.dcKick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) dcLoop(ctx context.Context) {
+	watch, stop := d.cib.r.Watch()
+	defer stop()
+	tick := time.NewTicker(time.Second) // also retries after failures
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch:
+		case <-d.dcKick:
+		case <-tick.C:
+		case leader := <-d.cib.r.LeaderChanges():
+			if leader {
+				d.log.Info("this node is the DC")
+			} else {
+				d.log.Info("this node is no longer the DC")
+			}
+		}
+		if !d.cib.r.IsDC() {
+			d.plan.clear()
+			continue
+		}
+		d.reconcile(ctx)
+	}
+}
+
+// reconcile submits what the CIB lacks, then plans.
+func (d *Daemon) reconcile(ctx context.Context) {
+	c, _ := d.cib.r.Current()
+	for _, ch := range d.statusChanges(c) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := d.cib.r.Submit(sctx, ch)
+		cancel()
+		if err != nil {
+			d.log.Warn("cib: cannot record the cluster's state", "change", ch.Op, "node", ch.Node, "err", err)
+			return
+		}
+	}
+	c, v := d.cib.r.Current()
+	res, err := pe.Schedule(c, time.Now())
+	var summary []string
+	if err == nil {
+		summary = res.Summary()
+	}
+	d.plan.set(v.String(), summary, err)
+}
+
+// statusChanges compares the CIB with this node's view: configured nodes
+// listed, each node's membership, and quorum.
+func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
+	var out []*cib.Change
+	up := map[uint32]bool{d.local.ID: true}
+	for _, id := range d.hb.Up() {
+		up[id] = true
+	}
+	for _, n := range d.cfg.Nodes {
+		id := strconv.FormatUint(uint64(n.ID), 10)
+		if !slices.ContainsFunc(c.Configuration.Nodes, func(cn *cib.Node) bool { return cn.ID == id }) {
+			out = append(out, &cib.Change{Op: cib.OpEnsureNode, Node: n.Name, NodeID: id})
+		}
+		var st *cib.NodeState
+		for _, s := range c.Status.NodeStates {
+			if s.ID == id {
+				st = s
+			}
+		}
+		want := cib.Membership{InCCM: "true", Crmd: "online", Join: "member", Expected: "member"}
+		if !up[n.ID] {
+			// A node that was a member and vanished is still expected:
+			// lost, not left, so pe fences it. One never seen, or one
+			// that left cleanly, is expected down.
+			want = cib.Membership{InCCM: "false", Crmd: "offline", Join: "down", Expected: "down"}
+			if st != nil && st.Expected == "member" {
+				want.Expected = "member"
+			}
+		}
+		if st == nil || st.InCCM != want.InCCM || st.Crmd != want.Crmd || st.Join != want.Join || st.Expected != want.Expected {
+			m := want
+			out = append(out, &cib.Change{Op: cib.OpNodeMembership, Node: n.Name, Membership: &m})
+		}
+	}
+	d.mu.Lock()
+	quorate := d.qs.Quorate
+	d.mu.Unlock()
+	if c.HaveQuorum != quorate {
+		v := "0"
+		if quorate {
+			v = "1"
+		}
+		out = append(out, &cib.Change{Op: cib.OpSetQuorum, Value: &v})
+	}
+	return out
+}
+
+// leaveCleanly records, on the way out, that this node leaves on purpose
+// (expected down), so the survivors do not fence it.
+func (d *Daemon) leaveCleanly() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m := cib.Membership{InCCM: "false", Crmd: "offline", Join: "down", Expected: "down"}
+	if _, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpNodeMembership, Node: d.local.Name, Membership: &m}); err != nil {
+		d.log.Warn("cib: could not record this node's clean shutdown; the others may fence it", "err", err)
+	}
+}
