@@ -551,9 +551,9 @@ func (m *MetaStore) pushCurrent(g uint64) {
 // Rotate starts a new generation because the primary writes while the
 // named peers are away: each of them whose bitmap generation is 0 gets the
 // current generation, History shifts and Current becomes a fresh value,
-// durably. It returns the new Current, or 0 if nothing changed (every
-// named peer already has a bitmap generation).
-func (m *MetaStore) Rotate(away []string) (uint64, error) {
+// durably. It returns the old and the new Current, or zeroes if nothing
+// changed (every named peer already has a bitmap generation).
+func (m *MetaStore) Rotate(away []string) (old, cur uint64, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rot := false
@@ -566,10 +566,18 @@ func (m *MetaStore) Rotate(away []string) (uint64, error) {
 		}
 	}
 	if !rot {
-		return 0, nil
+		return 0, 0, nil
 	}
+	old = m.h.Current
 	m.pushCurrent(newGenID())
-	return m.h.Current, m.writeHeader()
+	return old, m.h.Current, m.writeHeader()
+}
+
+// Current returns the current generation.
+func (m *MetaStore) Current() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.h.Current
 }
 
 // SetPrimary records the role durably. Becoming primary records the time,
@@ -635,10 +643,10 @@ func (m *MetaStore) AdoptGen(g uint64, syncDone bool, primary string) error {
 
 // BeforeWrite puts the extents of the range in the activity log, durably,
 // before the write is applied. seq is the write's sequence number; acked
-// is the last sequence number every connected peer acknowledged as
+// returns the last sequence number every connected peer acknowledged as
 // applied (an extent written after it is not evicted without being marked
-// dirty on disk).
-func (m *MetaStore) BeforeWrite(off, length int64, seq, acked uint64) error {
+// dirty on disk); it is called only when an extent must be evicted.
+func (m *MetaStore) BeforeWrite(off, length int64, seq uint64, acked func() uint64) error {
 	if length <= 0 {
 		return nil
 	}
@@ -653,7 +661,7 @@ func (m *MetaStore) BeforeWrite(off, length int64, seq, acked uint64) error {
 			continue
 		}
 		for len(m.h.AL) >= m.alMax {
-			if err := m.evict(acked); err != nil {
+			if err := m.evict(acked()); err != nil {
 				return err
 			}
 		}

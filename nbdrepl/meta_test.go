@@ -183,7 +183,7 @@ func TestMetaActivityLog(t *testing.T) {
 	seq := uint64(0)
 	for e := int64(0); e < 6; e++ {
 		seq++
-		if err := m.BeforeWrite(e*ext+8192, 100, seq, seq); err != nil {
+		if err := m.BeforeWrite(e*ext+8192, 100, seq, func() uint64 { return seq }); err != nil {
 			t.Fatal(err)
 		}
 		bm.Mark(e*ext+8192, 100)
@@ -194,13 +194,13 @@ func TestMetaActivityLog(t *testing.T) {
 	// A connected peer's unacknowledged write to extent 7 (acked stays
 	// 6): extent 2 (acknowledged) is evicted, its one bit written.
 	seq++
-	if err := m.BeforeWrite(7*ext, 10, seq, 6); err != nil {
+	if err := m.BeforeWrite(7*ext, 10, seq, func() uint64 { return 6 }); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing acknowledged (acked 0): extent 3 must be evicted although a
 	// peer may lack its writes, so its words go to disk all dirty.
 	seq++
-	if err := m.BeforeWrite(9*ext, 10, seq, 0); err != nil {
+	if err := m.BeforeWrite(9*ext, 10, seq, func() uint64 { return 0 }); err != nil {
 		t.Fatal(err)
 	}
 	// Crash now: reopen the disk as it is.
@@ -230,7 +230,7 @@ func TestMetaCleanClose(t *testing.T) {
 	}
 	bm, _, _ := m.Slot("node2")
 	m.SetPrimary(true)
-	if err := m.BeforeWrite(5<<20, 1, 1, 1); err != nil {
+	if err := m.BeforeWrite(5<<20, 1, 1, func() uint64 { return 1 }); err != nil {
 		t.Fatal(err)
 	}
 	bm.Mark(5<<20, 1)

@@ -13,6 +13,30 @@ import (
 )
 
 // rawFrame encodes a frame body with a valid MAC from fw's key and counter.
+// fakePrimary runs the primary's handshake and generation exchange on nc
+// and returns the authenticated streams.
+func fakePrimary(t testing.TB, r *Replicated, nc net.Conn) (*frameReader, *frameWriter) {
+	t.Helper()
+	fr, fw, err := r.handshake(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub, err := r.ensureStub("fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.negotiate(nc, fr, fw, stub); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.write(Frame{Type: FrameGen, Gen: r.meta.Current(), Flags: FrameFlagSyncDone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return fr, fw
+}
+
 func rawFrame(fw *frameWriter, body []byte) []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
 	b = append(b, body...)
@@ -84,10 +108,7 @@ func TestReplMalformedFrames(t *testing.T) {
 			}
 			defer nc.Close()
 			nc.SetDeadline(time.Now().Add(10 * time.Second))
-			fr, fw, err := r.handshake(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fr, fw := fakePrimary(t, r, nc)
 			first := good(fw)
 			if _, err := nc.Write(first); err != nil {
 				t.Fatal(err)
