@@ -256,3 +256,59 @@ func TestMetaCleanClose(t *testing.T) {
 		t.Fatalf("bitmap after reopen %v, want %v", bm2.Ranges(), want)
 	}
 }
+
+// FuzzParseMetaHeader: arbitrary bytes as a header slot. Parsing never
+// panics, accepted headers are within bounds and re-encode to the same
+// bytes.
+func FuzzParseMetaHeader(f *testing.F) {
+	f.Add(AppendMetaHeader(nil, MetaHeader{Seq: 1, Size: 1 << 20, Granularity: 4096, ALExtent: 4 << 20, Flags: MetaConsistent}))
+	f.Add(AppendMetaHeader(nil, MetaHeader{Seq: 9, Size: 64 << 20, Granularity: 512, ALExtent: 1 << 20, Flags: MetaPrimary,
+		Current: 3, History: [2]uint64{2, 1}, Peers: []MetaPeer{{"a", 1}, {"bb", 0}}, AL: []uint64{0, 63}}))
+	f.Add([]byte("TCHYMETA"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseMetaHeader(b)
+		if err != nil {
+			if !errors.Is(err, ErrMeta) {
+				t.Fatalf("error %v does not wrap ErrMeta", err)
+			}
+			return
+		}
+		if !pow2(h.Granularity) || h.ALExtent < 64*h.Granularity || len(h.Peers) > MaxMetaPeers || len(h.AL) > MaxALExtents {
+			t.Fatalf("accepted out-of-bounds header %+v", h)
+		}
+		enc := AppendMetaHeader(nil, h)
+		if len(enc) > metaSlotSize || !bytes.Equal(enc, b[:len(enc)]) {
+			t.Fatalf("re-encoding differs")
+		}
+	})
+}
+
+// FuzzDecodeMetaMsg: arbitrary bytes as a META body: never panics,
+// accepted messages are within bounds and re-encode identically, and
+// Resolve on them never panics and is symmetric.
+func FuzzDecodeMetaMsg(f *testing.F) {
+	f.Add(appendMetaMsg(nil, metaMsg{Node: "n1", Primary: true, Consistent: true, Granularity: 4096, Current: 5, History: [2]uint64{4, 3}, PeerBitmap: 4, Dirty: 7, Ranges: [][2]int64{{0, 4096}, {8192, 16384}}}))
+	f.Add(appendMetaMsg(nil, metaMsg{Node: "n2", Granularity: 512, Policy: SBDiscardLeastChanges, Overflow: true}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMetaMsg(b)
+		if err != nil {
+			if !errors.Is(err, ErrFrame) {
+				t.Fatalf("error %v does not wrap ErrFrame", err)
+			}
+			return
+		}
+		if !bytes.Equal(appendMetaMsg(nil, m), b) {
+			t.Fatalf("re-encoding %+v differs", m)
+		}
+		for _, r := range m.Ranges {
+			if r[0] < 0 || r[1] <= r[0] || r[1] > maxOffset {
+				t.Fatalf("accepted range %v", r)
+			}
+		}
+		other := GenView{Current: m.PeerBitmap, History: [2]uint64{m.History[1]}, PeerBitmap: m.History[0], Primary: !m.Primary, Consistent: true, Dirty: 1}
+		a, c := Resolve(m.view(), other, m.Policy), Resolve(other, m.view(), m.Policy)
+		if a.Decision != c.Decision.Mirror() {
+			t.Fatalf("asymmetric: %v vs %v for %+v / %+v", a.Decision, c.Decision, m.view(), other)
+		}
+	})
+}

@@ -172,17 +172,17 @@ func TestFrameRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", f.Type, err)
 		}
-		if g.Type != f.Type || g.Seq != f.Seq || g.Offset != f.Offset || g.Length != f.Length || g.Flags != f.Flags || g.Code != f.Code || !bytes.Equal(g.Data, f.Data) {
+		if g.Type != f.Type || g.Seq != f.Seq || g.Offset != f.Offset || g.Length != f.Length || g.Flags != f.Flags || g.Code != f.Code || g.Gen != f.Gen || !bytes.Equal(g.Data, f.Data) {
 			t.Errorf("round trip %+v -> %+v", f, g)
 		}
 		// Every truncation and every extension is rejected, except
 		// WRITE and ERROR, whose payload is the rest of the frame.
 		for n := range len(b) {
-			if _, err := DecodeFrame(b[:n]); err == nil && f.Type != FrameWrite && f.Type != FrameError {
+			if _, err := DecodeFrame(b[:n]); err == nil && !hasData(f.Type) {
 				t.Errorf("%v truncated to %d bytes accepted", f.Type, n)
 			}
 		}
-		if _, err := DecodeFrame(append(b, 0)); err == nil && f.Type != FrameWrite && f.Type != FrameError {
+		if _, err := DecodeFrame(append(b, 0)); err == nil && !hasData(f.Type) {
 			t.Errorf("%v with a trailing byte accepted", f.Type)
 		}
 	}
@@ -203,6 +203,12 @@ func seedFrames() []Frame {
 		{Type: FrameAckDone, Seq: 8},
 		{Type: FrameError, Code: ReplErrIO, Data: []byte("disk on fire")},
 		{Type: FrameHelloOK},
+		{Type: FrameMeta, Data: appendMetaMsg(nil, metaMsg{Node: "n1", Primary: true, Granularity: 4096, Current: 5, Ranges: [][2]int64{{0, 4096}}})},
+		{Type: FrameDecision, Code: uint32(FullSyncTarget), Flags: 30},
+		{Type: FrameCsums, Offset: 3, Data: make([]byte, 2*digestSize)},
+		{Type: FrameGen, Seq: 9, Gen: 0xabcdef, Flags: FrameFlagSyncDone},
+		{Type: FrameVerify, Seq: 10, Offset: 4096, Length: 1 << 20},
+		{Type: FrameVerifyResp, Seq: 10, Offset: 4096, Data: make([]byte, digestSize)},
 	}
 }
 

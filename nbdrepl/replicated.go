@@ -305,6 +305,7 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 			// Writes made while it was away were marked in old.dirty
 			// under r.order; from now on they are queued to p.
 			p.dirty, p.bmGen = old.dirty, old.bmGen
+			p.skippedBytes.Store(old.skippedBytes.Load())
 			continue
 		}
 		peers = append(peers, old)
@@ -680,6 +681,9 @@ func (p *Peer) resync() {
 	}
 	r.seq++
 	cur := r.meta.Current()
+	p.mu.Lock()
+	p.syncDone = r.seq // before it is queued: the ack may come at once
+	p.mu.Unlock()
 	for _, q := range r.peers {
 		f := Frame{Type: FrameGen, Seq: r.seq, Gen: cur}
 		if q == p {
@@ -687,9 +691,6 @@ func (p *Peer) resync() {
 		}
 		q.enqueue([]Frame{f}, 0, 0, kindCtl)
 	}
-	p.mu.Lock()
-	p.syncDone = r.seq
-	p.mu.Unlock()
 }
 
 // Name is the name given to Attach (or the remote address).

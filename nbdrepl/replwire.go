@@ -263,7 +263,7 @@ func DecodeFrame(b []byte) (Frame, error) {
 		}
 		f.Offset = be.Uint64(b[1:])
 		f.Data = b[9:]
-		if f.Offset > maxOffset {
+		if f.Offset > maxOffset || f.Offset+uint64(len(f.Data)) > maxOffset {
 			return Frame{}, frameErr("CSUMS chunk %d out of range", f.Offset)
 		}
 	case FrameGen:
@@ -288,7 +288,7 @@ func DecodeFrame(b []byte) (Frame, error) {
 		}
 		f.Seq, f.Offset = be.Uint64(b[1:]), be.Uint64(b[9:])
 		f.Data = b[digestHdrSize:]
-		if f.Offset > maxOffset {
+		if f.Offset > maxOffset || f.Offset+uint64(len(f.Data)) > maxOffset {
 			return Frame{}, frameErr("VERIFY_RESP offset %d out of range", f.Offset)
 		}
 	default:

@@ -344,7 +344,10 @@ func (c *secConn) run(ctx context.Context) error {
 	defer stopCtx()
 
 	// Sequence numbers continue from whatever this connection starts with,
-	// and must then be consecutive.
+	// and must then be consecutive. A restarted primary starts again from
+	// 1: the counters are this connection's.
+	s.received.Store(0)
+	s.applied.Store(0)
 	var applyErr atomic.Value
 	applierDone := make(chan struct{})
 	go func() {
