@@ -123,6 +123,8 @@ func inHistory(h [2]uint64, g uint64) bool { return g != 0 && (h[0] == g || h[1]
 //	40 same Current, no dirty bits on either side   no sync
 //	41 same Current, dirty bits (a crashed primary's activity log):
 //	   the side that is primary now is the source   sync source/target
+//	   (42: neither or both primary: split brain)
+//	45 both 50 and 60 hold (damaged metadata)       split brain
 //	50 peer.Current == local.PeerBitmap             sync source (bitmap)
 //	60 local.Current == peer.PeerBitmap             sync target (bitmap)
 //	70 both PeerBitmap equal and non-zero           split brain, common bitmap
@@ -153,6 +155,10 @@ func CompareGens(local, peer GenView) Comparison {
 			return Comparison{Decision: SyncTarget, Rule: 41}
 		}
 		return Comparison{Decision: SplitBrain, Rule: 42, CommonBitmap: true}
+	case local.PeerBitmap != 0 && peer.Current == local.PeerBitmap && peer.PeerBitmap != 0 && local.Current == peer.PeerBitmap:
+		// Each claims the other stayed behind: impossible unless the
+		// metadata is damaged. Found by FuzzDecodeMetaMsg.
+		return Comparison{Decision: SplitBrain, Rule: 45}
 	case local.PeerBitmap != 0 && peer.Current == local.PeerBitmap:
 		return Comparison{Decision: SyncSource, Rule: 50}
 	case peer.PeerBitmap != 0 && local.Current == peer.PeerBitmap:

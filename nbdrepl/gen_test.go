@@ -31,6 +31,7 @@ func TestCompareGensTable(t *testing.T) {
 		{"local much older, no bitmap", v(c1, 0), prim(v(c3, 0, c2, c1)), FullSyncTarget, 90},
 		{"split brain, bitmap lost", prim(v(c3, 0, c2)), v(c4, c2, c2), SplitBrain, 100},
 		{"unrelated", prim(v(c1, 0)), v(c2, 0), Unrelated, 110},
+		{"each behind the other (damaged)", prim(v(c1, c2)), v(c2, c1), SplitBrain, 45},
 	}
 	for _, c := range cases {
 		got := CompareGens(c.local, c.peer)
