@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -311,4 +312,19 @@ func FuzzDecodeMetaMsg(f *testing.F) {
 			t.Fatalf("asymmetric: %v vs %v for %+v / %+v", a.Decision, c.Decision, m.view(), other)
 		}
 	})
+}
+
+// TestMetaInconsistentCannotPromote: a node whose resync did not finish
+// refuses to become primary.
+func TestMetaInconsistentCannotPromote(t *testing.T) {
+	m, err := NewMemMeta(MetaOptions{Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetConsistent(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewReplicated(NewMemBackend(1<<20), ReplConfig{Secret: testSecret, Meta: m}); err == nil || !strings.Contains(err.Error(), "inconsistent") {
+		t.Fatalf("promoting an inconsistent node: %v", err)
+	}
 }

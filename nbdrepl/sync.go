@@ -136,6 +136,11 @@ func (r *Replicated) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, st
 	if err != nil {
 		return Resolution{}, err
 	}
+	if pm.Node != stub.name {
+		r.log.Warn("replication: the secondary calls itself by another name than the one it was attached as; "+
+			"attach peers by their node names, or their bitmaps will not be found after a role change",
+			"attached_as", stub.name, "node", pm.Node)
+	}
 	res := Resolve(local, pm.view(), r.cfg.SplitBrain)
 	if err := fw.write(Frame{Type: FrameDecision, Code: uint32(res.Decision.Mirror()), Flags: uint32(res.Rule)}); err != nil {
 		return res, err
