@@ -124,3 +124,43 @@ func (d *DirtyBitmap) next(i int64) (off, end int64, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// words copies the bitmap words [from, to) (clipped).
+func (d *DirtyBitmap) words(from, to int) []uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	to = min(to, len(d.bits))
+	from = min(from, to)
+	return append([]uint64(nil), d.bits[from:to]...)
+}
+
+// orWords sets every bit set in w, starting at word from (bits beyond the
+// volume are ignored).
+func (d *DirtyBitmap) orWords(from int, w []uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, x := range w {
+		if from+i < len(d.bits) {
+			d.bits[from+i] |= x
+		}
+	}
+	d.trimTail()
+}
+
+// trimTail clears bits past the last chunk. Call with d.mu held.
+func (d *DirtyBitmap) trimTail() {
+	n := (d.size + d.gran - 1) / d.gran
+	if r := n % 64; r != 0 && len(d.bits) > 0 {
+		d.bits[len(d.bits)-1] &= 1<<r - 1
+	}
+}
+
+// MarkAll marks the whole volume dirty (a full sync).
+func (d *DirtyBitmap) MarkAll() { d.Mark(0, d.size) }
+
+// ClearAll clears every bit.
+func (d *DirtyBitmap) ClearAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.bits)
+}

@@ -13,6 +13,30 @@ import (
 )
 
 // rawFrame encodes a frame body with a valid MAC from fw's key and counter.
+// fakePrimary runs the primary's handshake and generation exchange on nc
+// and returns the authenticated streams.
+func fakePrimary(t testing.TB, r *Replicated, nc net.Conn) (*frameReader, *frameWriter) {
+	t.Helper()
+	fr, fw, err := r.handshake(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub, err := r.ensureStub("fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.negotiate(nc, fr, fw, stub); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.write(Frame{Type: FrameGen, Gen: r.meta.Current(), Flags: FrameFlagSyncDone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return fr, fw
+}
+
 func rawFrame(fw *frameWriter, body []byte) []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
 	b = append(b, body...)
@@ -84,10 +108,7 @@ func TestReplMalformedFrames(t *testing.T) {
 			}
 			defer nc.Close()
 			nc.SetDeadline(time.Now().Add(10 * time.Second))
-			fr, fw, err := r.handshake(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fr, fw := fakePrimary(t, r, nc)
 			first := good(fw)
 			if _, err := nc.Write(first); err != nil {
 				t.Fatal(err)
@@ -151,17 +172,17 @@ func TestFrameRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", f.Type, err)
 		}
-		if g.Type != f.Type || g.Seq != f.Seq || g.Offset != f.Offset || g.Length != f.Length || g.Flags != f.Flags || g.Code != f.Code || !bytes.Equal(g.Data, f.Data) {
+		if g.Type != f.Type || g.Seq != f.Seq || g.Offset != f.Offset || g.Length != f.Length || g.Flags != f.Flags || g.Code != f.Code || g.Gen != f.Gen || !bytes.Equal(g.Data, f.Data) {
 			t.Errorf("round trip %+v -> %+v", f, g)
 		}
 		// Every truncation and every extension is rejected, except
 		// WRITE and ERROR, whose payload is the rest of the frame.
 		for n := range len(b) {
-			if _, err := DecodeFrame(b[:n]); err == nil && f.Type != FrameWrite && f.Type != FrameError {
+			if _, err := DecodeFrame(b[:n]); err == nil && !hasData(f.Type) {
 				t.Errorf("%v truncated to %d bytes accepted", f.Type, n)
 			}
 		}
-		if _, err := DecodeFrame(append(b, 0)); err == nil && f.Type != FrameWrite && f.Type != FrameError {
+		if _, err := DecodeFrame(append(b, 0)); err == nil && !hasData(f.Type) {
 			t.Errorf("%v with a trailing byte accepted", f.Type)
 		}
 	}
@@ -182,6 +203,12 @@ func seedFrames() []Frame {
 		{Type: FrameAckDone, Seq: 8},
 		{Type: FrameError, Code: ReplErrIO, Data: []byte("disk on fire")},
 		{Type: FrameHelloOK},
+		{Type: FrameMeta, Data: appendMetaMsg(nil, metaMsg{Node: "n1", Primary: true, Granularity: 4096, Current: 5, Ranges: [][2]int64{{0, 4096}}})},
+		{Type: FrameDecision, Code: uint32(FullSyncTarget), Flags: 30},
+		{Type: FrameCsums, Offset: 3, Data: make([]byte, 2*digestSize)},
+		{Type: FrameGen, Seq: 9, Gen: 0xabcdef, Flags: FrameFlagSyncDone},
+		{Type: FrameVerify, Seq: 10, Offset: 4096, Length: 1 << 20},
+		{Type: FrameVerifyResp, Seq: 10, Offset: 4096, Data: make([]byte, digestSize)},
 	}
 }
 

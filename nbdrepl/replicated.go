@@ -55,6 +55,22 @@ type ReplConfig struct {
 	// written to its socket (default 64 MiB); a full queue blocks writers.
 	MaxQueueBytes int64
 	Logger        *slog.Logger
+
+	// Node is this node's name, sent to the secondaries (they keep a
+	// bitmap slot under it). Default "primary".
+	Node string
+	// Meta is the volume's persistent metadata (generations, bitmaps,
+	// activity log); nil keeps it in memory (NewMemMeta), so a restart
+	// means a full, checksummed sync. Its granularity overrides
+	// DirtyGranularity. NewReplicated marks it primary; Close demotes it.
+	// The caller closes it.
+	Meta *MetaStore
+	// SplitBrain is the policy applied when a split brain is detected
+	// (default SBDisconnect).
+	SplitBrain SplitBrainPolicy
+	// ResyncRate bounds resync and full-sync traffic, in payload bytes
+	// per second (0: unlimited).
+	ResyncRate int64
 }
 
 // Replicated is a Backend that writes to a local backend and replicates
@@ -72,6 +88,9 @@ type Replicated struct {
 	seq    uint64 // last sequence number assigned
 	peers  []*Peer
 	closed bool
+
+	meta    *MetaStore
+	limiter *tokenBucket // nil: unlimited
 }
 
 // ErrReplClosed is returned by changes after Close.
@@ -107,8 +126,58 @@ func NewReplicated(local Backend, cfg ReplConfig) (*Replicated, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Replicated{local: local, cfg: cfg, log: log.With("volume", cfg.Volume)}, nil
+	if cfg.Node == "" {
+		cfg.Node = "primary"
+	}
+	if len(cfg.Node) > MaxPeerName {
+		return nil, fmt.Errorf("node name longer than %d bytes", MaxPeerName)
+	}
+	r := &Replicated{local: local, cfg: cfg, log: log.With("volume", cfg.Volume), meta: cfg.Meta}
+	if r.meta == nil {
+		m, err := NewMemMeta(MetaOptions{Size: local.Size(), Granularity: max(cfg.DirtyGranularity, 512)})
+		if err != nil {
+			return nil, err
+		}
+		r.meta = m
+	}
+	h := r.meta.Header()
+	if h.Size != local.Size() {
+		return nil, fmt.Errorf("metadata is for %d bytes, the volume has %d", h.Size, local.Size())
+	}
+	r.cfg.DirtyGranularity = h.Granularity
+	if err := r.meta.SetPrimary(true); err != nil {
+		return nil, err
+	}
+	if r.meta.CrashedPrimary() {
+		r.log.Warn("replication: this node crashed while primary; the activity log's extents are marked out of sync for every peer", "al_extents", len(h.AL))
+	}
+	if cfg.ResyncRate > 0 {
+		r.limiter = newTokenBucket(cfg.ResyncRate, max(cfg.ResyncRate/8, h.Granularity))
+	}
+	// Every known peer starts disconnected: changes are marked in its
+	// bitmap until it attaches.
+	for _, p := range h.Peers {
+		bm, gen, err := r.meta.Slot(p.Name)
+		if err != nil {
+			return nil, err
+		}
+		r.peers = append(r.peers, r.stub(p.Name, bm, gen))
+	}
+	return r, nil
 }
+
+// errNotConnected is the state of a known peer that has not attached yet.
+var errNotConnected = errors.New("not connected yet")
+
+// stub is a known but disconnected peer.
+func (r *Replicated) stub(name string, bm *DirtyBitmap, gen uint64) *Peer {
+	p := &Peer{r: r, name: name, dirty: bm, bmGen: gen, err: errNotConnected, changed: make(chan struct{}), log: r.log.With("secondary", name)}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+// Meta returns the volume's metadata.
+func (r *Replicated) Meta() *MetaStore { return r.meta }
 
 // Protocol returns the volume's replication protocol.
 func (r *Replicated) Protocol() Protocol { return r.cfg.Protocol }
@@ -149,7 +218,7 @@ func (r *Replicated) Close() error {
 	for _, p := range peers {
 		p.fail(ErrReplClosed)
 	}
-	return nil
+	return r.meta.SetPrimary(false)
 }
 
 // Dial connects to a secondary at addr and attaches it.
@@ -178,22 +247,43 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 	if name == "" {
 		name = nc.RemoteAddr().String()
 	}
-	if old := r.Peer(name); old != nil {
-		if old.Connected() {
-			return nil, fmt.Errorf("secondary %s is already connected", name)
-		}
+	if len(name) > MaxPeerName {
+		name = name[:MaxPeerName]
+	}
+	if old := r.Peer(name); old != nil && old.Connected() {
+		return nil, fmt.Errorf("secondary %s is already connected", name)
 	}
 	nc.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	fr, fw, err := r.handshake(nc)
+	var res Resolution
+	var stub *Peer
+	if err == nil {
+		// From now on every change is marked for this peer until it
+		// is attached.
+		stub, err = r.ensureStub(name)
+	}
+	if err == nil {
+		// The sync handshake may compare every chunk: no deadline
+		// beyond each read and write's own.
+		nc.SetDeadline(time.Time{})
+		res, err = r.negotiate(nc, fr, fw, stub)
+	}
 	stop()
 	if err != nil {
+		if stub != nil && errors.Is(err, ErrSplitBrain) {
+			stub.mu.Lock()
+			if stub.err != nil {
+				stub.err = err
+			}
+			stub.mu.Unlock()
+		}
 		return nil, fmt.Errorf("secondary %s: %w", name, err)
 	}
 	nc.SetDeadline(time.Time{})
 	p := &Peer{
 		r: r, name: name, nc: nc, fr: fr, fw: fw,
-		dirty:   NewDirtyBitmap(r.local.Size(), r.cfg.DirtyGranularity),
+		dirty:   stub.dirty,
 		changed: make(chan struct{}),
 		log:     r.log.With("secondary", name),
 	}
@@ -214,19 +304,43 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 			}
 			// Writes made while it was away were marked in old.dirty
 			// under r.order; from now on they are queued to p.
-			p.dirty = old.dirty
+			p.dirty, p.bmGen = old.dirty, old.bmGen
+			p.skippedBytes.Store(old.skippedBytes.Load())
 			continue
 		}
 		peers = append(peers, old)
 	}
+	// Whatever the decision, chunks marked while the handshake ran (or
+	// left from an earlier connection) are copied, and the secondary is
+	// told the current generation when they are. With nothing to copy
+	// it is told now, ending the handshake.
 	p.syncing = p.dirty.Count() > 0
+	start := Frame{Type: FrameGen, Gen: r.meta.Current()}
+	if !p.syncing {
+		start.Flags = FrameFlagSyncDone
+	}
+	nc.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+	err = fw.write(start)
+	if err == nil {
+		err = fw.Flush()
+	}
+	if err != nil {
+		r.order.Unlock()
+		return nil, fmt.Errorf("secondary %s: sending GEN: %w", name, err)
+	}
+	if !p.syncing && p.bmGen != 0 {
+		p.bmGen = 0
+		if err := r.meta.SetPeerBitmapGen(name, 0); err != nil {
+			r.log.Error("replication: writing metadata", "err", err)
+		}
+	}
 	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
 	r.peers = append(peers, p)
 	r.order.Unlock()
 	p.wg.Add(2)
 	go p.sender()
 	go p.ackReader()
-	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done, "out_of_sync_bytes", p.dirty.Bytes())
+	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done, "decision", res.Decision.String(), "rule", res.Rule, "out_of_sync_bytes", p.dirty.Bytes())
 	if p.syncing {
 		p.wg.Add(1)
 		go p.resync()
@@ -298,6 +412,12 @@ func (r *Replicated) change(apply func() error, frames []Frame, off, length int6
 		return 0, nil, ErrReplClosed
 	}
 	if apply != nil {
+		if err := r.rotateIfAway(); err != nil {
+			return 0, nil, err
+		}
+		if err := r.meta.BeforeWrite(off, length, r.seq+uint64(len(frames)), r.ackedByAll); err != nil {
+			return 0, nil, err
+		}
 		if err := apply(); err != nil {
 			return 0, nil, err
 		}
@@ -434,8 +554,10 @@ type Peer struct {
 	wg   sync.WaitGroup
 
 	dirty *DirtyBitmap
+	bmGen uint64 // bitmap generation (meta); guarded by r.order
 
-	resyncBytes atomic.Int64 // payload of resync frames queued
+	resyncBytes  atomic.Int64 // payload of resync frames queued
+	skippedBytes atomic.Int64 // full sync: chunks found equal, not sent
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signals the sender: queue not empty, or failed
@@ -447,7 +569,12 @@ type Peer struct {
 	done     uint64     // acknowledged as applied
 	err      error      // why it disconnected; nil while connected
 	syncing  bool       // dirty chunks remain to be copied (SyncTarget)
+	syncDone uint64     // seq of the GEN frame ending the resync (0: not sent)
 	changed  chan struct{}
+
+	vmu   sync.Mutex // one Verify at a time
+	vpend map[uint64]verifyReq
+	vch   chan verifyResult
 }
 
 type span struct {
@@ -461,6 +588,7 @@ const (
 	kindChange = iota // an application change
 	kindResync        // a dirty chunk's copy for this peer
 	kindCopy          // another peer's chunk copy: nothing changed, so not marked dirty
+	kindCtl           // GEN, VERIFY: no data
 )
 
 // PeerState is a secondary's replication state, as DRBD names its disk
@@ -471,6 +599,10 @@ const (
 	PeerDisconnected PeerState = "Disconnected"
 	PeerSyncTarget   PeerState = "SyncTarget" // connected, dirty chunks being copied
 	PeerUpToDate     PeerState = "UpToDate"   // connected, nothing out of sync
+	// PeerSplitBrain: the last connection attempt found a split brain (or
+	// unrelated data) that the policy did not resolve; nothing was
+	// overwritten. Err says what to do.
+	PeerSplitBrain PeerState = "SplitBrain"
 )
 
 // State returns the peer's replication state.
@@ -478,6 +610,8 @@ func (p *Peer) State() PeerState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case errors.Is(p.err, ErrSplitBrain):
+		return PeerSplitBrain
 	case p.err != nil:
 		return PeerDisconnected
 	case p.syncing:
@@ -534,13 +668,29 @@ func (p *Peer) resync() {
 			}
 		}
 		r.order.Unlock()
+		if r.limiter != nil {
+			r.limiter.take(int64(len(buf)))
+		}
 	}
+	// Every chunk is queued: announce the current generation; once the
+	// secondary has applied that, it is consistent and up to date.
+	r.order.Lock()
+	defer r.order.Unlock()
+	if r.closed || !p.Connected() {
+		return
+	}
+	r.seq++
+	cur := r.meta.Current()
 	p.mu.Lock()
-	if p.err == nil && p.syncing && p.dirty.Count() == 0 {
-		p.syncing = false
-		p.notify()
-	}
+	p.syncDone = r.seq // before it is queued: the ack may come at once
 	p.mu.Unlock()
+	for _, q := range r.peers {
+		f := Frame{Type: FrameGen, Seq: r.seq, Gen: cur}
+		if q == p {
+			f.Flags = FrameFlagSyncDone
+		}
+		q.enqueue([]Frame{f}, 0, 0, kindCtl)
+	}
 }
 
 // Name is the name given to Attach (or the remote address).
@@ -604,7 +754,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 		p.mu.Lock()
 	}
 	if p.err != nil {
-		if kind != kindCopy {
+		if kind != kindCopy && kind != kindCtl {
 			p.dirty.Mark(off, length)
 		}
 		return
@@ -720,6 +870,7 @@ func (p *Peer) sender() {
 
 func (p *Peer) ackReader() {
 	defer p.wg.Done()
+	synced := false
 	for {
 		f, err := p.fr.read()
 		if err != nil {
@@ -731,6 +882,9 @@ func (p *Peer) ackReader() {
 		}
 		switch f.Type {
 		case FrameAckRecv, FrameAckDone:
+		case FrameVerifyResp:
+			p.verifyResp(f)
+			continue
 		case FrameError:
 			p.fail(fmt.Errorf("secondary reported error %d: %s", f.Code, f.Data))
 			return
@@ -763,14 +917,27 @@ func (p *Peer) ackReader() {
 				i++
 			}
 			p.inflight = p.inflight[i:]
-			if i > 0 && p.syncing && p.dirty.Count() == 0 {
-				p.syncing = false
-				p.log.Info("replication: resync done", "resync_bytes", p.resyncBytes.Load())
+			if p.syncing && p.syncDone != 0 && f.Seq >= p.syncDone {
+				p.syncing, p.syncDone, synced = false, 0, true
+				p.log.Info("replication: resync done", "resync_bytes", p.resyncBytes.Load(), "skipped_bytes", p.skippedBytes.Load(), "out_of_sync_bytes", p.dirty.Bytes())
 			}
 		} else {
 			p.recv = f.Seq
 		}
 		p.notify()
 		p.mu.Unlock()
+		if synced {
+			// The secondary holds the current generation: it no
+			// longer needs a bitmap generation.
+			synced = false
+			p.r.order.Lock()
+			if p.Connected() {
+				p.bmGen = 0
+				if err := p.r.meta.SetPeerBitmapGen(p.name, 0); err != nil {
+					p.log.Error("replication: writing metadata", "err", err)
+				}
+			}
+			p.r.order.Unlock()
+		}
 	}
 }

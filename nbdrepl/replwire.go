@@ -13,6 +13,21 @@ package nbdrepl
 //	               macP:[32] = HMAC(secret, "tachy-repl primary" | HELLO | CHALLENGE)
 //	S->P first frame: HELLO_OK, or ERROR (volume or size mismatch)
 //
+// Version 2 continues the handshake with authenticated frames (see
+// gen.go and meta.go for what they mean):
+//
+//	P->S META      the primary's generations (and its node name,
+//	               granularity and split-brain policy)
+//	S->P META      the secondary's generations, and the dirty ranges of
+//	               its bitmap for that primary
+//	P->S DECISION  the outcome from the secondary's point of view; the
+//	               secondary checks that it reaches the same one
+//	S->P CSUMS...  for a full sync only: a digest of every chunk
+//
+// then the replication stream, in which the primary may also send GEN
+// (a new current generation; "sync done") and VERIFY (the secondary
+// answers VERIFY_RESP with its digests).
+//
 // Both sides then derive one key per direction,
 // HMAC(secret, "tachy-repl key p2s"|"tachy-repl key s2p" | nonceP | nonceS),
 // and every frame is
@@ -38,7 +53,7 @@ import (
 )
 
 // ReplVersion is the version of the replication protocol.
-const ReplVersion = 1
+const ReplVersion = 2
 
 var replMagic = [8]byte{'T', 'C', 'H', 'Y', 'R', 'E', 'P', 'L'}
 
@@ -67,9 +82,26 @@ const (
 	FrameError FrameType = 7
 	// FrameHelloOK (secondary to primary) ends a successful handshake.
 	FrameHelloOK FrameType = 8
+	// FrameMeta (handshake, both ways) carries a metaMsg in Data.
+	FrameMeta FrameType = 9
+	// FrameDecision (handshake, primary to secondary): Code is the
+	// SyncDecision from the secondary's point of view, Flags the rule.
+	FrameDecision FrameType = 10
+	// FrameCsums (handshake, secondary to primary, full sync): the
+	// digests (digestSize bytes each) of the chunks from number Offset.
+	FrameCsums FrameType = 11
+	// FrameGen (stream, primary to secondary) with Seq, Gen and Flags
+	// (FrameFlagSyncDone): the primary's current generation.
+	FrameGen FrameType = 12
+	// FrameVerify (stream, primary to secondary) with Seq, Offset and
+	// Length: answer with the digests of the range's chunks.
+	FrameVerify FrameType = 13
+	// FrameVerifyResp (secondary to primary) with Seq, Offset and the
+	// digests in Data.
+	FrameVerifyResp FrameType = 14
 )
 
-var frameTypeNames = [...]string{"?", "WRITE", "TRIM", "WRITE_ZEROES", "FLUSH", "ACK_RECV", "ACK_DONE", "ERROR", "HELLO_OK"}
+var frameTypeNames = [...]string{"?", "WRITE", "TRIM", "WRITE_ZEROES", "FLUSH", "ACK_RECV", "ACK_DONE", "ERROR", "HELLO_OK", "META", "DECISION", "CSUMS", "GEN", "VERIFY", "VERIFY_RESP"}
 
 func (t FrameType) String() string {
 	if int(t) < len(frameTypeNames) && t != 0 {
@@ -82,6 +114,9 @@ func (t FrameType) String() string {
 const (
 	FrameFlagFUA     = uint32(1 << 0) // make the range durable before acknowledging it as done
 	FrameFlagMayTrim = uint32(1 << 1) // FrameZeroes may deallocate
+	// FrameFlagSyncDone (FrameGen): the resync to this secondary is
+	// complete; it is consistent and adopts Gen.
+	FrameFlagSyncDone = uint32(1 << 2)
 )
 
 // Error codes of FrameError.
@@ -90,6 +125,7 @@ const (
 	ReplErrVolume   = uint32(2) // volume id or size mismatch
 	ReplErrIO       = uint32(3) // the secondary's backend failed
 	ReplErrBusy     = uint32(4) // the secondary already has a primary
+	ReplErrSync     = uint32(5) // split brain, unrelated data or a different decision
 )
 
 const (
@@ -109,7 +145,12 @@ const (
 	seqBodySize   = 1 + 8
 	errorHdrSize  = 1 + 4
 	maxVolumeName = 255
-	maxOffset     = 1 << 62 // offsets and ends beyond this are rejected
+	genBodySize   = 1 + 8 + 8 + 4
+	decisionSize  = 1 + 4 + 4
+	digestHdrSize = 1 + 8 + 8
+	// digestSize is the bytes of a chunk digest: SHA-256 truncated.
+	digestSize = 16
+	maxOffset  = 1 << 62 // offsets and ends beyond this are rejected
 )
 
 // Frame is one decoded replication frame. Which fields are meaningful
@@ -120,8 +161,9 @@ type Frame struct {
 	Offset uint64
 	Length uint64 // FrameTrim, FrameZeroes
 	Flags  uint32
-	Code   uint32 // FrameError
-	Data   []byte // FrameWrite payload, FrameError message; aliases the decoded bytes
+	Code   uint32 // FrameError, FrameDecision
+	Gen    uint64 // FrameGen
+	Data   []byte // FrameWrite payload, FrameError message, FrameMeta, digests; aliases the decoded bytes
 }
 
 // ErrFrame wraps every decoding and verification error.
@@ -202,6 +244,53 @@ func DecodeFrame(b []byte) (Frame, error) {
 		}
 		f.Code = be.Uint32(b[1:])
 		f.Data = b[errorHdrSize:]
+	case FrameMeta:
+		if len(b) < 2 || len(b) > maxMetaMsg+1 {
+			return Frame{}, frameErr("META frame of %d bytes", len(b))
+		}
+		f.Data = b[1:]
+	case FrameDecision:
+		if err := exact(decisionSize); err != nil {
+			return Frame{}, err
+		}
+		f.Code, f.Flags = be.Uint32(b[1:]), be.Uint32(b[5:])
+		if f.Code > uint32(Unrelated) {
+			return Frame{}, frameErr("DECISION %d unknown", f.Code)
+		}
+	case FrameCsums:
+		if len(b) < 1+8+digestSize || (len(b)-1-8)%digestSize != 0 {
+			return Frame{}, frameErr("CSUMS frame of %d bytes", len(b))
+		}
+		f.Offset = be.Uint64(b[1:])
+		f.Data = b[9:]
+		if f.Offset > maxOffset || f.Offset+uint64(len(f.Data)) > maxOffset {
+			return Frame{}, frameErr("CSUMS chunk %d out of range", f.Offset)
+		}
+	case FrameGen:
+		if err := exact(genBodySize); err != nil {
+			return Frame{}, err
+		}
+		f.Seq, f.Gen, f.Flags = be.Uint64(b[1:]), be.Uint64(b[9:]), be.Uint32(b[17:])
+		if f.Flags&^FrameFlagSyncDone != 0 {
+			return Frame{}, frameErr("GEN with unknown flags 0x%x", f.Flags)
+		}
+	case FrameVerify:
+		if err := exact(rangeBodySize); err != nil {
+			return Frame{}, err
+		}
+		f.Seq, f.Offset, f.Length, f.Flags = be.Uint64(b[1:]), be.Uint64(b[9:]), be.Uint64(b[17:]), be.Uint32(b[25:])
+		if f.Flags != 0 || f.Length == 0 || f.Offset > maxOffset || f.Length > maxOffset || f.Offset+f.Length > maxOffset {
+			return Frame{}, frameErr("VERIFY %d+%d flags 0x%x invalid", f.Offset, f.Length, f.Flags)
+		}
+	case FrameVerifyResp:
+		if len(b) < digestHdrSize || (len(b)-digestHdrSize)%digestSize != 0 {
+			return Frame{}, frameErr("VERIFY_RESP frame of %d bytes", len(b))
+		}
+		f.Seq, f.Offset = be.Uint64(b[1:]), be.Uint64(b[9:])
+		f.Data = b[digestHdrSize:]
+		if f.Offset > maxOffset || f.Offset+uint64(len(f.Data)) > maxOffset {
+			return Frame{}, frameErr("VERIFY_RESP offset %d out of range", f.Offset)
+		}
 	default:
 		return Frame{}, frameErr("unknown frame type %d", b[0])
 	}
@@ -224,6 +313,18 @@ func appendFrameHeader(dst []byte, f Frame) []byte {
 		n = 1
 	case FrameError:
 		n = errorHdrSize + len(f.Data)
+	case FrameMeta:
+		n = 1 + len(f.Data)
+	case FrameDecision:
+		n = decisionSize
+	case FrameCsums:
+		n = 1 + 8 + len(f.Data)
+	case FrameGen:
+		n = genBodySize
+	case FrameVerify:
+		n = rangeBodySize
+	case FrameVerifyResp:
+		n = digestHdrSize + len(f.Data)
 	}
 	dst = be.AppendUint32(dst, uint32(n))
 	dst = append(dst, byte(f.Type))
@@ -232,7 +333,7 @@ func appendFrameHeader(dst []byte, f Frame) []byte {
 		dst = be.AppendUint64(dst, f.Seq)
 		dst = be.AppendUint64(dst, f.Offset)
 		dst = be.AppendUint32(dst, f.Flags)
-	case FrameTrim, FrameZeroes, FrameFlush:
+	case FrameTrim, FrameZeroes, FrameFlush, FrameVerify:
 		dst = be.AppendUint64(dst, f.Seq)
 		dst = be.AppendUint64(dst, f.Offset)
 		dst = be.AppendUint64(dst, f.Length)
@@ -241,6 +342,18 @@ func appendFrameHeader(dst []byte, f Frame) []byte {
 		dst = be.AppendUint64(dst, f.Seq)
 	case FrameError:
 		dst = be.AppendUint32(dst, f.Code)
+	case FrameDecision:
+		dst = be.AppendUint32(dst, f.Code)
+		dst = be.AppendUint32(dst, f.Flags)
+	case FrameCsums:
+		dst = be.AppendUint64(dst, f.Offset)
+	case FrameGen:
+		dst = be.AppendUint64(dst, f.Seq)
+		dst = be.AppendUint64(dst, f.Gen)
+		dst = be.AppendUint32(dst, f.Flags)
+	case FrameVerifyResp:
+		dst = be.AppendUint64(dst, f.Seq)
+		dst = be.AppendUint64(dst, f.Offset)
 	}
 	return dst
 }
@@ -250,10 +363,19 @@ func AppendFrame(dst []byte, f Frame) []byte {
 	start := len(dst)
 	dst = appendFrameHeader(dst, f)
 	dst = append(dst[:start], dst[start+4:]...) // drop the length prefix
-	if f.Type == FrameWrite || f.Type == FrameError {
+	if hasData(f.Type) {
 		dst = append(dst, f.Data...)
 	}
 	return dst
+}
+
+// hasData says the frame type's Data follows its fixed fields on the wire.
+func hasData(t FrameType) bool {
+	switch t {
+	case FrameWrite, FrameError, FrameMeta, FrameCsums, FrameVerifyResp:
+		return true
+	}
+	return false
 }
 
 // frameMAC computes the truncated MAC of one frame.
@@ -298,7 +420,7 @@ func (fw *frameWriter) write(f Frame) error {
 	if _, err := fw.w.Write(fw.hdr); err != nil {
 		return err
 	}
-	if f.Type == FrameWrite || f.Type == FrameError {
+	if hasData(f.Type) {
 		fw.mac.h.Write(f.Data)
 		if _, err := fw.w.Write(f.Data); err != nil {
 			return err

@@ -28,8 +28,20 @@ type Secondary struct {
 	// MaxQueueBytes bounds the payload received and not yet applied
 	// (default 64 MiB); beyond it the secondary stops reading.
 	MaxQueueBytes int64
+	// Node is this node's name, sent to the primary (default "secondary").
+	Node string
+	// Meta is the volume's persistent metadata; nil keeps it in memory
+	// (created on first use with the default granularity).
+	Meta *MetaStore
+	// SplitBrain is the split-brain policy; the primary's decision must
+	// agree with the one this secondary reaches with it.
+	SplitBrain SplitBrainPolicy
 
 	busy     sync.Mutex
+	metaOnce sync.Once
+	metaErr  error
+	sbMu     sync.Mutex
+	sbReason string        // last refusal (split brain, unrelated data)
 	received atomic.Uint64 // last sequence number received
 	applied  atomic.Uint64 // last sequence number applied
 }
@@ -40,6 +52,24 @@ func (s *Secondary) Received() uint64 { return s.received.Load() }
 
 // Applied returns the last sequence number applied to the backend.
 func (s *Secondary) Applied() uint64 { return s.applied.Load() }
+
+// meta returns the metadata, creating in-memory metadata if none was given.
+func (s *Secondary) meta() (*MetaStore, error) {
+	s.metaOnce.Do(func() {
+		if s.Meta == nil {
+			s.Meta, s.metaErr = NewMemMeta(MetaOptions{Size: s.Backend.Size()})
+		}
+	})
+	return s.Meta, s.metaErr
+}
+
+// SplitBrainReason returns why the last primary was refused because the data
+// diverged ("" if it was not), for status displays.
+func (s *Secondary) SplitBrainReason() string {
+	s.sbMu.Lock()
+	defer s.sbMu.Unlock()
+	return s.sbReason
+}
 
 func (s *Secondary) logger() *slog.Logger {
 	if s.Logger != nil {
@@ -109,10 +139,128 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	if err := fw.Flush(); err != nil {
 		return err
 	}
+	pm, res, err := s.negotiate(nc, fr, fw, log)
+	if err != nil {
+		return err
+	}
 	nc.SetDeadline(time.Time{})
-	log.Info("replication: primary connected")
-	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1)}
+	log.Info("replication: primary connected", "node", pm.Node, "decision", res.Decision.String(), "rule", res.Rule)
+	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity}
 	return sc.run(ctx)
+}
+
+// negotiate is the secondary's side of the generation exchange.
+func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log *slog.Logger) (metaMsg, Resolution, error) {
+	meta, err := s.meta()
+	if err != nil {
+		return metaMsg{}, Resolution{}, err
+	}
+	fail := func(code uint32, msg string) error {
+		fw.write(Frame{Type: FrameError, Code: code, Data: []byte(msg[:min(len(msg), maxErrorMessage)])})
+		fw.Flush()
+		return errors.New(msg)
+	}
+	f, err := fr.read()
+	if err != nil {
+		return metaMsg{}, Resolution{}, fmt.Errorf("reading the primary's META: %w", err)
+	}
+	if f.Type != FrameMeta {
+		return metaMsg{}, Resolution{}, fail(ReplErrProtocol, fmt.Sprintf("unexpected %v instead of META", f.Type))
+	}
+	pm, err := decodeMetaMsg(f.Data)
+	if err != nil {
+		return pm, Resolution{}, fail(ReplErrProtocol, err.Error())
+	}
+	if pm.Node == "" {
+		return pm, Resolution{}, fail(ReplErrProtocol, "META without a node name")
+	}
+	bm, _, err := meta.Slot(pm.Node)
+	if err != nil {
+		return pm, Resolution{}, fail(ReplErrIO, err.Error())
+	}
+	local := meta.genView(pm.Node, false)
+	node := s.Node
+	if node == "" {
+		node = "secondary"
+	}
+	ranges, overflow := rangesMsg(bm)
+	msg := metaMsg{Node: node, Consistent: local.Consistent, Overflow: overflow, Policy: s.SplitBrain,
+		Granularity: bm.Granularity(), Current: local.Current, History: local.History, PeerBitmap: local.PeerBitmap,
+		Dirty: local.Dirty, Since: local.PrimarySince, Ranges: ranges}
+	if err := fw.write(Frame{Type: FrameMeta, Data: appendMetaMsg(nil, msg)}); err != nil {
+		return pm, Resolution{}, err
+	}
+	if err := fw.Flush(); err != nil {
+		return pm, Resolution{}, err
+	}
+	res := Resolve(local, pm.view(), s.SplitBrain)
+	if f, err = fr.read(); err != nil {
+		return pm, res, fmt.Errorf("reading DECISION: %w", err)
+	}
+	if f.Type != FrameDecision {
+		return pm, res, fail(ReplErrProtocol, fmt.Sprintf("unexpected %v instead of DECISION", f.Type))
+	}
+	args := []any{"rule", res.Rule, "policy", s.SplitBrain.String(), "local", msg.String(), "peer", pm.String()}
+	if got := SyncDecision(f.Code); got != res.Decision {
+		log.Error("replication: the primary's sync decision differs from ours (are the split-brain policies the same?)", append(args, "primary_decision", got.String(), "ours", res.Decision.String())...)
+		return pm, res, fail(ReplErrSync, fmt.Sprintf("the primary decided %v by rule %d, this secondary %v by rule %d (policy %v)", got, f.Flags, res.Decision, res.Rule, s.SplitBrain))
+	}
+	refuse := ""
+	switch {
+	case res.Decision == SplitBrain:
+		refuse = fmt.Sprintf("split brain (rule %d): %s", res.Rule, res.Reason)
+	case res.Decision == Unrelated:
+		refuse = fmt.Sprintf("unrelated data (rule %d)", res.Rule)
+	case res.Decision.IsSource():
+		refuse = fmt.Sprintf("this secondary has newer data than the primary (rule %d)", res.Rule)
+	}
+	s.sbMu.Lock()
+	s.sbReason = refuse
+	s.sbMu.Unlock()
+	if refuse != "" {
+		log.Error("replication: connection refused, nothing overwritten: "+refuse, args...)
+		return pm, res, fmt.Errorf("%w: %s", ErrSplitBrain, refuse)
+	}
+	if res.SplitBrain {
+		log.Warn("replication: split brain resolved by policy: this node's changes are discarded", append(args, "reason", res.Reason)...)
+	}
+	if res.Decision.IsTarget() {
+		if err := meta.SetConsistent(false); err != nil {
+			return pm, res, fail(ReplErrIO, err.Error())
+		}
+	}
+	if res.Decision == FullSyncTarget {
+		size, gran := s.Backend.Size(), pm.Granularity
+		per := int64(maxWriteChunk / digestSize)
+		for first := int64(0); first*gran < size; first += per {
+			d, err := digests(nil, s.Backend, first*gran, per*gran, gran)
+			if err != nil {
+				return pm, res, fail(ReplErrIO, err.Error())
+			}
+			nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if err := fw.write(Frame{Type: FrameCsums, Offset: uint64(first), Data: d}); err != nil {
+				return pm, res, err
+			}
+		}
+		if err := fw.Flush(); err != nil {
+			return pm, res, err
+		}
+	}
+	// The handshake ends with the primary's generation: adopted at once
+	// when there is nothing to copy, else at the end of the resync.
+	nc.SetReadDeadline(time.Now().Add(5 * time.Minute)) // a full sync compares every chunk first
+	if f, err = fr.read(); err != nil {
+		return pm, res, fmt.Errorf("reading GEN: %w", err)
+	}
+	if f.Type != FrameGen || f.Seq != 0 {
+		return pm, res, fail(ReplErrProtocol, fmt.Sprintf("unexpected %v seq %d instead of GEN", f.Type, f.Seq))
+	}
+	if f.Flags&FrameFlagSyncDone != 0 {
+		if err := meta.AdoptGen(f.Gen, true, pm.Node); err != nil {
+			return pm, res, fail(ReplErrIO, err.Error())
+		}
+	}
+	return pm, res, nil
 }
 
 func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
@@ -165,6 +313,9 @@ type secConn struct {
 	fw  *frameWriter
 	log *slog.Logger
 
+	primary string // the primary's node name
+	gran    int64  // the primary's granularity (VERIFY digests)
+
 	wake    chan struct{} // an acknowledgement is due
 	wmu     sync.Mutex    // fw
 	failure atomic.Pointer[Frame]
@@ -193,7 +344,10 @@ func (c *secConn) run(ctx context.Context) error {
 	defer stopCtx()
 
 	// Sequence numbers continue from whatever this connection starts with,
-	// and must then be consecutive.
+	// and must then be consecutive. A restarted primary starts again from
+	// 1: the counters are this connection's.
+	s.received.Store(0)
+	s.applied.Store(0)
 	var applyErr atomic.Value
 	applierDone := make(chan struct{})
 	go func() {
@@ -279,7 +433,7 @@ func cost(f Frame) int64 { return int64(len(f.Data)) + 64 }
 // checkFrame validates a frame from the primary beyond its encoding.
 func checkFrame(f Frame, expect, size uint64) error {
 	switch f.Type {
-	case FrameWrite, FrameTrim, FrameZeroes, FrameFlush:
+	case FrameWrite, FrameTrim, FrameZeroes, FrameFlush, FrameGen, FrameVerify:
 	default:
 		return fmt.Errorf("%w: unexpected %v from the primary", ErrFrame, f.Type)
 	}
@@ -330,6 +484,28 @@ func (c *secConn) apply(f Frame) error {
 			return be.Flush()
 		}
 		return be.Sync(off, n)
+	case FrameGen:
+		sync := f.Flags&FrameFlagSyncDone != 0
+		if sync {
+			// Everything before is applied; make it durable before
+			// claiming consistency.
+			if err := be.Flush(); err != nil {
+				return err
+			}
+		}
+		return c.s.Meta.AdoptGen(f.Gen, sync, c.primary)
+	case FrameVerify:
+		d, err := digests(nil, be, off, n, c.gran)
+		if err != nil {
+			return err
+		}
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.fw.write(Frame{Type: FrameVerifyResp, Seq: f.Seq, Offset: f.Offset, Data: d}); err != nil {
+			return err
+		}
+		return c.fw.Flush()
 	}
 	if err == nil && f.Flags&FrameFlagFUA != 0 {
 		err = be.Sync(off, n)
