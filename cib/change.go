@@ -291,7 +291,7 @@ func (c *CIB) editHistory(st *NodeState, rsc string, agent *AgentSource, create 
 		}
 	}
 	src := agent
-	if p := c.findPrimitive(rsc); p != nil {
+	if p := c.FindPrimitive(rsc); p != nil {
 		src = &AgentSource{Class: p.Class, Provider: p.Provider, Type: p.Type}
 	}
 	if src == nil {
@@ -302,10 +302,10 @@ func (c *CIB) editHistory(st *NodeState, rsc string, agent *AgentSource, create 
 	return lr, nil
 }
 
-// findPrimitive finds a configured primitive by id, including group
+// FindPrimitive finds a configured primitive by id, including group
 // members and clone children; an anonymous clone instance "rsc:N" is its
 // primitive "rsc".
-func (c *CIB) findPrimitive(id string) *Primitive {
+func (c *CIB) FindPrimitive(id string) *Primitive {
 	base, _, _ := strings.Cut(id, ":")
 	var found *Primitive
 	var walk func(r Resource)

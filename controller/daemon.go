@@ -17,6 +17,7 @@ import (
 
 	"github.com/tachy-ha/tachy/config"
 	"github.com/tachy-ha/tachy/heartbeat"
+	"github.com/tachy-ha/tachy/lrmd"
 	"github.com/tachy-ha/tachy/quorum"
 )
 
@@ -30,14 +31,18 @@ type Daemon struct {
 	cib     *cibService
 	dcKick  chan struct{}
 	plan    plan
+	exec    *lrmd.Executor
 	started time.Time
 	inc     uint64
 
-	mu      sync.Mutex
-	q       *quorum.State
-	qs      quorum.Status
-	subs    map[int]chan Event
-	nextSub int
+	mu sync.Mutex
+	q  *quorum.State
+	qs quorum.Status
+	// the DC's transition
+	transitionRunning bool
+	transitionSeq     int
+	subs              map[int]chan Event
+	nextSub           int
 }
 
 // Event is what the control socket streams: a membership change or a quorum
@@ -110,11 +115,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if d.exec, err = newExecutor(d); err != nil {
+		ctl.ln.Close()
+		return err
+	}
+	defer d.exec.Close()
 	if d.cib, err = startCIB(cfg, local, log); err != nil {
 		ctl.ln.Close()
 		return err
 	}
 	defer d.cib.close()
+	d.cib.net.Handle(d.handleCall)
 	events := make(chan heartbeat.Event, 1024)
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()

@@ -90,6 +90,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	var summary []string
 	if err == nil {
 		summary = res.Summary()
+		d.maybeStartTransition(ctx, c, res)
 	}
 	d.plan.set(v.String(), summary, err)
 }

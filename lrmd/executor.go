@@ -63,6 +63,10 @@ type Config struct {
 	OnResult func(Result)
 	// Report chooses which recurring results reach OnResult.
 	Report ReportMode
+	// FirstCallID is where call ids start (the first is FirstCallID+1).
+	// The scheduler orders a resource's history by call id, so a
+	// restarted node must not reuse ids the CIB already holds.
+	FirstCallID int
 }
 
 func (c *Config) setDefaults() {
@@ -143,13 +147,14 @@ type opState struct {
 func New(cfg Config) *Executor {
 	cfg.setDefaults()
 	e := &Executor{
-		cfg:    cfg,
-		sem:    make(chan struct{}, cfg.MaxConcurrent),
-		queues: map[string]*rscQueue{},
-		ops:    map[int]*opState{},
-		meta:   map[string]*Metadata{},
-		dwake:  make(chan struct{}, 1),
-		ddone:  make(chan struct{}),
+		cfg:      cfg,
+		sem:      make(chan struct{}, cfg.MaxConcurrent),
+		queues:   map[string]*rscQueue{},
+		ops:      map[int]*opState{},
+		nextCall: cfg.FirstCallID,
+		meta:     map[string]*Metadata{},
+		dwake:    make(chan struct{}, 1),
+		ddone:    make(chan struct{}),
 	}
 	go e.dispatchLoop()
 	return e

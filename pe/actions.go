@@ -285,7 +285,10 @@ func (ws *workingSet) recurring(r *Resource, n *Node, start *Action) {
 		if en, ok := op.Extra["enabled"]; ok && !isTrue(en) {
 			continue
 		}
-		m := ws.newAction(r, "monitor", n, start.Optional)
+		// Required with a required start, and when the history does not
+		// show it running (a monitor added to a running resource).
+		optional := start.Optional && r.activeRecurring[n][fmt.Sprintf("%s_monitor_%d", r.ID, op.Interval.Milliseconds())]
+		m := ws.newAction(r, "monitor", n, optional)
 		m.Interval = op.Interval
 		m.Runnable = start.Runnable
 		ws.order(start, m, OrderOptional|OrderRunnableLeft)

@@ -58,10 +58,13 @@ type Resource struct {
 	promoTicketLost        bool           // a Promoted-role ticket is revoked or in standby
 	demoteOnly             bool           // failed with on-fail=demote while promoted
 	knownOn                map[*Node]bool // nodes with history of the resource
-	blocked                bool           // multiply active with multiple-active=block
-	failureIgnored         bool           // a failure was ignored (on-fail=ignore)
-	startPending           bool           // the history has a pending start (pe_rsc_start_pending)
-	stopUnexpected         bool           // multiply active with multiple-active=stop_unexpected
+	// activeRecurring: recurring operations the history shows running
+	// (process_recurring), by node and operation key.
+	activeRecurring map[*Node]map[string]bool
+	blocked         bool // multiply active with multiple-active=block
+	failureIgnored  bool // a failure was ignored (on-fail=ignore)
+	startPending    bool // the history has a pending start (pe_rsc_start_pending)
+	stopUnexpected  bool // multiply active with multiple-active=stop_unexpected
 
 	Meta       map[string]string
 	Util       map[string]int

@@ -1,6 +1,7 @@
 package pe
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -553,6 +554,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return cmpOpByCallID(ops[i], ops[j]) < 0 })
+	ws.noteActiveRecurring(rsc, n, ops)
 	role := cib.RoleUnknown
 	onFail := "ignore"
 	failed := false
@@ -859,4 +861,47 @@ func laxInt(s string) int {
 		return 0
 	}
 	return int(v)
+}
+
+// noteActiveRecurring records the recurring operations running on n, as
+// calculate_active_ops and process_recurring find them: those after the
+// last start (or, failing one, the last promote/demote or successful
+// monitor), unless a later stop ended them. A configured monitor that is
+// not among them must be scheduled even when the resource stays put.
+func (ws *workingSet) noteActiveRecurring(rsc *Resource, n *Node, ops []*cib.LRMRscOp) {
+	if !n.Online {
+		return
+	}
+	start, stop, impliedMonitor, impliedClone := -1, -1, -1, -1
+	for i, op := range ops {
+		switch {
+		case op.Operation == "stop" && op.OpStatus == 0:
+			stop = i
+		case op.Operation == "start" || op.Operation == "migrate_from":
+			start = i
+		case impliedMonitor <= stop && op.Operation == "monitor" && (op.RCCode == 0 || op.RCCode == 8):
+			impliedMonitor = i
+		case op.Operation == "promote" || op.Operation == "demote":
+			impliedClone = i
+		}
+	}
+	if start == -1 {
+		if impliedClone != -1 {
+			start = impliedClone
+		} else {
+			start = impliedMonitor
+		}
+	}
+	for i, op := range ops {
+		if (start < stop && i <= stop) || i < start || op.Interval == 0 || op.OpStatus == -1 {
+			continue
+		}
+		if rsc.activeRecurring == nil {
+			rsc.activeRecurring = map[*Node]map[string]bool{}
+		}
+		if rsc.activeRecurring[n] == nil {
+			rsc.activeRecurring[n] = map[string]bool{}
+		}
+		rsc.activeRecurring[n][fmt.Sprintf("%s_%s_%d", rsc.ID, op.Operation, op.Interval.Milliseconds())] = true
+	}
 }

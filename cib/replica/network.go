@@ -29,11 +29,13 @@ type Network struct {
 	mu        sync.Mutex
 	handler   func(context.Context, *cib.Change) (Version, error)
 	readIndex func(context.Context) (uint64, error)
+	call      func(context.Context, []byte) []byte
 }
 
 const (
 	forwardMagic   = 'F' // a change for the DC
 	readIndexMagic = 'R' // what has the DC committed?
+	callMagic      = 'X' // a request for the node's daemon (Network.Handle)
 )
 
 // ListenTLS listens on bind. advertise is the address other nodes reach
@@ -47,7 +49,7 @@ func ListenTLS(bind, advertise string, conf *tls.Config, log *slog.Logger) (*Net
 		return nil, fmt.Errorf("cib: listening on %s: %w", bind, err)
 	}
 	n := &Network{conf: conf, log: log}
-	s := &muxStream{ln: ln, conf: conf, conns: make(chan net.Conn), done: make(chan struct{}), forward: n.serveForward, readIndex: n.serveReadIndex}
+	s := &muxStream{ln: ln, conf: conf, conns: make(chan net.Conn), done: make(chan struct{}), forward: n.serveForward, readIndex: n.serveReadIndex, call: n.serveCall}
 	if advertise != "" {
 		a, err := net.ResolveTCPAddr("tcp", advertise)
 		if err != nil {
@@ -83,6 +85,7 @@ type muxStream struct {
 	closeOnce sync.Once
 	forward   func(net.Conn, *bufio.Reader)
 	readIndex func(net.Conn)
+	call      func(net.Conn, *bufio.Reader)
 }
 
 func (s *muxStream) acceptLoop() {
@@ -115,6 +118,10 @@ func (s *muxStream) route(c net.Conn) {
 	case readIndexMagic:
 		br.ReadByte()
 		s.readIndex(c)
+		return
+	case callMagic:
+		br.ReadByte()
+		s.call(c, br)
 		return
 	}
 	select {
@@ -378,4 +385,62 @@ func (r *Replica) Change(ctx context.Context, n *Network, ch *cib.Change) (Versi
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Handle sets what answers Call on this node: one JSON line in, one out.
+// The daemon uses it for the DC's requests (run this operation).
+func (n *Network) Handle(h func(ctx context.Context, req []byte) (reply []byte)) {
+	n.mu.Lock()
+	n.call = h
+	n.mu.Unlock()
+}
+
+// maxCall bounds a request or reply line.
+const maxCall = 4 << 20
+
+func (n *Network) serveCall(c net.Conn, br *bufio.Reader) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := readLine(br, maxCall)
+	if err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	n.mu.Lock()
+	h := n.call
+	n.mu.Unlock()
+	if h == nil {
+		return
+	}
+	// The caller bounds the wait; the node's work ends with the
+	// connection's deadline at most.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	reply := h(ctx, line)
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.Write(append(reply, '\n'))
+}
+
+// Call sends a request line to the daemon at addr (a node's CIB address)
+// and returns its reply line.
+func (n *Network) Call(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("reaching %s: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.Write(append(append([]byte{callMagic}, req...), '\n')); err != nil {
+		return nil, fmt.Errorf("sending to %s: %w", addr, err)
+	}
+	line, err := readLine(bufio.NewReader(c), maxCall)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("no answer from %s: %w", addr, err)
+	}
+	return line, nil
 }

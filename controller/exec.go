@@ -1,0 +1,254 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/lrmd"
+	"github.com/tachy-ha/tachy/pe"
+)
+
+// Running operations: the DC sends each resource action of a transition to
+// the node it names; that node's executor (lrmd) runs the agent and answers
+// with the result, which the DC records in the CIB. Recurring monitors keep
+// running on their node, which reports a failure to the CIB itself (through
+// the DC) so that the DC re-plans.
+
+// ActionRequest is what the DC asks a node to run.
+type ActionRequest struct {
+	Resource   string            `json:"resource"`
+	Agent      lrmd.Agent        `json:"agent"`
+	Action     string            `json:"action"`
+	IntervalMs int64             `json:"interval_ms,omitempty"`
+	TimeoutMs  int64             `json:"timeout_ms,omitempty"`
+	Params     map[string]string `json:"params,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+	Expected   int               `json:"expected"`
+}
+
+type callRequest struct {
+	Op     string         `json:"op"` // "exec"
+	Action *ActionRequest `json:"action,omitempty"`
+}
+
+type callReply struct {
+	Error  string       `json:"error,omitempty"`
+	Result *lrmd.Result `json:"result,omitempty"`
+}
+
+// callIDBlock is how many call ids one daemon run may use: each start
+// takes the next block (state_dir/callid), so a restarted node never
+// reuses an id its history in the CIB already holds.
+const callIDBlock = 1_000_000
+
+func firstCallID(stateDir string) (int, error) {
+	path := filepath.Join(stateDir, "callid")
+	n := 0
+	if b, err := os.ReadFile(path); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	n++
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(n)+"\n"), 0o600); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	return n * callIDBlock, nil
+}
+
+func newExecutor(d *Daemon) (*lrmd.Executor, error) {
+	first, err := firstCallID(d.cfg.Local.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("lrmd: %w", err)
+	}
+	return lrmd.New(lrmd.Config{
+		// Each node keeps agents' state apart: in the namespace lab the
+		// nodes share one file system.
+		RscTmp:      filepath.Join(d.cfg.Local.StateDir, "rsctmp"),
+		FirstCallID: first,
+		Report:      lrmd.ReportChanges,
+		OnResult:    d.onRecurringResult,
+	}), nil
+}
+
+// handleCall answers the DC's requests.
+func (d *Daemon) handleCall(ctx context.Context, line []byte) []byte {
+	var req callRequest
+	var rep callReply
+	if err := json.Unmarshal(line, &req); err != nil {
+		rep.Error = "malformed request: " + err.Error()
+	} else if req.Op != "exec" || req.Action == nil {
+		rep.Error = fmt.Sprintf("unknown request %q", req.Op)
+	} else if r, err := d.runAction(ctx, *req.Action); err != nil {
+		rep.Error = err.Error()
+	} else {
+		rep.Result = &r
+	}
+	out, _ := json.Marshal(rep)
+	return out
+}
+
+// runAction runs one action here. A recurring monitor runs once at once
+// (its result is the action's) and then keeps running; a stop first
+// cancels the resource's recurring operations.
+func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, error) {
+	op := lrmd.Op{Resource: a.Resource, Agent: a.Agent, Action: a.Action, Interval: time.Duration(a.IntervalMs) * time.Millisecond,
+		Timeout: time.Duration(a.TimeoutMs) * time.Millisecond, Params: a.Params, Meta: a.Meta, Expected: lrmd.RC(a.Expected),
+		SkipValidation: a.Action != "start"}
+	if a.Action == "stop" {
+		d.exec.CancelResource(a.Resource)
+	}
+	if op.Interval == 0 {
+		return d.exec.Exec(ctx, op)
+	}
+	once := op
+	once.Interval = 0
+	r, err := d.exec.Exec(ctx, once)
+	if err != nil {
+		return r, err
+	}
+	r.Interval, r.Key = op.Interval, op.Key()
+	if r.RC == op.Expected && r.Status == lrmd.StatusDone {
+		if _, err := d.exec.Submit(op); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// onRecurringResult sees the results of recurring monitors (changes only).
+// A failure goes to the CIB with the fail count, for the DC to recover.
+func (d *Daemon) onRecurringResult(r lrmd.Result) {
+	// Successes and cancellations (a stop cancels its monitors) are not
+	// news for the DC.
+	if lrmd.Classify(r.Action, r.Interval, r.RC, r.Status, r.Expected) == lrmd.Expected {
+		return
+	}
+	d.log.Warn("monitor failed", "resource", r.Resource, "rc", int(r.RC), "reason", r.ExitReason)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _ := d.cib.r.Current()
+		for _, ch := range failureChanges(c, d.local.Name, r, "") {
+			if _, err := d.cib.r.Change(ctx, d.cib.net, ch); err != nil {
+				d.log.Error("cannot record a monitor failure in the CIB; the resource will not be recovered until it is", "resource", r.Resource, "err", err)
+				return
+			}
+		}
+	}()
+}
+
+// opRecord is the lrm_rsc_op for a result, as Pacemaker's controller
+// writes it: id RSC_last_0 for one-shot operations, RSC_ACTION_INTERVAL for
+// recurring ones; the transition key carries the expected rc, which is
+// how the scheduler tells a failure from a success.
+func opRecord(r lrmd.Result, id, transitionKey string) *cib.LRMRscOp {
+	run, change := r.LastRun.Unix(), r.LastRCChange.Unix()
+	exec, queue := r.ExecTime.Milliseconds(), r.QueueTime.Milliseconds()
+	return &cib.LRMRscOp{
+		ID: id, OperationKey: r.Key, Operation: r.Action, CallID: r.CallID, RCCode: int(r.RC), OpStatus: int(r.Status),
+		Interval: r.Interval, LastRun: &run, LastRCChange: &change, ExecTime: &exec, QueueTime: &queue,
+		OpDigest: r.Digest, TransitionKey: transitionKey,
+		TransitionMagic: fmt.Sprintf("%d:%d;%s", int(r.Status), int(r.RC), transitionKey),
+		ExitReason:      r.ExitReason,
+	}
+}
+
+// resultChanges records a result: its history entry, and for a failure
+// the last-failure entry and the node's fail count for the operation.
+func failureChanges(c *cib.CIB, node string, r lrmd.Result, transitionKey string) []*cib.Change {
+	if transitionKey == "" {
+		transitionKey = fmt.Sprintf("0:0:%d:tachy", int(r.Expected))
+	}
+	id := r.Resource + "_last_0"
+	if r.Interval > 0 {
+		id = r.Key
+	}
+	chs := []*cib.Change{{Op: cib.OpRecordOperation, Node: node, Resource: r.Resource, Operation: opRecord(r, id, transitionKey), Agent: agentSource(r.Agent)}}
+	if r.RC == r.Expected && r.Status == lrmd.StatusDone {
+		return chs
+	}
+	chs = append(chs, &cib.Change{Op: cib.OpRecordOperation, Node: node, Resource: r.Resource,
+		Operation: opRecord(r, r.Resource+"_last_failure_0", transitionKey), Agent: agentSource(r.Agent)})
+	attr := fmt.Sprintf("%s#%s_%d", r.Resource, r.Action, r.Interval.Milliseconds())
+	count := failCount(c, node, "fail-count-"+attr) + 1
+	cs, now := strconv.Itoa(count), strconv.FormatInt(time.Now().Unix(), 10)
+	chs = append(chs,
+		&cib.Change{Op: cib.OpSetNodeAttribute, Node: node, Name: "fail-count-" + attr, Value: &cs},
+		&cib.Change{Op: cib.OpSetNodeAttribute, Node: node, Name: "last-failure-" + attr, Value: &now})
+	return chs
+}
+
+func agentSource(a lrmd.Agent) *cib.AgentSource {
+	return &cib.AgentSource{Class: a.Class, Provider: a.Provider, Type: a.Type}
+}
+
+func failCount(c *cib.CIB, node, name string) int {
+	for _, st := range c.Status.NodeStates {
+		if st.Uname != node {
+			continue
+		}
+		for _, set := range st.Transient {
+			for _, p := range set.Pairs {
+				if p.Name == name {
+					n, _ := strconv.Atoi(p.Value)
+					return n
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// actionRequest builds what a node needs to run a graph action, from the
+// resource's definition in the CIB.
+func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
+	p := c.FindPrimitive(a.Resource)
+	if p == nil {
+		return ActionRequest{}, fmt.Errorf("resource %s is not configured", a.Resource)
+	}
+	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
+		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: plainPairs(p.InstanceAttributes), Meta: plainPairs(p.MetaAttributes)}
+	if p.Operations != nil {
+		for _, op := range p.Operations.Ops {
+			if op.Name != a.Task || op.Interval != a.Interval {
+				continue
+			}
+			if t, ok := op.TimeoutDuration(); ok {
+				req.TimeoutMs = t.Milliseconds()
+			}
+			// A monitor of the promoted role expects "running promoted".
+			if op.Name == "monitor" && (op.Role == cib.RolePromoted || op.Role == "Master") {
+				req.Expected = int(lrmd.RunningPromoted)
+			}
+		}
+	}
+	return req, nil
+}
+
+// plainPairs merges name/value sets that have no rules (rules would need
+// the scheduler's evaluation; resources using them are run with their
+// rule-free values).
+func plainPairs(sets []*cib.NVSet) map[string]string {
+	out := map[string]string{}
+	for _, s := range sets {
+		if len(s.Rules) > 0 {
+			continue
+		}
+		for _, p := range s.Pairs {
+			if p.HasValue {
+				out[p.Name] = p.Value
+			}
+		}
+	}
+	return out
+}

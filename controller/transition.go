@@ -1,0 +1,174 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/lrmd"
+	"github.com/tachy-ha/tachy/pe"
+)
+
+// A transition is the DC running pe's graph: every required, runnable
+// action once all the actions ordered before it have succeeded, as many at
+// once as the ordering allows. A failed action stops the launch of new
+// ones; those running finish, their results are recorded, and the DC plans
+// again from the CIB, which now holds the failure (Pacemaker's transition
+// abort). Only one transition runs at a time.
+
+// transitionResult is how one action ended.
+type transitionResult struct {
+	action *pe.Action
+	ok     bool
+	err    error
+}
+
+// maybeStartTransition starts a transition for res unless one runs.
+func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.Result) {
+	graph := 0
+	for _, a := range res.Actions {
+		if a.Runnable && !a.Optional {
+			graph++
+		}
+	}
+	if graph == 0 {
+		return
+	}
+	d.mu.Lock()
+	if d.transitionRunning {
+		d.mu.Unlock()
+		return
+	}
+	d.transitionRunning = true
+	d.transitionSeq++
+	id := d.transitionSeq
+	d.mu.Unlock()
+	go func() {
+		d.runTransition(ctx, id, c, res)
+		d.mu.Lock()
+		d.transitionRunning = false
+		d.mu.Unlock()
+		d.kickDC()
+	}()
+}
+
+func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.Result) {
+	start := time.Now()
+	in := map[int]*pe.Action{}
+	for _, a := range res.Actions {
+		if a.Runnable && !a.Optional {
+			in[a.ID] = a
+		}
+	}
+	waiting := map[int]int{}
+	next := map[int][]int{}
+	seen := map[[2]int]bool{}
+	for _, e := range res.Edges {
+		k := [2]int{e.First, e.Then}
+		if in[e.First] == nil || in[e.Then] == nil || e.First == e.Then || seen[k] {
+			continue
+		}
+		seen[k] = true
+		waiting[e.Then]++
+		next[e.First] = append(next[e.First], e.Then)
+	}
+	d.log.Info("transition started", "transition", id, "actions", len(in))
+	results := make(chan transitionResult)
+	launched := map[int]bool{}
+	running, done, failed := 0, 0, 0
+	for {
+		if failed == 0 {
+			for _, a := range res.Actions { // graph order
+				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 {
+					continue
+				}
+				launched[a.ID] = true
+				running++
+				go func(a *pe.Action) { results <- d.runGraphAction(ctx, id, c, a) }(a)
+			}
+		}
+		if running == 0 {
+			break
+		}
+		r := <-results
+		running--
+		done++
+		if !r.ok {
+			failed++
+			d.log.Warn("transition action failed; re-planning after the running ones finish", "transition", id,
+				"action", r.action.Key(), "node", r.action.Node, "err", r.err)
+			continue
+		}
+		for _, t := range next[r.action.ID] {
+			waiting[t]--
+		}
+	}
+	d.log.Info("transition ended", "transition", id, "done", done, "failed", failed,
+		"not_run", len(in)-done, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// runGraphAction runs one action and records its result.
+func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.Action) transitionResult {
+	switch {
+	case a.Pseudo:
+		return transitionResult{action: a, ok: true}
+	case a.Resource == "" && a.Task == "stonith":
+		return transitionResult{action: a, err: fmt.Errorf("fencing %s: this cluster has no fencing device tachy can drive yet; its resources stay where they were until the node returns or is cleaned up", a.Node)}
+	case a.Resource == "":
+		return transitionResult{action: a, ok: true} // do_shutdown: the node leaves on its own
+	}
+	req, err := actionRequest(c, a)
+	if err != nil {
+		return transitionResult{action: a, err: err}
+	}
+	actx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMs, lrmd.DefaultTimeout.Milliseconds())+30_000)*time.Millisecond)
+	defer cancel()
+	r, err := d.execOn(actx, a.Node, req)
+	if err != nil {
+		return transitionResult{action: a, err: err}
+	}
+	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
+	for _, ch := range failureChanges(c, a.Node, r, key) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := d.cib.r.Submit(sctx, ch)
+		cancel()
+		if err != nil {
+			return transitionResult{action: a, err: fmt.Errorf("recording the result: %w", err)}
+		}
+	}
+	if r.RC != lrmd.RC(req.Expected) || r.Status != lrmd.StatusDone {
+		return transitionResult{action: a, err: fmt.Errorf("rc %d (%s), expected %d", int(r.RC), r.ExitReason, req.Expected)}
+	}
+	return transitionResult{action: a, ok: true}
+}
+
+// execOn runs an action on a node: here directly, elsewhere through that
+// node's daemon.
+func (d *Daemon) execOn(ctx context.Context, node string, req ActionRequest) (lrmd.Result, error) {
+	if node == d.local.Name {
+		return d.runAction(ctx, req)
+	}
+	n, ok := d.cfg.Node(node)
+	if !ok {
+		return lrmd.Result{}, fmt.Errorf("node %s is not in this node's configuration", node)
+	}
+	line, err := json.Marshal(callRequest{Op: "exec", Action: &req})
+	if err != nil {
+		return lrmd.Result{}, err
+	}
+	out, err := d.cib.net.Call(ctx, cibAddr(n, d.cfg.CIB.Port), line)
+	if err != nil {
+		return lrmd.Result{}, fmt.Errorf("running %s %s on %s: %w", req.Resource, req.Action, node, err)
+	}
+	var rep callReply
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return lrmd.Result{}, fmt.Errorf("%s answered: %w", node, err)
+	}
+	if rep.Error != "" || rep.Result == nil {
+		return lrmd.Result{}, errors.New(node + ": " + rep.Error)
+	}
+	return *rep.Result, nil
+}
