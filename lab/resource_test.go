@@ -1,0 +1,104 @@
+package lab_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/lab"
+)
+
+// Where ocf:heartbeat:Dummy runs: each node's daemon gives its agents a
+// state directory of its own (state_dir/rsctmp), and Dummy keeps a state
+// file there while started.
+func dummyNodes(l *lab.Lab, rsc string) []string {
+	var out []string
+	for _, n := range l.Nodes() {
+		dir := filepath.Join(filepath.Dir(l.ConfigPath(n)), "state", "rsctmp")
+		if _, err := os.Stat(filepath.Join(dir, "Dummy-"+rsc+".state")); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// waitPlaced waits until rsc runs on exactly one node that satisfies ok,
+// and returns it.
+func waitPlaced(t *testing.T, l *lab.Lab, rsc string, ok func(string) bool, what string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		on := dummyNodes(l, rsc)
+		if len(on) > 1 {
+			t.Fatalf("%s is active on %v at once", rsc, on)
+		}
+		if len(on) == 1 && ok(on[0]) {
+			return on[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s; it runs on %v", rsc, what, on)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Resources in the namespace lab, run by the DC through each node's lrmd
+// with the real ocf:heartbeat:Dummy agent: started where pe places them, a
+// failed monitor recovered in place, a second failure (migration-threshold
+// 2) moves the resource, and a dead node's resources start elsewhere.
+func TestClusterRunsResources(t *testing.T) {
+	needLab(t)
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/Dummy"); err != nil {
+		t.Skip("resource-agents is not installed (ocf:heartbeat:Dummy)")
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	os.WriteFile(cibFile, []byte(resourceCIB), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+
+	anywhere := func(string) bool { return true }
+	web := waitPlaced(t, l, "web", func(n string) bool { return n == "n2" }, "not started on n2 (location 100)")
+	ipNode := waitPlaced(t, l, "ip", anywhere, "not started")
+	if app := waitPlaced(t, l, "app", anywhere, "not started"); app != ipNode {
+		t.Fatalf("group members apart: ip on %s, app on %s", ipNode, app)
+	}
+
+	// A failed monitor: recovered where it was.
+	fail := func(node string) {
+		dir := filepath.Join(filepath.Dir(l.ConfigPath(node)), "state", "rsctmp")
+		if err := os.Remove(filepath.Join(dir, "Dummy-web.state")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(web)
+	time.Sleep(1500 * time.Millisecond) // the 1 s monitor notices
+	waitPlaced(t, l, "web", func(n string) bool { return n == web }, "not recovered in place after one failure")
+	if out := mustCLI(t, l, "n3", "config", "export"); !strings.Contains(out, `name="fail-count-web#monitor_1000" value="1"`) {
+		t.Fatalf("no fail count recorded:\n%s", out)
+	}
+	// The second failure reaches migration-threshold: it moves.
+	fail(web)
+	moved := waitPlaced(t, l, "web", func(n string) bool { return n != web }, "not moved after reaching migration-threshold")
+	t.Logf("web: recovered on %s, then moved to %s", web, moved)
+
+	// The node running the group dies (stonith is disabled in this
+	// configuration, so its loss alone lets the others take over).
+	if err := l.Kill(ipNode); err != nil {
+		t.Fatal(err)
+	}
+	// The dead node's agents cannot clean up: forget its state files.
+	os.RemoveAll(filepath.Join(filepath.Dir(l.ConfigPath(ipNode)), "state", "rsctmp"))
+	newIP := waitPlaced(t, l, "ip", func(n string) bool { return n != ipNode }, "not restarted after its node died")
+	waitPlaced(t, l, "app", func(n string) bool { return n == newIP }, "not with ip after its node died")
+}
+
+const resourceCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="false"/></cluster_property_set>
+</crm_config><nodes/><resources>
+<primitive id="web" class="ocf" provider="heartbeat" type="Dummy"><operations><op id="web-mon" name="monitor" interval="1s" timeout="10s"/></operations>
+<meta_attributes id="web-meta"><nvpair id="web-mt" name="migration-threshold" value="2"/></meta_attributes></primitive>
+<group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
+</resources><constraints><rsc_location id="web-n2" rsc="web" node="n2" score="100"/></constraints></configuration><status/></cib>`
