@@ -3,6 +3,7 @@ package cib
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,7 +59,16 @@ type Change struct {
 	Operation  *LRMRscOp    `json:"operation,omitempty"`
 	OpIDs      []string     `json:"op_ids,omitempty"`
 	Agent      *AgentSource `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+	// ExpectEpoch makes a configuration change conditional: it applies
+	// only if the CIB's epoch is still this one, so that a tool that read
+	// the configuration, edited it and writes it back loses no one
+	// else's change (it gets ErrEpochChanged and retries).
+	ExpectEpoch *int `json:"expect_epoch,omitempty"`
 }
+
+// ErrEpochChanged: the configuration changed since the change's author
+// read it.
+var ErrEpochChanged = errors.New("the configuration changed meanwhile")
 
 // Membership is a node_state's membership fields.
 type Membership struct {
@@ -107,6 +117,9 @@ func DecodeChange(data []byte) (*Change, error) {
 func (c *CIB) Apply(ch *Change) (*CIB, error) {
 	if ch == nil {
 		return nil, fmt.Errorf("cib: nil change")
+	}
+	if ch.ExpectEpoch != nil && *ch.ExpectEpoch != c.Epoch {
+		return nil, fmt.Errorf("cib: %w (epoch %d, expected %d): read it again and retry", ErrEpochChanged, c.Epoch, *ch.ExpectEpoch)
 	}
 	next := *c
 	switch ch.Op {

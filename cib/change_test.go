@@ -134,6 +134,7 @@ func TestApplyRejects(t *testing.T) {
 		{&Change{Op: OpSetProperty}, "needs a property name"},
 		{&Change{Op: OpEnsureNode, Node: "n1", NodeID: "9"}, "conflicts with the configured node n1"},
 		{&Change{Op: OpSetQuorum, Value: str("yes")}, `"1" or "0"`},
+		{&Change{Op: OpSetProperty, Name: "a", Value: str("b"), ExpectEpoch: func() *int { e := 2; return &e }()}, "changed meanwhile (epoch 3, expected 2)"},
 	} {
 		if _, err := base.Apply(tc.ch); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", tc.ch.Op, err, tc.want)
