@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/pe"
 
 	"github.com/tachy-ha/tachy/config"
 	"github.com/tachy-ha/tachy/controller"
@@ -29,19 +35,110 @@ func (c *daemonCmd) Run(g *globals) error {
 }
 
 type statusCmd struct {
-	JSON bool `help:"Print JSON."`
+	JSON  bool          `help:"Print JSON."`
+	Watch bool          `help:"Redraw every --interval until interrupted, as crm_mon does." short:"w"`
+	Every time.Duration `name:"interval" help:"Redraw interval of --watch." default:"1s"`
 }
 
 func (c *statusCmd) Run(g *globals) error {
-	st, err := controller.Client{Socket: g.Socket}.Status()
+	if !c.Watch {
+		return c.once(g, os.Stdout)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		var b bytes.Buffer
+		err := c.once(g, &b)
+		fmt.Print("\033[H\033[2J") // home, clear
+		os.Stdout.Write(b.Bytes())
+		if err != nil {
+			fmt.Println("tachy:", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.Every):
+		}
+	}
+}
+
+// statusJSON is tachy status --json: the node's view (membership, quorum,
+// CIB) and the cluster's resources and nodes as the CIB records them.
+type statusJSON struct {
+	controller.Status
+	Resources []pe.ResourceState `json:"resources"`
+	Nodes     []pe.NodeState     `json:"nodes"`
+	CIBError  string             `json:"cib_error,omitempty"`
+}
+
+func (c *statusCmd) once(g *globals, w io.Writer) error {
+	cl := controller.Client{Socket: g.Socket}
+	st, err := cl.Status()
 	if err != nil {
 		return err
 	}
-	if c.JSON {
-		return printJSON(st)
+	var res *pe.Result
+	var doc *cib.CIB
+	d, cerr := cl.CIB()
+	if cerr == nil {
+		if doc, cerr = cib.Import(strings.NewReader(d.XML)); cerr == nil {
+			res, _, cerr = pe.Simulation(doc)
+		}
 	}
-	controller.WriteStatus(os.Stdout, st)
+	if c.JSON {
+		out := statusJSON{Status: st, Resources: []pe.ResourceState{}, Nodes: []pe.NodeState{}}
+		if res != nil {
+			out.Resources, out.Nodes = res.States()
+		}
+		if cerr != nil {
+			out.CIBError = cerr.Error()
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if res != nil {
+		writeClusterSummary(w, st, doc, res)
+	} else {
+		fmt.Fprintf(w, "Cluster resources: unavailable: %v\n\n", cerr)
+	}
+	fmt.Fprintln(w, "Membership:")
+	controller.WriteStatus(w, st)
 	return nil
+}
+
+// writeClusterSummary prints the cluster in crm_mon's layout: a summary,
+// the node list and the full list of resources.
+func writeClusterSummary(w io.Writer, st controller.Status, doc *cib.CIB, res *pe.Result) {
+	fmt.Fprintln(w, "Cluster Summary:")
+	fmt.Fprintln(w, "  * Stack: tachy")
+	if st.CIB != nil {
+		q := "partition with quorum"
+		if !st.Quorum.Quorate {
+			q = "partition WITHOUT quorum"
+		}
+		dc := st.CIB.DC
+		if dc == "" {
+			dc = "NONE"
+		}
+		fmt.Fprintf(w, "  * Current DC: %s - %s\n", dc, q)
+		fmt.Fprintf(w, "  * CIB version: %d.%d.%d\n", st.CIB.Version.AdminEpoch, st.CIB.Version.Epoch, st.CIB.Version.NumUpdates)
+	}
+	fmt.Fprintf(w, "  * Last updated: %s on %s\n", time.Now().Format(time.ANSIC), st.Node)
+	rs, ns := res.States()
+	fmt.Fprintf(w, "  * %d nodes configured\n  * %d resource instances configured\n\n", len(ns), len(rs))
+	// The rest is crm_simulate's rendering of the same state, one level
+	// less indented, as crm_mon prints it.
+	lines := strings.Split(strings.TrimRight(res.ClusterStatus(doc), "\n"), "\n")
+	for _, l := range lines[1:] {
+		if h, ok := strings.CutPrefix(l, "  * "); ok && strings.HasSuffix(h, ":") {
+			l = h // section header: "Node List:"
+		} else {
+			l = strings.TrimPrefix(l, "  ")
+		}
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w)
 }
 
 type eventsCmd struct {
