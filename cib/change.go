@@ -31,6 +31,11 @@ const (
 	// OpNodeMembership records a node's membership as the DC sees it
 	// (in_ccm, crmd, join, expected). Bumps num_updates.
 	OpNodeMembership ChangeOp = "node-membership"
+	// OpNodeFenced records a successful fencing of Node: it is down and
+	// expected down, its operation history and transient attributes are
+	// gone (nothing runs on a fenced node), as Pacemaker's controller
+	// records it. Bumps num_updates.
+	OpNodeFenced ChangeOp = "node-fenced"
 	// OpSetNodeAttribute sets (or deletes) a transient node attribute in
 	// the status: fail counts, last-failure, promotion scores. Bumps
 	// num_updates.
@@ -167,6 +172,19 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		}
 		m := ch.Membership
 		st.InCCM, st.Crmd, st.Join, st.Expected = m.InCCM, m.Crmd, m.Join, m.Expected
+		next.NumUpdates = c.NumUpdates + 1
+	case OpNodeFenced:
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		st.InCCM, st.Crmd, st.Join, st.Expected = "false", "offline", "down", "down"
+		st.Transient, st.TransientID = nil, ""
+		if st.LRM != nil {
+			lrm := *st.LRM
+			lrm.Resources = nil
+			st.LRM = &lrm
+		}
 		next.NumUpdates = c.NumUpdates + 1
 	case OpSetNodeAttribute:
 		if ch.Name == "" {

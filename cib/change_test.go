@@ -101,6 +101,10 @@ func TestApplyChanges(t *testing.T) {
 	if tr := c.Status.NodeStates[0].Transient; len(tr) != 1 || tr[0].Pairs[0].Value != "INFINITY" {
 		t.Fatalf("transient: %+v", tr)
 	}
+	fenced := mustApply(t, c, &Change{Op: OpNodeFenced, Node: "n1"})
+	if st := fenced.Status.NodeStates[0]; st.Expected != "down" || st.InCCM != "false" || len(st.Transient) != 0 {
+		t.Fatalf("fenced: %+v", st)
+	}
 	c = mustApply(t, c, &Change{Op: OpDeleteHistory, Node: "n2", Resource: "web"})
 	if len(c.Status.NodeStates[1].LRM.Resources) != 0 {
 		t.Fatal("cleanup left history")

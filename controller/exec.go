@@ -76,6 +76,7 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 		RscTmp:      filepath.Join(d.cfg.Local.StateDir, "rsctmp"),
 		FirstCallID: first,
 		Report:      lrmd.ReportChanges,
+		Stonith:     stonithResource(d),
 		OnResult:    d.onRecurringResult,
 	}), nil
 }
@@ -218,6 +219,7 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
 		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: plainPairs(p.InstanceAttributes), Meta: plainPairs(p.MetaAttributes)}
+
 	if p.Operations != nil {
 		for _, op := range p.Operations.Ops {
 			if op.Name != a.Task || op.Interval != a.Interval {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -75,7 +76,7 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 		waiting[e.Then]++
 		next[e.First] = append(next[e.First], e.Then)
 	}
-	d.log.Info("transition started", "transition", id, "actions", len(in))
+	d.log.Info("transition started", "transition", id, "actions", len(in), "summary", strings.Join(normalisedSummary(res.Summary()), "; "))
 	results := make(chan transitionResult)
 	launched := map[int]bool{}
 	running, done, failed := 0, 0, 0
@@ -110,13 +111,24 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 		"not_run", len(in)-done, "duration", time.Since(start).Round(time.Millisecond))
 }
 
+func normalisedSummary(lines []string) []string {
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, strings.Join(strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), "* ")), " "))
+	}
+	return out
+}
+
 // runGraphAction runs one action and records its result.
 func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.Action) transitionResult {
 	switch {
 	case a.Pseudo:
 		return transitionResult{action: a, ok: true}
 	case a.Resource == "" && a.Task == "stonith":
-		return transitionResult{action: a, err: fmt.Errorf("fencing %s: this cluster has no fencing device tachy can drive yet; its resources stay where they were until the node returns or is cleaned up", a.Node)}
+		if err := d.fenceNode(ctx, c, a.Node, a.FenceOp); err != nil {
+			return transitionResult{action: a, err: err}
+		}
+		return transitionResult{action: a, ok: true}
 	case a.Resource == "":
 		return transitionResult{action: a, ok: true} // do_shutdown: the node leaves on its own
 	}

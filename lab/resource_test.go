@@ -102,3 +102,54 @@ const resourceCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configurati
 <meta_attributes id="web-meta"><nvpair id="web-mt" name="migration-threshold" value="2"/></meta_attributes></primitive>
 <group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
 </resources><constraints><rsc_location id="web-n2" rsc="web" node="n2" score="100"/></constraints></configuration><status/></cib>`
+
+// With fencing enabled, a lost node is fenced (the lab device kills what
+// is left in its namespace and clears its volatile state) before its
+// resources start elsewhere; the CIB records the fencing.
+func TestClusterFencesLostNode(t *testing.T) {
+	needLab(t)
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/Dummy"); err != nil {
+		t.Skip("resource-agents is not installed (ocf:heartbeat:Dummy)")
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	os.WriteFile(cibFile, []byte(strings.ReplaceAll(fencedCIB, "LABDIR", l.Dir())), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	anywhere := func(string) bool { return true }
+	victim := waitPlaced(t, l, "ip", anywhere, "not started")
+	waitPlaced(t, l, "app", func(n string) bool { return n == victim }, "not with ip")
+	var rest []string
+	for _, n := range l.Nodes() {
+		if n != victim {
+			rest = append(rest, n)
+		}
+	}
+	// Only the daemon dies: its agents' state stays, as resources
+	// would on a node that is merely cut off. Fencing must clear it
+	// before the group may start elsewhere.
+	if err := l.Kill(victim); err != nil {
+		t.Fatal(err)
+	}
+	moved := waitPlaced(t, l, "ip", func(n string) bool { return n != victim }, "not recovered after fencing")
+	waitPlaced(t, l, "app", func(n string) bool { return n == moved }, "not with ip after fencing")
+	out := mustCLI(t, l, rest[0], "config", "export")
+	if !strings.Contains(out, `uname="`+victim+`" in_ccm="false" crmd="offline" join="down" expected="down"`) {
+		t.Fatalf("the CIB does not record %s as fenced:\n%s", victim, out)
+	}
+	fenced := false
+	for _, n := range rest {
+		b, _ := os.ReadFile(l.LogPath(n))
+		fenced = fenced || strings.Contains(string(b), `msg="node fenced" node=`+n+` peer=`+victim)
+	}
+	if !fenced {
+		t.Fatal("no survivor logged fencing the lost node")
+	}
+}
+
+const fencedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="true"/></cluster_property_set>
+</crm_config><nodes/><resources>
+<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/></instance_attributes></primitive>
+<group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
+</resources><constraints/></configuration><status/></cib>`

@@ -63,6 +63,10 @@ type Config struct {
 	OnResult func(Result)
 	// Report chooses which recurring results reach OnResult.
 	Report ReportMode
+	// Stonith serves the start, stop and monitor of stonith-class
+	// resources (Pacemaker's fencer registers and checks those devices
+	// itself; fencing a node is not an operation of the resource).
+	Stonith Builtin
 	// FirstCallID is where call ids start (the first is FirstCallID+1).
 	// The scheduler orders a resource's history by call id, so a
 	// restarted node must not reuse ids the CIB already holds.
@@ -478,6 +482,11 @@ func (e *Executor) dispatch(ctx context.Context, op *Op, params map[string]strin
 			return outcome{rc: OK, status: StatusDone, stdout: string(b.Metadata()), start: time.Now()}
 		}
 		return e.runBuiltin(ctx, b, op, params)
+	case op.Agent.Class == ClassStonith && e.cfg.Stonith != nil:
+		if op.Action == "meta-data" {
+			return outcome{rc: OK, status: StatusDone, stdout: string(e.cfg.Stonith.Metadata()), start: time.Now()}
+		}
+		return e.runBuiltin(ctx, e.cfg.Stonith, op, params)
 	case op.Agent.Class == ClassOCF || op.Agent.Class == ClassLSB:
 		if op.Agent.Class == ClassLSB && op.Action == "meta-data" {
 			path, bad := e.checkInstalled(op.Agent)

@@ -17,9 +17,10 @@ type Agent struct {
 
 // Agent classes this package runs.
 const (
-	ClassOCF   = "ocf"
-	ClassLSB   = "lsb"
-	ClassTachy = "tachy" // built-in Go agents; also reachable as ocf:tachy:TYPE
+	ClassOCF     = "ocf"
+	ClassLSB     = "lsb"
+	ClassTachy   = "tachy"   // built-in Go agents; also reachable as ocf:tachy:TYPE
+	ClassStonith = "stonith" // fencing devices (Config.Stonith)
 )
 
 // ParseAgent parses "class:provider:type" or "class:type", the form
