@@ -23,17 +23,19 @@ import (
 
 // Daemon is one running node.
 type Daemon struct {
-	cfg     *config.Config
-	local   *config.Node
-	log     *slog.Logger
-	names   map[uint32]string
-	hb      *heartbeat.Service
-	cib     *cibService
-	dcKick  chan struct{}
-	plan    plan
-	exec    *lrmd.Executor
-	started time.Time
-	inc     uint64
+	cfg    *config.Config
+	local  *config.Node
+	log    *slog.Logger
+	names  map[uint32]string
+	hb     *heartbeat.Service
+	cib    *cibService
+	dcKick chan struct{}
+	// downSince: when the DC loop first saw each node down (dc.go)
+	downSince map[uint32]time.Time
+	plan      plan
+	exec      *lrmd.Executor
+	started   time.Time
+	inc       uint64
 
 	mu sync.Mutex
 	q  *quorum.State

@@ -95,14 +95,50 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	d.plan.set(v.String(), summary, err)
 }
 
-// statusChanges compares the CIB with this node's view: configured nodes
-// listed, each node's membership, and quorum.
-func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
-	var out []*cib.Change
+// lossSettle is how long the DC waits, after membership reports a node
+// down, before it records the node lost (which, with fencing enabled,
+// fences it). The membership layer detects a silent node in milliseconds,
+// and a node that stalls that long under load comes back as quickly;
+// fencing it would turn a hiccup into an outage. The fast path of
+// DESIGN.md does not wait: it acts under the quorum lease instead.
+func (d *Daemon) lossSettle() time.Duration {
+	return max(250*time.Millisecond, 25*d.cfg.Heartbeat.DetectionTime())
+}
+
+// membersNow returns the nodes membership reports up, and notes since
+// when the others are down.
+func (d *Daemon) membersNow(now time.Time) map[uint32]bool {
 	up := map[uint32]bool{d.local.ID: true}
 	for _, id := range d.hb.Up() {
 		up[id] = true
 	}
+	if d.downSince == nil {
+		d.downSince = map[uint32]time.Time{}
+	}
+	for _, n := range d.cfg.Nodes {
+		if up[n.ID] {
+			delete(d.downSince, n.ID)
+		} else if _, ok := d.downSince[n.ID]; !ok {
+			d.downSince[n.ID] = now
+			time.AfterFunc(d.lossSettle(), d.kickDC)
+		}
+	}
+	return up
+}
+
+// settling reports whether a node the CIB records as a member has been
+// down for less than lossSettle: its loss is not recorded yet.
+func (d *Daemon) settling(id uint32, now time.Time) bool {
+	since, ok := d.downSince[id]
+	return ok && now.Sub(since) < d.lossSettle()
+}
+
+// statusChanges compares the CIB with this node's view: configured nodes
+// listed, each node's membership, and quorum.
+func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
+	var out []*cib.Change
+	now := time.Now()
+	up := d.membersNow(now)
 	for _, n := range d.cfg.Nodes {
 		id := strconv.FormatUint(uint64(n.ID), 10)
 		if !slices.ContainsFunc(c.Configuration.Nodes, func(cn *cib.Node) bool { return cn.ID == id }) {
@@ -115,6 +151,9 @@ func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
 			}
 		}
 		want := cib.Membership{InCCM: "true", Crmd: "online", Join: "member", Expected: "member"}
+		if !up[n.ID] && st != nil && st.InCCM == "true" && d.settling(n.ID, now) {
+			continue // maybe a hiccup: decide when it has lasted
+		}
 		if !up[n.ID] {
 			// A node that was a member and vanished is still expected:
 			// lost, not left, so pe fences it. One never seen, or one

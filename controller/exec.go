@@ -70,7 +70,20 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}
+	sbin, err := pacemakerShims(d.cfg.Local.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("lrmd: %w", err)
+	}
+	run := filepath.Join(d.cfg.Local.StateDir, "run")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return nil, fmt.Errorf("lrmd: %w", err)
+	}
 	return lrmd.New(lrmd.Config{
+		// Pacemaker's tools that agents call are this binary's shims
+		// (cmd/tachy/shim.go); agents' run-time files stay per node.
+		Path: sbin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		Env: []string{"HA_SBIN_DIR=" + sbin, "HA_VARRUN=" + run + "/", "TACHY_SOCKET=" + d.cfg.Local.Socket,
+			"TACHY_NODE=" + d.local.Name},
 		// Each node keeps agents' state apart: in the namespace lab the
 		// nodes share one file system.
 		RscTmp:      filepath.Join(d.cfg.Local.StateDir, "rsctmp"),
@@ -79,6 +92,30 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 		Stonith:     stonithResource(d),
 		OnResult:    d.onRecurringResult,
 	}), nil
+}
+
+// pacemakerShims links crm_attribute and crm_node to this binary in
+// state_dir/sbin.
+func pacemakerShims(stateDir string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(stateDir, "sbin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, tool := range []string{"crm_attribute", "crm_node"} {
+		link := filepath.Join(dir, tool)
+		if cur, err := os.Readlink(link); err == nil && cur == exe {
+			continue
+		}
+		os.Remove(link)
+		if err := os.Symlink(exe, link); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // handleCall answers the DC's requests.
@@ -219,6 +256,15 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
 		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: plainPairs(p.InstanceAttributes), Meta: plainPairs(p.MetaAttributes)}
+	if cl := cloneOf(c, p.ID); cl != nil {
+		cloneMeta(c, cl, a.Resource, req.Meta)
+		// An anonymous clone's instances are interchangeable: the agent
+		// and the history know them by the clone's primitive id, as
+		// Pacemaker runs and records them.
+		if req.Meta["globally-unique"] != "true" {
+			req.Resource = p.ID
+		}
+	}
 
 	if p.Operations != nil {
 		for _, op := range p.Operations.Ops {
@@ -253,4 +299,59 @@ func plainPairs(sets []*cib.NVSet) map[string]string {
 		}
 	}
 	return out
+}
+
+// cloneOf finds the clone a primitive belongs to (directly or through a
+// group), or nil.
+func cloneOf(c *cib.CIB, id string) *cib.Clone {
+	for _, r := range c.Configuration.Resources {
+		cl, ok := r.(*cib.Clone)
+		if !ok {
+			continue
+		}
+		switch ch := cl.Child.(type) {
+		case *cib.Primitive:
+			if ch.ID == id {
+				return cl
+			}
+		case *cib.Group:
+			for _, m := range ch.Children {
+				if m.ID == id {
+					return cl
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// cloneMeta gives a clone instance's agent the clone's settings as
+// Pacemaker does (OCF_RESKEY_CRM_meta_clone, clone_max, promotable, ...):
+// promotable agents check them.
+func cloneMeta(c *cib.CIB, cl *cib.Clone, instance string, meta map[string]string) {
+	for k, v := range plainPairs(cl.MetaAttributes) {
+		if _, set := meta[k]; !set {
+			meta[k] = v
+		}
+	}
+	if _, n, ok := strings.Cut(instance, ":"); ok {
+		meta["clone"] = n
+	}
+	defaults := map[string]string{"clone-max": strconv.Itoa(len(c.Configuration.Nodes)), "clone-node-max": "1", "globally-unique": "false"}
+	if cl.Promotable {
+		meta["promotable"] = "true"
+		defaults["promoted-max"], defaults["promoted-node-max"] = "1", "1"
+	}
+	for k, v := range defaults {
+		if _, set := meta[k]; !set {
+			meta[k] = v
+		}
+	}
+	// Agents of Pacemaker 1.1 read the old names.
+	if v, ok := meta["promoted-max"]; ok {
+		meta["master-max"] = v
+	}
+	if v, ok := meta["promoted-node-max"]; ok {
+		meta["master-node-max"] = v
+	}
 }

@@ -152,8 +152,11 @@ func (l *Lab) Fence(ctx context.Context, target, action string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// What a reboot clears: the node's agents' state (/run on a node).
-	os.RemoveAll(filepath.Join(l.dir(), target, "state", "rsctmp"))
+	// What a reboot clears: the node's agents' state (HA_RSCTMP and
+	// HA_VARRUN, which live in /run on a real node).
+	for _, d := range []string{"rsctmp", "run"} {
+		os.RemoveAll(filepath.Join(l.dir(), target, "state", d))
+	}
 	return nil
 }
 

@@ -59,6 +59,7 @@ func TestLabDevice(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "lab.json"), []byte("{}"), 0o644)
 	os.MkdirAll(filepath.Join(dir, "fencetest", "state", "rsctmp"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "fencetest", "state", "run"), 0o755)
 	var cmds []*exec.Cmd
 	for i := 0; i < 3; i++ {
 		c := exec.Command("ip", "netns", "exec", ns, "sleep", "600")
@@ -80,7 +81,7 @@ func TestLabDevice(t *testing.T) {
 			t.Errorf("a process survived fencing: %v", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "fencetest", "state", "rsctmp")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "fencetest", "state", "run")); !os.IsNotExist(err) {
 		t.Error("the node's volatile state survived fencing")
 	}
 	if err := (&Lab{Dir: filepath.Join(dir, "none")}).Monitor(context.Background()); err == nil {

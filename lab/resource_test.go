@@ -153,3 +153,92 @@ const fencedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration
 <primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/></instance_attributes></primitive>
 <group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
 </resources><constraints/></configuration><status/></cib>`
+
+// statefulRoles reads where ocf:pacemaker:Stateful runs and in which role:
+// the agent keeps its role in HA_VARRUN (state_dir/run on each node).
+func statefulRoles(l *lab.Lab, rsc string) map[string]string {
+	out := map[string]string{}
+	for _, n := range l.Nodes() {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(l.ConfigPath(n)), "state", "run", "Stateful-"+rsc+".state"))
+		if err == nil {
+			out[n] = strings.TrimSpace(string(b))
+		}
+	}
+	return out
+}
+
+func waitRoles(t *testing.T, l *lab.Lab, ok func(map[string]string) bool, what string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		roles := statefulRoles(l, "st")
+		promoted := 0
+		for _, r := range roles {
+			if r == "Promoted" {
+				promoted++
+			}
+		}
+		if promoted > 1 {
+			t.Fatalf("two instances promoted at once: %v", roles)
+		}
+		if ok(roles) {
+			return roles
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: roles %v", what, roles)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A promotable clone of the real ocf:pacemaker:Stateful agent (which sets
+// its promotion score with crm_attribute, answered by tachy's shim): an
+// instance on every node, one promoted; when the promoted node is lost it
+// is fenced and another instance is promoted.
+func TestClusterPromotableClone(t *testing.T) {
+	needLab(t)
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/pacemaker/Stateful"); err != nil {
+		t.Skip("pacemaker-resource-agents is not installed (ocf:pacemaker:Stateful)")
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	os.WriteFile(cibFile, []byte(strings.ReplaceAll(promotableCIB, "LABDIR", l.Dir())), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	primary := ""
+	waitRoles(t, l, func(r map[string]string) bool {
+		if len(r) != 3 {
+			return false
+		}
+		for n, role := range r {
+			if role == "Promoted" {
+				primary = n
+			}
+		}
+		return primary != ""
+	}, "not one promoted and two unpromoted instances")
+	if err := l.Kill(primary); err != nil {
+		t.Fatal(err)
+	}
+	roles := waitRoles(t, l, func(r map[string]string) bool {
+		if _, left := r[primary]; left {
+			return false // fencing clears the lost node's state
+		}
+		for _, role := range r {
+			if role == "Promoted" {
+				return true
+			}
+		}
+		return false
+	}, "no instance promoted after the promoted node was lost")
+	t.Logf("promoted on %s; after losing it: %v", primary, roles)
+}
+
+const promotableCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="true"/></cluster_property_set>
+</crm_config><nodes/><resources>
+<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/></instance_attributes></primitive>
+<clone id="st-clone"><meta_attributes id="st-clone-meta"><nvpair id="st-prom" name="promotable" value="true"/></meta_attributes>
+<primitive id="st" class="ocf" provider="pacemaker" type="Stateful"><operations>
+<op id="st-mon-p" name="monitor" interval="1s" role="Promoted" timeout="10s"/><op id="st-mon-u" name="monitor" interval="2s" role="Unpromoted" timeout="10s"/></operations></primitive></clone>
+</resources><constraints/></configuration><status/></cib>`

@@ -80,6 +80,9 @@ func newParser(g *globals, args []string, opts ...kong.Option) (*kong.Kong, erro
 }
 
 func main() {
+	if code, ok := shim(os.Args); ok {
+		os.Exit(code)
+	}
 	var g globals
 	args := os.Args[1:]
 	parser, err := newParser(&g, args)

@@ -59,6 +59,26 @@ func TestCLI(t *testing.T) {
 			t.Errorf("tachy %s: err %v, output %q; want ok=%v and %q", strings.Join(tc.args, " "), err, out, tc.ok, tc.output)
 		}
 	}
+	// The Pacemaker tools agents call are this binary under their names.
+	shims := t.TempDir()
+	for _, tool := range []string{"crm_node", "crm_attribute"} {
+		if err := os.Symlink(bin, filepath.Join(shims, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := exec.Command(filepath.Join(shims, "crm_node"), "-n")
+	node.Env = append(os.Environ(), "TACHY_NODE=n7")
+	if out, err := node.CombinedOutput(); err != nil || string(out) != "n7\n" {
+		t.Errorf("crm_node -n: %v %q", err, out)
+	}
+	if out, err := exec.Command(filepath.Join(shims, "crm_attribute"), "--frobnicate").CombinedOutput(); err == nil || !strings.Contains(string(out), "--frobnicate is not supported") {
+		t.Errorf("crm_attribute with a bad option: %v %q", err, out)
+	}
+	attr := exec.Command(filepath.Join(shims, "crm_attribute"), "--promotion", "-v", "10")
+	attr.Env = append(os.Environ(), "TACHY_NODE=n1", "OCF_RESOURCE_INSTANCE=st:0", "TACHY_SOCKET="+filepath.Join(dir, "none.sock"))
+	if out, err := attr.CombinedOutput(); err == nil || !strings.Contains(string(out), "no tachy daemon answers") {
+		t.Errorf("crm_attribute without a daemon: %v %q", err, out)
+	}
 	// keygen refuses to overwrite a key.
 	key := filepath.Join(dir, "cluster.key")
 	if out, err := exec.Command(bin, "keygen", key).CombinedOutput(); err != nil {
