@@ -48,6 +48,9 @@ type Local struct {
 	Socket   string // the control socket
 	LogLevel string // debug, info, warn or error
 	StateDir string
+	// Metrics is the address (host:port) of the Prometheus metrics
+	// endpoint, /metrics; empty: none.
+	Metrics string
 }
 
 // CIB is the [cib] table: the replicated Cluster Information Base.

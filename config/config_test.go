@@ -91,6 +91,7 @@ node = "b"
 socket = "/run/t.sock"
 log_level = "debug"
 state_dir = "/srv/tachy"
+metrics = "[::1]:9100"
 
 [cib]
 port = 8000
@@ -134,7 +135,7 @@ addresses = [
 		want := &Config{
 			Path:      "tachy.conf",
 			Cluster:   Cluster{Name: "prod-db-7", ID: 4294967295, KeyFile: "/etc/tachy/prod.key"},
-			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy"},
+			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy", Metrics: "[::1]:9100"},
 			Heartbeat: Heartbeat{Interval: 2500 * time.Microsecond, MissCount: 1000, Port: 1, Receiver: "udp", XDPMode: "generic", MaxClockSkew: time.Hour, RealtimePriority: 99},
 			CIB:       CIB{Port: 8000, PKIDir: "/srv/pki"},
 			Quorum: Quorum{ExpectedVotes: 7, WaitForAll: ptr(false), LastManStanding: true, LastManStandingWindow: 90 * time.Second,
@@ -374,6 +375,7 @@ var badFiles = []struct {
 	{"socket relative", file("[local]\nsocket = \"tachy.sock\" #<\n"), 0, "local.socket", "not an absolute path"},
 	{"socket too long", file("[local]\nsocket = \"/" + strings.Repeat("s", 107) + "\" #<\n"), 0, "local.socket", "at most 107 bytes"},
 	{"state_dir relative", file("[local]\nstate_dir = \"var\" #<\n"), 0, "local.state_dir", "not an absolute path"},
+	{"metrics without a port", file("[local]\nmetrics = \"localhost\" #<\n"), 0, "local.metrics", "not an address and port"},
 	{"votes 256", withNode("[[node]]\nname = \"n3\"\nid = 3\nvotes = 256 #<\naddresses = [\"10.77.0.3\", \"10.77.1.3\"]\n"), 0, "node.votes", "use an integer from 0 to 255"},
 	{"node id 0", withNode("[[node]]\nname = \"n3\"\nid = 0 #<\naddresses = [\"10.77.0.3\", \"10.77.1.3\"]\n"), 0, "node.id", "use an integer from 1 to 4294967295"},
 	{"addresses as a string", withNode("[[node]]\nname = \"n3\"\nid = 3\naddresses = \"10.77.0.3\" #<\n"), 0, "node.addresses", `expected an array, got the string "10.77.0.3"; write addresses = ["10.77.0.3"]`},

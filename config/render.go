@@ -44,6 +44,9 @@ func Render(c *Config) string {
 	w("socket", c.Local.Socket)
 	w("log_level", c.Local.LogLevel)
 	w("state_dir", c.Local.StateDir)
+	if c.Local.Metrics != "" {
+		w("metrics", c.Local.Metrics)
+	}
 
 	b.WriteString("\n[cib]\n")
 	w("port", c.CIB.Port)
@@ -123,6 +126,8 @@ socket = "/run/tachy/tachy.sock"
 log_level = "info"
 # Where the daemon keeps its state (the replicated CIB in state_dir/cib).
 state_dir = "/var/lib/tachy"
+# Prometheus metrics at http://ADDRESS/metrics; leave out for none.
+metrics = "127.0.0.1:9647"
 
 [cib]
 # TCP port of the replicated CIB (Raft over mutual TLS) on each node's

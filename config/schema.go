@@ -15,7 +15,7 @@ import (
 // tableKeys lists each table's keys, in the documented order.
 var tableKeys = map[string][]string{
 	"cluster":   {"name", "id", "key_file"},
-	"local":     {"node", "socket", "log_level", "state_dir"},
+	"local":     {"node", "socket", "log_level", "state_dir", "metrics"},
 	"cib":       {"port", "pki_dir"},
 	"heartbeat": {"interval", "miss_count", "port", "receiver", "xdp_mode", "max_clock_skew", "realtime_priority"},
 	"quorum":    {"expected_votes", "two_node", "wait_for_all", "last_man_standing", "last_man_standing_window", "auto_tie_breaker", "auto_tie_breaker_node"},
@@ -345,6 +345,14 @@ func (d *decoder) local(t *table) {
 		case "state_dir":
 			if s, ok := d.path(e, w, true, 0); ok {
 				l.StateDir = s
+			}
+		case "metrics":
+			if s, ok := d.str(e, w, `an address and port, e.g. metrics = "127.0.0.1:9647"`); ok {
+				if _, err := netip.ParseAddrPort(s); s != "" && err != nil {
+					d.errAt(e.line, w, "%q is not an address and port; use e.g. \"127.0.0.1:9647\" or \"[::]:9647\", or \"\" for none", s)
+				} else {
+					l.Metrics = s
+				}
 			}
 		default:
 			d.unknown(e, t.name)

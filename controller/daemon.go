@@ -34,6 +34,7 @@ type Daemon struct {
 	downSince map[uint32]time.Time
 	plan      plan
 	exec      *lrmd.Executor
+	metrics   *metrics
 	started   time.Time
 	inc       uint64
 
@@ -116,6 +117,15 @@ func Run(ctx context.Context, o Options) error {
 	ctl, err := listenControl(cfg.Local.Socket, d, log)
 	if err != nil {
 		return err
+	}
+	d.metrics = newMetrics()
+	if cfg.Local.Metrics != "" {
+		srv, err := d.serveMetrics(cfg.Local.Metrics)
+		if err != nil {
+			ctl.ln.Close()
+			return err
+		}
+		defer srv.Close()
 	}
 	if d.exec, err = newExecutor(d); err != nil {
 		ctl.ln.Close()

@@ -59,6 +59,7 @@ func (d *Daemon) dcLoop(ctx context.Context) {
 		case <-d.dcKick:
 		case <-tick.C:
 		case leader := <-d.cib.r.LeaderChanges():
+			d.count("tachy_cib_leader_changes_total")
 			if leader {
 				d.log.Info("this node is the DC")
 			} else {
@@ -78,7 +79,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	c, _ := d.cib.r.Current()
 	for _, ch := range d.statusChanges(c) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := d.cib.r.Submit(sctx, ch)
+		_, err := d.submit(sctx, ch)
 		cancel()
 		if err != nil {
 			d.log.Warn("cib: cannot record the cluster's state", "change", ch.Op, "node", ch.Node, "err", err)

@@ -146,7 +146,9 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 		d.exec.CancelResource(a.Resource)
 	}
 	if op.Interval == 0 {
-		return d.exec.Exec(ctx, op)
+		r, err := d.exec.Exec(ctx, op)
+		d.countOperation(r, err)
+		return r, err
 	}
 	once := op
 	once.Interval = 0
@@ -154,6 +156,7 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 	if err != nil {
 		return r, err
 	}
+	d.countOperation(r, err)
 	r.Interval, r.Key = op.Interval, op.Key()
 	if r.RC == op.Expected && r.Status == lrmd.StatusDone {
 		if _, err := d.exec.Submit(op); err != nil {
@@ -161,6 +164,17 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 		}
 	}
 	return r, nil
+}
+
+func (d *Daemon) countOperation(r lrmd.Result, err error) {
+	result := "ok"
+	if err != nil || lrmd.Classify(r.Action, r.Interval, r.RC, r.Status, r.Expected) != lrmd.Expected {
+		result = "failed"
+	}
+	d.count("tachy_operations_total", "action", r.Action, "result", result)
+	if err == nil {
+		d.timing("tachy_operation_seconds", r.ExecTime, "action", r.Action)
+	}
 }
 
 // onRecurringResult sees the results of recurring monitors (changes only).
@@ -172,6 +186,7 @@ func (d *Daemon) onRecurringResult(r lrmd.Result) {
 		return
 	}
 	d.log.Warn("monitor failed", "resource", r.Resource, "rc", int(r.RC), "reason", r.ExitReason)
+	d.count("tachy_monitor_failures_total", "resource", r.Resource)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

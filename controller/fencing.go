@@ -75,16 +75,18 @@ func (d *Daemon) fenceNode(ctx context.Context, c *cib.CIB, node, action string)
 		err = dev.Fence(fctx, node, action)
 		cancel()
 		if err != nil {
+			d.count("tachy_fencing_total", "result", "failed")
 			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
 			continue
 		}
+		d.count("tachy_fencing_total", "result", "ok")
 		d.log.Warn("node fenced", "peer", node, "action", action, "device", p.ID, "took", time.Since(start).Round(time.Millisecond))
 		if action == "on" {
 			return nil
 		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if _, err := d.cib.r.Submit(sctx, &cib.Change{Op: cib.OpNodeFenced, Node: node}); err != nil {
+		if _, err := d.submit(sctx, &cib.Change{Op: cib.OpNodeFenced, Node: node}); err != nil {
 			return fmt.Errorf("%s was fenced, but recording it failed: %w", node, err)
 		}
 		return nil

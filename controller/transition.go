@@ -107,6 +107,16 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 			waiting[t]--
 		}
 	}
+	outcome := "complete"
+	if failed > 0 {
+		outcome = "aborted"
+	}
+	d.count("tachy_transitions_total", "outcome", outcome)
+	if d.metrics != nil {
+		d.metrics.add("tachy_transition_actions_total", float64(done-failed), "outcome", "ok")
+		d.metrics.add("tachy_transition_actions_total", float64(failed), "outcome", "failed")
+		d.metrics.add("tachy_transition_actions_total", float64(len(in)-done), "outcome", "not_run")
+	}
 	d.log.Info("transition ended", "transition", id, "done", done, "failed", failed,
 		"not_run", len(in)-done, "duration", time.Since(start).Round(time.Millisecond))
 }
@@ -145,7 +155,7 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
 	for _, ch := range failureChanges(c, a.Node, r, key) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := d.cib.r.Submit(sctx, ch)
+		_, err := d.submit(sctx, ch)
 		cancel()
 		if err != nil {
 			return transitionResult{action: a, err: fmt.Errorf("recording the result: %w", err)}

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"text/template"
@@ -20,6 +21,7 @@ key_file = {{q .KeyFile}}
 node = {{q .Node}}
 socket = {{q .Socket}}
 state_dir = {{q .StateDir}}
+metrics = {{q .Metrics}}
 
 [cib]
 pki_dir = {{q .PKIDir}}
@@ -37,6 +39,9 @@ id = {{.ID}}
 addresses = [{{q .Ring0}}, {{q .Ring1}}]
 {{end}}`))
 
+// MetricsPort is where each lab node serves /metrics, on its ring 0 address.
+const MetricsPort = 9647
+
 type configNode struct {
 	Name         string
 	ID           int
@@ -50,6 +55,7 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 		Cluster          string
 		ClusterID        int
 		KeyFile, PKIDir  string
+		Metrics          string
 		Node             string
 		Socket, StateDir string
 		Interval         string
@@ -59,6 +65,7 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 	}{
 		Cluster: ClusterName, ClusterID: ClusterID, KeyFile: keyPath(dir), PKIDir: pkiPath(dir),
 		Node: node, Socket: socketPath(dir, node), StateDir: filepath.Join(dir, node, "state"),
+		Metrics:  netip.AddrPortFrom(addr4(i, Ring0), MetricsPort).String(),
 		Interval: interval.String(), MissCount: missCount, Receiver: receiver,
 	}
 	for j := 1; j <= n; j++ {

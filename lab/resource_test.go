@@ -1,6 +1,10 @@
 package lab_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +87,24 @@ func TestClusterRunsResources(t *testing.T) {
 	fail(web)
 	moved := waitPlaced(t, l, "web", func(n string) bool { return n != web }, "not moved after reaching migration-threshold")
 	t.Logf("web: recovered on %s, then moved to %s", web, moved)
+
+	// Prometheus metrics: each node's operations, the resources where
+	// they run, the DC's Raft commits.
+	var all strings.Builder
+	for _, n := range l.Nodes() {
+		var out bytes.Buffer
+		url := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(l.Address(n, 0), lab.MetricsPort))
+		if err := l.Exec(context.Background(), n, []string{"curl", "-sf", url}, nil, &out, &out); err != nil {
+			t.Fatalf("metrics of %s: %v\n%s", n, err, out.String())
+		}
+		all.WriteString(out.String())
+	}
+	for _, want := range []string{`tachy_operations_total{action="start",result="ok"}`, `tachy_monitor_failures_total{resource="web"}`,
+		`tachy_resource_active{resource="web",node="` + moved + `",role="Started"} 1`, `tachy_cib_commit_seconds_count`, `tachy_quorate 1`} {
+		if !strings.Contains(all.String(), want) {
+			t.Fatalf("metrics lack %s:\n%s", want, all.String())
+		}
+	}
 
 	// The node running the group dies (stonith is disabled in this
 	// configuration, so its loss alone lets the others take over).
