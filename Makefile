@@ -31,7 +31,7 @@ image: build ## appliance kernel + initramfs in build/image (IMAGE_CONFIG=DIR ad
 lab: deps build ## a 3-node namespace lab, left running (tachy lab down removes it)
 	$(BIN) lab up --nodes 3
 
-demo: deps build ## the main job: 3 nodes, status, a node killed, its detection shown
+demo: deps build ## the main job: 3 nodes running resources; a monitor failure recovered, a node killed, fenced and taken over
 	bash scripts/demo.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
