@@ -20,8 +20,9 @@ type Action struct {
 	Reason   string
 	FenceOp  string // fencing: "reboot", or "on" for unfencing
 
-	inherent    bool // required when created, not by propagation
-	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
+	guestOf     string // guest fencing: the container recovered
+	inherent    bool   // required when created, not by propagation
+	minRunnable int    // runnable only with this many runnable OrderOneOrMore predecessors
 	rsc         *Resource
 	node        *Node
 }
@@ -102,6 +103,9 @@ func (ws *workingSet) createFencing() {
 		return
 	}
 	for _, n := range ws.nodes {
+		if n.isRemote() {
+			continue // fenceRemoteNodes
+		}
 		if n.Unclean && !ws.canFence(n) {
 			continue
 		}
@@ -190,7 +194,14 @@ func (ws *workingSet) createActions(r *Resource) {
 		} else if r.stopUnexpected && multiple {
 			stop.Reason = "being multiply active"
 		}
-		if n.Unclean {
+		if n.isRemote() {
+			// Implied by fencing later (fenceRemoteNodes); a remote
+			// node that is down cannot act, a guest waits for its
+			// container (custom_action).
+			if !n.Online && (!n.isGuest() || n.requiresReset) {
+				stop.Runnable = false
+			}
+		} else if n.Unclean {
 			stop.Pseudo = true
 			if f := ws.fencingOf(n); f != nil {
 				ws.order(f, stop, OrderImpliesThen)

@@ -22,6 +22,15 @@ type Node struct {
 	index        int            // document order
 	numResources int            // resources assigned so far (tie-break)
 	fenceReason  string
+
+	// Pacemaker Remote (pe/remote.go).
+	remoteKind    bool      // a remote or guest node
+	remoteRsc     *Resource // its connection resource
+	requiresReset bool      // remote_requires_reset
+	unseen        bool      // no status seen yet (startup fencing)
+	unpacked      bool      // history unpacked
+	wasFenced     bool      // node_fenced in its node_state
+	shown         *nodeState
 }
 
 // available is pcmk__node_available(node, false, false).
@@ -105,6 +114,12 @@ type Resource struct {
 
 	actions []*Action
 	index   int
+
+	// Pacemaker Remote: the node a connection resource creates, a guest
+	// connection's container, and whether it is implicit (not shown).
+	remoteNode *Node
+	container  *Resource
+	internal   bool
 }
 
 type colocation struct {

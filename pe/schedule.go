@@ -28,6 +28,7 @@ type workingSet struct {
 	nodeByName map[string]*Node
 	nodeByID   map[string]*Node
 	states     map[*Node]*cib.NodeState
+	stateIndex map[string]*cib.NodeState // by id, and "uname:" + name
 
 	resources   []*Resource // top level: primitives and groups
 	byID        map[string]*Resource
@@ -106,15 +107,31 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.unpackOptions()
 	ws.unpackNodes()
 	ws.unpackResources()
+	ws.createRemoteNodes()
 	ws.unpackStatus()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
 	ws.multipleActive()
+	for _, n := range ws.nodes {
+		n.shown = &nodeState{online: n.Online, unclean: n.Unclean}
+	}
 	ws.unpackColocations()
+	ws.guestColocations()
 	ws.applyNodeCriteria()
+	ws.avoidRemoteNodes()
 
 	order := ws.topLevel()
 	ws.sortResources(order)
+	// Connections first: where they run decides which remote nodes are
+	// up (allocate_resources).
+	for _, r := range order {
+		if r.remoteNode != nil {
+			ws.assign(r)
+		}
+	}
+	for _, conn := range ws.remoteConnections() {
+		ws.connectionAssigned(conn)
+	}
 	for _, r := range order {
 		ws.assign(r)
 	}
@@ -128,9 +145,12 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	for _, r := range all {
 		ws.createActions(r)
 	}
+	ws.orderRemoteActions()
+	ws.fenceRemoteNodes()
 	ws.orderAfterUnfencing()
 	ws.blockStartsBehindProbes()
 	ws.internalOrderings(all)
+	ws.guestOrderings()
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()
@@ -159,7 +179,20 @@ func (ws *workingSet) allPrimitives() []*Resource {
 func (ws *workingSet) checkOfflineActive() {
 	for _, p := range append(ws.allPrimitives(), ws.orphanList...) {
 		for _, n := range p.RunningOn {
-			if !n.Online && !n.Unclean && !n.Maintenance && p.Managed && ws.opts.stonithEnabled {
+			if n.Online || n.Maintenance || !p.Managed {
+				continue
+			}
+			switch {
+			case n.isGuest():
+				// Fenced by recovering the container, fencing or not.
+				p.Failed = true
+				ws.fence(n, p.ID+" is thought to be active there")
+			case !ws.opts.stonithEnabled:
+			case n.isRemote() && n.remoteRsc != nil && !n.remoteRsc.Failed:
+				// Revoked if the connection comes back elsewhere.
+				n.unseen = true
+				ws.fence(n, p.ID+" is active there (fencing will be revoked if remote connection can be re-established elsewhere)")
+			case !n.Unclean || n.isRemote():
 				ws.fence(n, p.ID+" is thought to be active there")
 			}
 		}

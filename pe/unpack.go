@@ -120,8 +120,22 @@ func (ws *workingSet) unpackNodes() {
 			}
 		}
 	}
+	ws.stateIndex = states
 	for i, cn := range ws.cib.Configuration.Nodes {
-		if cn.Type == "remote" || cn.Type == "ping" {
+		if cn.Type == "ping" {
+			continue
+		}
+		if cn.Type == "remote" {
+			// Attributes and utilization only: its status is decided
+			// with its connection's (determineRemoteOnline).
+			n := ws.newRemoteNode(cn.Uname)
+			n.ID = cn.ID
+			ws.nodeByID[cn.ID] = n
+			n.Attrs["#id"] = cn.ID
+			nvsets(cn.InstanceAttributes, n.Attrs, ws.baseCtx())
+			for k, v := range nvsets(cn.Utilization, nil, ws.baseCtx()) {
+				n.capacity[k] = laxInt(v)
+			}
 			continue
 		}
 		n := &Node{ID: cn.ID, Name: cn.Uname, index: i, Attrs: map[string]string{}}
@@ -161,7 +175,7 @@ func (ws *workingSet) unpackNodes() {
 	}
 	for _, n := range ws.nodes {
 		st := ws.states[n]
-		if st == nil {
+		if st == nil || n.isRemote() {
 			continue
 		}
 		n.Standby = isTrue(n.Attrs["standby"])
@@ -232,6 +246,10 @@ func (ws *workingSet) determineOnline(n *Node, st *cib.NodeState) {
 
 // fence is pe_fence_node for a cluster node: it becomes unclean.
 func (ws *workingSet) fence(n *Node, reason string) {
+	if n.isRemote() {
+		ws.fenceRemote(n, reason)
+		return
+	}
 	if !n.Unclean {
 		n.fenceReason = reason
 	}
@@ -456,35 +474,67 @@ func (ws *workingSet) unpackStatus() {
 	var order []*Node
 	seen := map[*Node]bool{}
 	for _, st := range ws.cib.Status.NodeStates {
-		for _, n := range ws.nodes {
-			if ws.states[n] == st && !seen[n] {
-				seen[n] = true
-				order = append(order, n)
+		n := ws.nodeByID[st.ID]
+		if n == nil || (n.isRemote() && ws.nodeByName[st.Uname] != nil) {
+			n = ws.nodeByName[st.Uname]
+		}
+		if n == nil || seen[n] {
+			continue
+		}
+		if n.isRemote() {
+			ws.states[n] = st
+			n.wasFenced = laxInt(st.Extra["node_fenced"]) != 0
+		} else if ws.states[n] != st {
+			continue
+		}
+		seen[n] = true
+		order = append(order, n)
+	}
+	// Passes until no history is left that can be unpacked: a remote
+	// node's waits for its connection's (unpack_node_history).
+	for progressed := true; progressed; {
+		progressed = false
+		for _, n := range order {
+			if !n.unpacked && ws.historyReady(n, false) {
+				ws.unpackNodeHistory(n)
+				progressed = true
 			}
 		}
 	}
-	for _, n := range order {
-		st := ws.states[n]
-		if st == nil || st.LRM == nil {
+	if ws.opts.stonithEnabled {
+		for _, n := range order {
+			if !n.unpacked {
+				ws.unpackNodeHistory(n)
+			}
+		}
+	}
+	ws.finishRemoteStatus()
+}
+
+// unpackNodeHistory replays the resource histories of one node.
+func (ws *workingSet) unpackNodeHistory(n *Node) {
+	n.unpacked = true
+	st := ws.states[n]
+	if n.isRemote() {
+		ws.determineRemoteOnline(n)
+		ws.remoteAttrs(n, st)
+	}
+	if st == nil || st.LRM == nil {
+		return
+	}
+	for _, lr := range st.LRM.Resources {
+		rsc := ws.byID[lr.ID]
+		if cr := ws.historyInstance(n, lr.ID); cr != nil {
+			rsc = cr
+			cr.histName = lr.ID
+		}
+		if rsc == nil || rsc.isGroup() || rsc.isClone() {
+			if !ws.unsupported[lr.ID] && rsc == nil {
+				ws.orphanHistory(n, lr)
+			}
 			continue
 		}
-		if statusOfflineSkip && !ws.opts.stonithEnabled && !n.Online {
-			continue
-		}
-		for _, lr := range st.LRM.Resources {
-			rsc := ws.byID[lr.ID]
-			if cr := ws.historyInstance(n, lr.ID); cr != nil {
-				rsc = cr
-				cr.histName = lr.ID
-			}
-			if rsc == nil || rsc.isGroup() || rsc.isClone() {
-				if !ws.unsupported[lr.ID] && rsc == nil {
-					ws.orphanHistory(n, lr)
-				}
-				continue
-			}
-			ws.unpackLRMResource(rsc, n, lr)
-		}
+		ws.unpackLRMResource(rsc, n, lr)
 	}
 }
 
