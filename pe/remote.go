@@ -37,10 +37,42 @@ func (ws *workingSet) newRemoteNode(id string) *Node {
 	return n
 }
 
-// createRemoteNodes is unpack_remote_nodes and link_rsc2remotenode: a node
-// for each remote connection and each guest, and a connection resource
-// for each guest (expand_remote_rsc_meta), appended to the resources.
+// createRemoteNodes is unpack_remote_nodes: before resources are
+// unpacked (clone-max counts these nodes), a node for each remote
+// connection and each guest named by a top-level primitive or a group
+// member.
 func (ws *workingSet) createRemoteNodes() {
+	add := func(name string) {
+		if name != "" && ws.nodeByName[name] == nil {
+			ws.newRemoteNode(name)
+		}
+	}
+	guestName := func(p *cib.Primitive) string {
+		if isRemoteAgent(p) {
+			return ""
+		}
+		return nvsets(p.MetaAttributes, nil, ws.baseCtx())["remote-node"]
+	}
+	for _, r := range ws.cib.Configuration.Resources {
+		switch r := r.(type) {
+		case *cib.Primitive:
+			if isRemoteAgent(r) {
+				add(r.ID)
+			} else {
+				add(guestName(r))
+			}
+		case *cib.Group:
+			for _, c := range r.Children {
+				add(guestName(c))
+			}
+		}
+	}
+}
+
+// linkRemoteNodes is link_rsc2remotenode, once resources are unpacked:
+// each guest gets its connection resource (expand_remote_rsc_meta),
+// appended to the resources, and each connection its node.
+func (ws *workingSet) linkRemoteNodes() {
 	var conns []*Resource
 	var guests []*Resource
 	for _, r := range ws.cib.Configuration.Resources {
