@@ -263,6 +263,9 @@ func (ws *workingSet) fenceRemote(n *Node, reason string) {
 	}
 	if n.fenceReason == "" {
 		n.fenceReason = reason
+		// pe_fence_op creates the fencing now: the summary lists it
+		// by creation.
+		ws.remoteFenced = append(ws.remoteFenced, n)
 	}
 	n.Unclean = true
 }
@@ -366,7 +369,10 @@ func (ws *workingSet) remoteState(n *Node) remoteState {
 // orderRemoteActions is pcmk__order_remote_connection_actions: actions on
 // a remote or guest node happen while its connection is up.
 func (ws *workingSet) orderRemoteActions() {
-	for _, a := range append([]*Action(nil), ws.actions...) {
+	// Newest first, as Pacemaker's action list is kept.
+	actions := append([]*Action(nil), ws.actions...)
+	for i := len(actions) - 1; i >= 0; i-- {
+		a := actions[i]
 		if a.rsc == nil || a.node == nil || !a.node.isRemote() || a.Pseudo || a.node.remoteRsc == nil {
 			continue
 		}
@@ -514,7 +520,8 @@ func (ws *workingSet) fenceRemoteNodes() {
 			haveManaged = true
 		}
 	}
-	for _, n := range ws.nodes {
+	nodes := append(append([]*Node(nil), ws.remoteFenced...), ws.nodes...)
+	for _, n := range nodes {
 		if !n.isRemote() || ws.fencingOf(n) != nil || !haveManaged {
 			continue
 		}

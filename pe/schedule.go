@@ -39,11 +39,13 @@ type workingSet struct {
 	bans        []stopKey // hard failures: rsc banned from node (nil: all nodes)
 	cloneList   []*Resource
 	alloc       map[*Resource]weights
+	exclusive   map[*Resource]map[*Node]bool // resource-discovery=exclusive nodes
 
-	actions   []*Action
-	edges     []*Edge
-	unfencing bool // some device provides unfencing (pe_flag_enable_unfencing)
-	sanitized bool // see Options
+	actions      []*Action
+	edges        []*Edge
+	remoteFenced []*Node // remote nodes in the order they were found unclean
+	unfencing    bool    // some device provides unfencing (pe_flag_enable_unfencing)
+	sanitized    bool    // see Options
 }
 
 // Result is a transition: actions, their ordering, and the summary.
