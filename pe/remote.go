@@ -350,7 +350,7 @@ func (ws *workingSet) remoteState(n *Node) remoteState {
 		if !conn.Failed {
 			return remoteStopped
 		}
-		if conn.NextRole == cib.RoleStopped && conn.Meta["reconnect_interval"] != "" && n.wasFenced && !(n.Attrs["shutdown"] != "" && n.Attrs["shutdown"] != "0") {
+		if conn.NextRole == cib.RoleStopped && reconnectInterval(conn) > 0 && n.wasFenced && !(n.Attrs["shutdown"] != "" && n.Attrs["shutdown"] != "0") {
 			return remoteUnknown
 		}
 		return remoteFailed
@@ -602,5 +602,32 @@ func (ws *workingSet) implyStops(n *Node, f *Action) {
 		if next := r.AssignedTo; a.Task == "stop" && next != nil && next != n {
 			ws.order(f, r.find("start", next), OrderOptional)
 		}
+	}
+}
+
+// reconnectInterval is a connection's reconnect_interval parameter
+// (remote_reconnect_ms), 0 when unset.
+func reconnectInterval(r *Resource) time.Duration {
+	if r.remoteNode == nil || r.Prim == nil {
+		return 0
+	}
+	v := nvsets(r.Prim.InstanceAttributes, nil, &ruleCtx{})["reconnect_interval"]
+	d, err := cib.ParseInterval(v)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// resetRemote is process_rsc_state's on-fail=reset-remote: the failed
+// connection is recovered after fencing its remote node (unless it was
+// fenced already); with a reconnect interval it stays stopped.
+func (ws *workingSet) resetRemote(conn *Resource) {
+	conn.Failed = true
+	if n := conn.remoteNode; ws.opts.stonithEnabled && n != nil && !n.wasFenced {
+		ws.fence(n, "remote connection is unrecoverable")
+	}
+	if reconnectInterval(conn) > 0 {
+		conn.TargetRole = cib.RoleStopped
 	}
 }

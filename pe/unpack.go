@@ -566,7 +566,7 @@ func banTarget(rsc *Resource) *Resource {
 
 // opSeverity orders on-fail values as Pacemaker's enum action_fail_response.
 var opSeverity = map[string]int{
-	"ignore": 0, "demote": 1, "restart": 2, "restart-container": 3, "block": 5,
+	"ignore": 0, "demote": 1, "restart": 2, "reset-remote": 3, "restart-container": 4, "block": 5,
 	"stop": 6, "standby": 7, "fence": 8,
 }
 
@@ -577,6 +577,13 @@ func (ws *workingSet) configuredOnFail(rsc *Resource, op *cib.LRMRscOp) string {
 				return o.OnFail
 			}
 		}
+	}
+	if rsc.remoteNode != nil && rsc.container == nil && !(op.Operation == "monitor" && op.Interval == 0) && op.Operation != "start" {
+		// A remote connection's failure resets the remote node.
+		if ws.opts.stonithEnabled {
+			return "reset-remote"
+		}
+		return "stop"
 	}
 	if op.Operation == "stop" {
 		if ws.opts.stonithEnabled {
@@ -743,6 +750,13 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			case "block", "ignore", "demote", "restart", "restart-container":
 				onFail = "ignore"
 				failed = false
+			case "reset-remote":
+				// With a reconnect interval, only the failure's
+				// expiry allows reconnecting.
+				if reconnectInterval(rsc) == 0 {
+					onFail = "ignore"
+					failed = false
+				}
 			}
 		}
 	}
@@ -788,7 +802,14 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		case "fence":
 			rsc.Failed = true
 			ws.fence(n, rsc.ID+" failed there")
+		case "reset-remote":
+			ws.resetRemote(rsc)
 		}
+	}
+	if rsc.Failed && rsc.remoteNode != nil && rsc.remoteNode.Unclean {
+		// A failed connection's unclean node is fenced even if the
+		// connection comes back (process_rsc_state).
+		rsc.remoteNode.unseen = false
 	}
 }
 
