@@ -760,6 +760,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			}
 		}
 	}
+	if role == cib.RoleStopped && failed && onFail == "reset-remote" {
+		// Stopped, but the remote node still needs its reset.
+		ws.resetRemote(rsc)
+		return
+	}
 	if role == cib.RoleUnknown || role == cib.RoleStopped {
 		if onFail == "ignore" || !failed {
 			return
