@@ -669,6 +669,12 @@ func (ws *workingSet) blockMigrations() {
 				continue
 			}
 			t.Migrating = false
+			if t.container == f {
+				// A guest's connection moves with its container, for
+				// no reason of its own.
+				changed = true
+				continue
+			}
 			if st := t.find("stop", t.current()); st != nil && st.Reason == "" {
 				st.Reason = reasonOf("unrunnable", f.find("stop", fcur))
 			}

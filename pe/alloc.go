@@ -186,7 +186,9 @@ func (ws *workingSet) applyNodeCriteria() {
 		for _, p := range r.primitives() {
 			ws.weightsOf(p)
 		}
-		if ws.opts.symmetric {
+		// A guest's connection may go wherever its container can, even
+		// in an asymmetric cluster (remote_connection_default).
+		if ws.opts.symmetric || (r.container != nil && r.remoteNode != nil) {
 			for _, n := range ws.nodes {
 				ws.resourceNodeScore(r, n, 0)
 			}
