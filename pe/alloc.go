@@ -218,6 +218,11 @@ func (ws *workingSet) applyNodeCriteria() {
 				continue
 			}
 			fc := ws.failcount(p, n)
+			for _, f := range ws.fillers(p) {
+				// A container counts its guest connection's failures
+				// (pe_fc_fillers).
+				fc = addScores(fc, ws.failcount(f, n))
+			}
 			if fc > 0 && p.Threshold-fc <= 0 {
 				if cl := p.cloneOf(); cl != nil && !cl.unique {
 					ws.resourceNodeScore(cl, n, -inf)

@@ -631,3 +631,14 @@ func (ws *workingSet) resetRemote(conn *Resource) {
 		conn.TargetRole = cib.RoleStopped
 	}
 }
+
+// fillers are the resources whose container is c: a guest's connection.
+func (ws *workingSet) fillers(c *Resource) []*Resource {
+	var out []*Resource
+	for _, r := range ws.resources {
+		if r.container == c {
+			out = append(out, r)
+		}
+	}
+	return out
+}
