@@ -642,3 +642,37 @@ func (ws *workingSet) fillers(c *Resource) []*Resource {
 	}
 	return out
 }
+
+// orphanConnection is create_fake_resource for a remote connection no
+// longer configured: its node exists, shutting down.
+func (ws *workingSet) orphanConnection(conn *Resource) {
+	n := ws.nodeByName[conn.ID]
+	if n == nil {
+		n = ws.newRemoteNode(conn.ID)
+	}
+	n.remoteKind = true
+	n.remoteRsc = conn
+	conn.remoteNode = n
+	n.unseen = true
+	if ws.opts.stonithEnabled && ws.opts.startupFencing {
+		n.Unclean = true
+	}
+	n.Shutdown = true
+}
+
+// mapOrphanFillers is handle_orphaned_container_fillers: an orphan whose
+// history names a container belongs to it (an orphaned guest's
+// connection makes its node a guest).
+func (ws *workingSet) mapOrphanFillers(lrs []*cib.LRMResource) {
+	for _, lr := range lrs {
+		rsc := ws.orphans[lr.ID]
+		if lr.Container == "" || rsc == nil || rsc.container != nil {
+			continue
+		}
+		c := ws.byID[lr.Container]
+		if c == nil {
+			c = ws.orphans[lr.Container]
+		}
+		rsc.container = c
+	}
+}

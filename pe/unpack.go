@@ -471,6 +471,30 @@ const statusOfflineSkip = true
 // Nodes are taken in the status section's order (unpack_node_history),
 // which decides anonymous clone instance numbers.
 func (ws *workingSet) unpackStatus() {
+	// Passes until no history is left that can be unpacked: a remote
+	// node's waits for its connection's (unpack_node_history). An
+	// orphaned connection found on the way adds its node.
+	for progressed := true; progressed; {
+		progressed = false
+		for _, n := range ws.statusOrder() {
+			if !n.unpacked && ws.historyReady(n, false) {
+				ws.unpackNodeHistory(n)
+				progressed = true
+			}
+		}
+	}
+	if ws.opts.stonithEnabled {
+		for _, n := range ws.statusOrder() {
+			if !n.unpacked {
+				ws.unpackNodeHistory(n)
+			}
+		}
+	}
+	ws.finishRemoteStatus()
+}
+
+// statusOrder lists the nodes with a node_state, in status order.
+func (ws *workingSet) statusOrder() []*Node {
 	var order []*Node
 	seen := map[*Node]bool{}
 	for _, st := range ws.cib.Status.NodeStates {
@@ -482,33 +506,17 @@ func (ws *workingSet) unpackStatus() {
 			continue
 		}
 		if n.isRemote() {
-			ws.states[n] = st
-			n.wasFenced = laxInt(st.Extra["node_fenced"]) != 0
+			if ws.states[n] == nil {
+				ws.states[n] = st
+				n.wasFenced = laxInt(st.Extra["node_fenced"]) != 0
+			}
 		} else if ws.states[n] != st {
 			continue
 		}
 		seen[n] = true
 		order = append(order, n)
 	}
-	// Passes until no history is left that can be unpacked: a remote
-	// node's waits for its connection's (unpack_node_history).
-	for progressed := true; progressed; {
-		progressed = false
-		for _, n := range order {
-			if !n.unpacked && ws.historyReady(n, false) {
-				ws.unpackNodeHistory(n)
-				progressed = true
-			}
-		}
-	}
-	if ws.opts.stonithEnabled {
-		for _, n := range order {
-			if !n.unpacked {
-				ws.unpackNodeHistory(n)
-			}
-		}
-	}
-	ws.finishRemoteStatus()
+	return order
 }
 
 // unpackNodeHistory replays the resource histories of one node.
@@ -536,6 +544,7 @@ func (ws *workingSet) unpackNodeHistory(n *Node) {
 		}
 		ws.unpackLRMResource(rsc, n, lr)
 	}
+	ws.mapOrphanFillers(st.LRM.Resources)
 }
 
 // orphanHistory records a resource that is in the history but no longer
@@ -551,6 +560,9 @@ func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
 		}
 		ws.orphans[lr.ID] = rsc
 		ws.orphanList = append(ws.orphanList, rsc)
+		if isRemoteAgent(rsc.Prim) {
+			ws.orphanConnection(rsc)
+		}
 	}
 	ws.unpackLRMResource(rsc, n, lr)
 }
