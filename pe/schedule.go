@@ -182,23 +182,30 @@ func (ws *workingSet) allPrimitives() []*Resource {
 func (ws *workingSet) checkOfflineActive() {
 	for _, p := range append(ws.allPrimitives(), ws.orphanList...) {
 		for _, n := range p.RunningOn {
-			if n.Online || n.Maintenance || !p.Managed {
-				continue
-			}
-			switch {
-			case n.isGuest():
-				// Fenced by recovering the container, fencing or not.
-				p.Failed = true
-				ws.fence(n, p.ID+" is thought to be active there")
-			case !ws.opts.stonithEnabled:
-			case n.isRemote() && n.remoteRsc != nil && !n.remoteRsc.Failed:
-				// Revoked if the connection comes back elsewhere.
-				n.unseen = true
-				ws.fence(n, p.ID+" is active there (fencing will be revoked if remote connection can be re-established elsewhere)")
-			case !n.Unclean || n.isRemote():
-				ws.fence(n, p.ID+" is thought to be active there")
-			}
+			ws.offlineActive(p, n)
 		}
+	}
+}
+
+// offlineActive is process_rsc_state for a managed resource active on a
+// node that is down: the node is fenced (a guest by recovering its
+// container, whether fencing is enabled or not).
+func (ws *workingSet) offlineActive(p *Resource, n *Node) {
+	if n.Online || n.Maintenance || !p.Managed {
+		return
+	}
+	switch {
+	case n.isGuest():
+		// Fenced by recovering the container, fencing or not.
+		p.Failed = true
+		ws.fence(n, p.ID+" is thought to be active there")
+	case !ws.opts.stonithEnabled:
+	case n.isRemote() && n.remoteRsc != nil && !n.remoteRsc.Failed:
+		// Revoked if the connection comes back elsewhere.
+		n.unseen = true
+		ws.fence(n, p.ID+" is active there (fencing will be revoked if remote connection can be re-established elsewhere)")
+	case !n.Unclean || n.isRemote():
+		ws.fence(n, p.ID+" is thought to be active there")
 	}
 }
 

@@ -786,6 +786,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		return
 	}
 	rsc.RunningOn = append(rsc.RunningOn, n)
+	ws.offlineActive(rsc, n)
 	if changed, why := ws.definitionChanged(rsc, n, lr, ops); changed {
 		if rsc.defChanged == nil {
 			rsc.defChanged = map[*Node]string{}
