@@ -392,6 +392,8 @@ func (ws *workingSet) orderRemoteActions() {
 			ws.orderRemoteAction(a, conn)
 		}
 	}
+	// Probes were created before any other action: visited last.
+	ws.fenceUnprobeable()
 }
 
 // startThen is order_start_then_action; thenStop order_action_then_stop.
@@ -675,4 +677,42 @@ func (ws *workingSet) mapOrphanFillers(lrs []*cib.LRMResource) {
 		}
 		rsc.container = c
 	}
+}
+
+// fenceUnreachableRemotes is pcmk__schedule_probes' view of remote nodes,
+// before resource actions exist: a remote node that is down with a failed
+// connection is fenced.
+func (ws *workingSet) fenceUnreachableRemotes() {
+	for _, n := range ws.nodes {
+		if n.isRemote() && !n.isGuest() && n.remoteRsc != nil && !n.Online && ws.remoteState(n) == remoteFailed {
+			ws.fenceRemote(n, "the connection is unrecoverable")
+		}
+	}
+}
+
+// fenceUnprobeable: a probe on a remote node whose connection has failed
+// cannot learn what runs there, so the node is fenced
+// (apply_remote_ordering for probes).
+func (ws *workingSet) fenceUnprobeable() {
+	for _, n := range ws.nodes {
+		if !n.isRemote() || n.isGuest() || n.remoteRsc == nil || !n.Online || n.Unclean {
+			continue
+		}
+		if ws.remoteState(n) == remoteFailed && ws.wouldProbe(n) {
+			ws.fenceRemote(n, "resources are in unknown state and connection is unrecoverable")
+		}
+	}
+}
+
+// wouldProbe: some resource would be probed on remote node n
+// (pcmk__probe_rsc_on_node: not fencing devices nor connections).
+func (ws *workingSet) wouldProbe(n *Node) bool {
+	for _, r := range ws.resources {
+		for _, p := range ws.probedOn(r, n) {
+			if p.remoteNode == nil && !(p.Prim != nil && p.Prim.Class == "stonith") {
+				return true
+			}
+		}
+	}
+	return false
 }

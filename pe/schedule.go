@@ -144,6 +144,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	}
 	all := append(order, ws.orphanList...)
 	ws.scheduleUnfencing()
+	ws.fenceUnreachableRemotes()
 	ws.createFencing()
 	for _, r := range all {
 		ws.createActions(r)
