@@ -349,6 +349,17 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	return line
 }
 
+// nativeActive is native_active: running on a node that is up or
+// unclean (or anywhere, unmanaged).
+func (st statusCtx) nativeActive(p *Resource) bool {
+	for _, n := range st.running(p) {
+		if st.unclean(n) || st.online(n) || st.unmanaged(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // activeAll reports whether every primitive of rsc is running.
 func (st statusCtx) activeAll(rsc *Resource) bool {
 	ps := rsc.primitives()
@@ -413,7 +424,8 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 		}
 		full := false
 		switch {
-		case !st.activeAny(inst):
+		case !anyPrim(inst, st.nativeActive):
+			// Only on nodes that are down: not active, not shown.
 			full = cl.unique
 		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || st.unmanaged(p) || st.failed(p) }):
 			full = true
