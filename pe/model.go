@@ -30,6 +30,7 @@ type Node struct {
 	unseen        bool      // no status seen yet (startup fencing)
 	unpacked      bool      // history unpacked
 	wasFenced     bool      // node_fenced in its node_state
+	late          bool      // created for an orphaned connection, after resources
 	shown         *nodeState
 }
 

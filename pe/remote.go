@@ -651,6 +651,7 @@ func (ws *workingSet) orphanConnection(conn *Resource) {
 	n := ws.nodeByName[conn.ID]
 	if n == nil {
 		n = ws.newRemoteNode(conn.ID)
+		n.late = true
 	}
 	n.remoteKind = true
 	n.remoteRsc = conn

@@ -472,7 +472,9 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	if !cl.unique && activeInstances < cl.cloneMax {
 		var stopped []*Node
 		for _, n := range r.Nodes {
-			if !running[n] {
+			// A node created after the clone was unpacked is not among
+			// its allowed nodes.
+			if !running[n] && !n.late {
 				stopped = append(stopped, n)
 			}
 		}
