@@ -443,7 +443,8 @@ func (ws *workingSet) orderRemoteAction(a *Action, conn *Resource) {
 			ws.thenStop(a, conn, OrderImpliesFirst)
 		case state == remoteFailed:
 			ws.fenceRemote(a.node, "resources are active but connection is unrecoverable")
-		case conn.NextRole == cib.RoleStopped || conn.AssignedTo == nil && conn.TargetRole == cib.RoleStopped:
+		case conn.NextRole == cib.RoleStopped:
+			// Not coming back in this transition: stop first.
 			ws.thenStop(a, conn, OrderImpliesFirst)
 		default:
 			ws.startThen(conn, a, 0)
