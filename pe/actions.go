@@ -249,7 +249,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		// Cloned fencing devices start without quorum (as crm_simulate
 		// shows in the corpus; a lone fencing primitive does not).
 		if !ws.opts.haveQuorum && !(r.cloneOf() != nil && r.Prim != nil && r.Prim.Class == "stonith") {
-			switch ws.opts.noQuorumPolicy {
+			switch ws.quorumPolicy(r) {
 			case "stop", "suicide":
 				start.Runnable = false
 				start.Reason = "no quorum"
@@ -278,6 +278,22 @@ func (ws *workingSet) createActions(r *Resource) {
 		}
 	}
 	ws.promotableActions(r)
+}
+
+// quorumPolicy is effective_quorum_policy without quorum: with
+// no-quorum-policy=demote, promotable instances stay (demoted, never
+// promoted) and everything else stops.
+func (ws *workingSet) quorumPolicy(r *Resource) string {
+	if ws.opts.noQuorumPolicy != "demote" {
+		return ws.opts.noQuorumPolicy
+	}
+	if r.Role == cib.RolePromoted || r.Role == cib.RoleUnpromoted {
+		if r.NextRole == cib.RolePromoted {
+			r.NextRole = cib.RoleUnpromoted
+		}
+		return "ignore"
+	}
+	return "stop"
 }
 
 // recurring creates the recurring monitors for the role the resource will
