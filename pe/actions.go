@@ -183,7 +183,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		if r.expectedNode(n) {
 			continue
 		}
-		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
+		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped || r.forceStop[n]
 		stop := ws.newAction(r, "stop", n, !need)
 		if !r.Managed {
 			stop.Optional = true

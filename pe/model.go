@@ -121,6 +121,9 @@ type Resource struct {
 	remoteNode *Node
 	container  *Resource
 	internal   bool
+	// forceStop: nodes where the resource must stop (a container whose
+	// filler failed), without having failed itself.
+	forceStop map[*Node]bool
 }
 
 type colocation struct {

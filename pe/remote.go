@@ -293,14 +293,39 @@ func (ws *workingSet) avoidRemote(p *Resource) {
 	}
 }
 
-// guestColocations: a guest's connection runs with its container
-// ("resource-with-container").
-func (ws *workingSet) guestColocations() {
-	for _, r := range ws.resources {
-		if r.container != nil && r.remoteNode != nil {
+// setupContainers is setup_container: a primitive whose container
+// meta-attribute names another resource is that container's filler.
+func (ws *workingSet) setupContainers() {
+	for _, p := range ws.allPrimitives() {
+		id := p.Meta["container"]
+		if p.container != nil || id == "" || id == p.ID {
+			continue
+		}
+		p.container = ws.byID[id]
+	}
+}
+
+// containerColocations: a filler (or a guest's connection) runs with its
+// container ("resource-with-container").
+func (ws *workingSet) containerColocations() {
+	for _, r := range ws.allPrimitives() {
+		if r.container != nil {
 			ws.addColocation("resource-with-container", r, r.container, cib.Infinity, "", "", "", "")
 		}
 	}
+}
+
+// restartContainer is on-fail=restart-container: the container stops
+// where the failure happened (and starts again if it stays).
+func (ws *workingSet) restartContainer(rsc *Resource, n *Node) {
+	c := rsc.container
+	if c == nil {
+		return
+	}
+	if c.forceStop == nil {
+		c.forceStop = map[*Node]bool{}
+	}
+	c.forceStop[n] = true
 }
 
 // remoteConnections lists the connection resources (is_remote_node).
@@ -492,11 +517,11 @@ func (ws *workingSet) orderGuestAction(a *Action, conn *Resource) {
 	}
 }
 
-// guestOrderings: a guest's connection starts after its container and
-// stops before it (native_internal_constraints).
-func (ws *workingSet) guestOrderings() {
-	for _, r := range ws.resources {
-		if r.container == nil || r.remoteNode == nil {
+// containerOrderings: a filler (or a guest's connection) starts after its
+// container and stops before it (native_internal_constraints).
+func (ws *workingSet) containerOrderings() {
+	for _, r := range ws.allPrimitives() {
+		if r.container == nil {
 			continue
 		}
 		for _, cs := range orderAction(r.container, "start", false) {
@@ -638,7 +663,7 @@ func (ws *workingSet) resetRemote(conn *Resource) {
 // fillers are the resources whose container is c: a guest's connection.
 func (ws *workingSet) fillers(c *Resource) []*Resource {
 	var out []*Resource
-	for _, r := range ws.resources {
+	for _, r := range ws.allPrimitives() {
 		if r.container == c {
 			out = append(out, r)
 		}

@@ -111,6 +111,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.createRemoteNodes()
 	ws.unpackResources()
 	ws.linkRemoteNodes()
+	ws.setupContainers()
 	ws.unpackStatus()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
@@ -119,7 +120,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 		n.shown = &nodeState{online: n.Online, unclean: n.Unclean}
 	}
 	ws.unpackColocations()
-	ws.guestColocations()
+	ws.containerColocations()
 	ws.applyNodeCriteria()
 	ws.avoidRemoteNodes()
 
@@ -154,7 +155,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.orderAfterUnfencing()
 	ws.blockStartsBehindProbes()
 	ws.internalOrderings(all)
-	ws.guestOrderings()
+	ws.containerOrderings()
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()

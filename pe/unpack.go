@@ -585,17 +585,24 @@ var opSeverity = map[string]int{
 func (ws *workingSet) configuredOnFail(rsc *Resource, op *cib.LRMRscOp) string {
 	if rsc.Prim != nil && rsc.Prim.Operations != nil {
 		for _, o := range rsc.Prim.Operations.Ops {
-			if o.Name == op.Operation && o.Interval == op.Interval && o.OnFail != "" {
+			if o.Name == op.Operation && o.Interval == op.Interval && o.OnFail != "" &&
+				(o.OnFail != "restart-container" || rsc.container != nil) {
 				return o.OnFail
 			}
 		}
 	}
-	if rsc.remoteNode != nil && rsc.container == nil && !(op.Operation == "monitor" && op.Interval == 0) && op.Operation != "start" {
-		// A remote connection's failure resets the remote node.
-		if ws.opts.stonithEnabled {
-			return "reset-remote"
+	if rsc.container != nil {
+		// A filler's (or a guest connection's) failure restarts its
+		// container.
+		return "restart-container"
+	}
+	if rsc.remoteNode != nil && !(op.Operation == "monitor" && op.Interval == 0) && op.Operation != "start" {
+		// A remote connection's failure resets the remote node
+		// (fenced only with fencing enabled).
+		if !rsc.Managed {
+			return "stop"
 		}
-		return "stop"
+		return "reset-remote"
 	}
 	if op.Operation == "stop" {
 		if ws.opts.stonithEnabled {
@@ -806,8 +813,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			} else {
 				rsc.Failed = true
 			}
-		case "restart", "restart-container":
+		case "restart":
 			rsc.Failed = true
+		case "restart-container":
+			rsc.Failed = true
+			ws.restartContainer(rsc, n)
 		case "block":
 			rsc.Managed = false
 			rsc.Failed = true
