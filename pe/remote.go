@@ -273,6 +273,7 @@ func (ws *workingSet) fenceRemote(n *Node, reason string) {
 // avoidRemoteNodes is rsc_avoids_remote_nodes for connections, fencing
 // devices and guests' containers: they never run on remote nodes.
 func (ws *workingSet) avoidRemoteNodes() {
+	ws.pinFillers()
 	for _, p := range ws.allPrimitives() {
 		avoid := p.remoteNode != nil || (p.Prim != nil && p.Prim.Class == "stonith")
 		if p.container != nil && p.remoteNode != nil {
@@ -306,11 +307,47 @@ func (ws *workingSet) setupContainers() {
 }
 
 // containerColocations: a filler (or a guest's connection) runs with its
-// container ("resource-with-container").
+// container ("resource-with-container"); a filler whose container is a
+// remote connection or a guest's container runs on that node instead.
 func (ws *workingSet) containerColocations() {
 	for _, r := range ws.allPrimitives() {
-		if r.container != nil {
+		if r.container != nil && ws.fillerNode(r) == nil {
 			ws.addColocation("resource-with-container", r, r.container, cib.Infinity, "", "", "", "")
+		}
+	}
+}
+
+// fillerNode is the connection of the remote node a filler must run on
+// (native_internal_constraints): its container's own node when the
+// container is a connection, or the guest node it contains.
+func (ws *workingSet) fillerNode(r *Resource) *Resource {
+	c := r.container
+	if c == nil || r.remoteNode != nil {
+		return nil
+	}
+	if c.remoteNode != nil {
+		return c
+	}
+	for _, conn := range ws.remoteConnections() {
+		if conn.container == c {
+			return conn
+		}
+	}
+	return nil
+}
+
+// pinFillers keeps fillers of remote containers on their remote node.
+func (ws *workingSet) pinFillers() {
+	for _, r := range ws.allPrimitives() {
+		conn := ws.fillerNode(r)
+		if conn == nil {
+			continue
+		}
+		w := ws.weightsOf(r)
+		for n := range w {
+			if n.remoteRsc != conn {
+				w[n] = -inf
+			}
 		}
 	}
 }
@@ -521,7 +558,7 @@ func (ws *workingSet) orderGuestAction(a *Action, conn *Resource) {
 // container and stops before it (native_internal_constraints).
 func (ws *workingSet) containerOrderings() {
 	for _, r := range ws.allPrimitives() {
-		if r.container == nil {
+		if r.container == nil || ws.fillerNode(r) != nil {
 			continue
 		}
 		for _, cs := range orderAction(r.container, "start", false) {
