@@ -337,6 +337,9 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	case st.unmanaged(p) || (node != nil && node.Maintenance):
 		flags = append(flags, "unmanaged")
 	}
+	if p.failureIgnored {
+		flags = append(flags, "failure ignored")
+	}
 	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
 	if len(st.running(p)) > 1 {
 		// Active on several nodes: the node list follows the flags.

@@ -683,10 +683,13 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			role = cib.RoleStopped
 			continue
 		}
-		if !ok && ws.configuredOnFail(rsc, op) == "ignore" {
-			// "Pretending failed op succeeded": the expected result.
+		restartAfter := false
+		if of := ws.configuredOnFail(rsc, op); !ok && (of == "ignore" || of == "restart-container" && op.Operation == "stop") {
+			// "Pretending failed op succeeded": the expected result. A
+			// filler's failed stop is implied by its container's restart.
 			ok, rc = true, target
 			rsc.failureIgnored = true
+			restartAfter = of == "restart-container"
 		}
 		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
 			switch {
@@ -778,6 +781,15 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 				}
 			}
 		}
+		if restartAfter && opSeverity[onFail] <= opSeverity["restart"] {
+			onFail = "restart-container"
+		}
+	}
+	if stoppedRole(role) && onFail == "restart-container" {
+		// Stopped, but its container restarts (process_rsc_state).
+		rsc.Failed = true
+		ws.restartContainer(rsc, n)
+		return
 	}
 	if role == cib.RoleStopped && failed && onFail == "reset-remote" {
 		// Stopped, but the remote node still needs its reset.
