@@ -20,8 +20,9 @@ type Action struct {
 	Reason   string
 	FenceOp  string // fencing: "reboot", or "on" for unfencing
 
-	inherent    bool // required when created, not by propagation
-	minRunnable int  // runnable only with this many runnable OrderOneOrMore predecessors
+	guestOf     string // guest fencing: the container recovered
+	inherent    bool   // required when created, not by propagation
+	minRunnable int    // runnable only with this many runnable OrderOneOrMore predecessors
 	rsc         *Resource
 	node        *Node
 }
@@ -102,6 +103,9 @@ func (ws *workingSet) createFencing() {
 		return
 	}
 	for _, n := range ws.nodes {
+		if n.isRemote() {
+			continue // fenceRemoteNodes
+		}
 		if n.Unclean && !ws.canFence(n) {
 			continue
 		}
@@ -179,7 +183,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		if r.expectedNode(n) {
 			continue
 		}
-		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped
+		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped || r.forceStop[n]
 		stop := ws.newAction(r, "stop", n, !need)
 		if !r.Managed {
 			stop.Optional = true
@@ -190,7 +194,14 @@ func (ws *workingSet) createActions(r *Resource) {
 		} else if r.stopUnexpected && multiple {
 			stop.Reason = "being multiply active"
 		}
-		if n.Unclean {
+		if n.isRemote() {
+			// Implied by fencing later (fenceRemoteNodes); a remote
+			// node that is down cannot act, a guest waits for its
+			// container (custom_action).
+			if !n.Online && (!n.isGuest() || n.requiresReset) {
+				stop.Runnable = false
+			}
+		} else if n.Unclean {
 			stop.Pseudo = true
 			if f := ws.fencingOf(n); f != nil {
 				ws.order(f, stop, OrderImpliesThen)
@@ -238,7 +249,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		// Cloned fencing devices start without quorum (as crm_simulate
 		// shows in the corpus; a lone fencing primitive does not).
 		if !ws.opts.haveQuorum && !(r.cloneOf() != nil && r.Prim != nil && r.Prim.Class == "stonith") {
-			switch ws.opts.noQuorumPolicy {
+			switch ws.quorumPolicy(r) {
 			case "stop", "suicide":
 				start.Runnable = false
 				start.Reason = "no quorum"
@@ -267,6 +278,22 @@ func (ws *workingSet) createActions(r *Resource) {
 		}
 	}
 	ws.promotableActions(r)
+}
+
+// quorumPolicy is effective_quorum_policy without quorum: with
+// no-quorum-policy=demote, promotable instances stay (demoted, never
+// promoted) and everything else stops.
+func (ws *workingSet) quorumPolicy(r *Resource) string {
+	if ws.opts.noQuorumPolicy != "demote" {
+		return ws.opts.noQuorumPolicy
+	}
+	if r.Role == cib.RolePromoted || r.Role == cib.RoleUnpromoted {
+		if r.NextRole == cib.RolePromoted {
+			r.NextRole = cib.RoleUnpromoted
+		}
+		return "ignore"
+	}
+	return "stop"
 }
 
 // recurring creates the recurring monitors for the role the resource will
@@ -661,6 +688,12 @@ func (ws *workingSet) blockMigrations() {
 				continue
 			}
 			t.Migrating = false
+			if t.container == f {
+				// A guest's connection moves with its container, for
+				// no reason of its own.
+				changed = true
+				continue
+			}
 			if st := t.find("stop", t.current()); st != nil && st.Reason == "" {
 				st.Reason = reasonOf("unrunnable", f.find("stop", fcur))
 			}

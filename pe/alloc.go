@@ -123,6 +123,7 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				ws.locationNode(r, n, int(*loc.Score))
+				ws.noteDiscovery(loc, r, n)
 				continue
 			}
 			for _, rule := range loc.Rules {
@@ -144,6 +145,7 @@ func (ws *workingSet) applyLocations() {
 					pass, score := ws.nodeCtx(n).evalRule(rule)
 					if pass {
 						ws.locationNode(r, n, int(score))
+						ws.noteDiscovery(loc, r, n)
 					}
 				}
 			}
@@ -184,7 +186,9 @@ func (ws *workingSet) applyNodeCriteria() {
 		for _, p := range r.primitives() {
 			ws.weightsOf(p)
 		}
-		if ws.opts.symmetric {
+		// A guest's connection may go wherever its container can, even
+		// in an asymmetric cluster (remote_connection_default).
+		if ws.opts.symmetric || (r.container != nil && r.remoteNode != nil) {
 			for _, n := range ws.nodes {
 				ws.resourceNodeScore(r, n, 0)
 			}
@@ -193,6 +197,7 @@ func (ws *workingSet) applyNodeCriteria() {
 	ws.applyNodeHealth()
 	ws.applyLocations()
 	ws.applyTickets()
+	ws.applyExclusiveDiscovery()
 	for _, p := range ws.allPrimitives() {
 		if !p.Managed || p.Stickiness < 1 || len(p.RunningOn) != 1 {
 			continue
@@ -213,6 +218,11 @@ func (ws *workingSet) applyNodeCriteria() {
 				continue
 			}
 			fc := ws.failcount(p, n)
+			for _, f := range ws.fillers(p) {
+				// A container counts its guest connection's failures
+				// (pe_fc_fillers).
+				fc = addScores(fc, ws.failcount(f, n))
+			}
 			if fc > 0 && p.Threshold-fc <= 0 {
 				if cl := p.cloneOf(); cl != nil && !cl.unique {
 					ws.resourceNodeScore(cl, n, -inf)
@@ -899,6 +909,42 @@ func (ws *workingSet) ticketDependency(tk *cib.Ticket, r *Resource, role cib.Rol
 			}
 		case !promotedRole || tk.LossPolicy == "stop" || tk.LossPolicy == "":
 			ban(p)
+		}
+	}
+}
+
+// noteDiscovery records the nodes a location constraint with
+// resource-discovery=exclusive names for a resource (pcmk__apply_location's
+// rsc_discover_mode).
+func (ws *workingSet) noteDiscovery(loc *cib.Location, r *Resource, n *Node) {
+	if loc.ResourceDiscovery != "exclusive" {
+		return
+	}
+	if ws.exclusive == nil {
+		ws.exclusive = map[*Resource]map[*Node]bool{}
+	}
+	if ws.exclusive[r] == nil {
+		ws.exclusive[r] = map[*Node]bool{}
+	}
+	ws.exclusive[r][n] = true
+}
+
+// applyExclusiveDiscovery is apply_exclusive_discovery: a resource with
+// exclusive discovery (and everything in it) may run only on the nodes
+// its exclusive constraints name.
+func (ws *workingSet) applyExclusiveDiscovery() {
+	for r, allowed := range ws.exclusive {
+		subs := []*Resource{r}
+		for i := 0; i < len(subs); i++ {
+			subs = append(subs, subs[i].Children...)
+		}
+		for _, sub := range subs {
+			w := ws.weightsOf(sub)
+			for n := range w {
+				if !allowed[n] {
+					w[n] = -inf
+				}
+			}
 		}
 	}
 }

@@ -154,10 +154,9 @@ func (ws *workingSet) digestChanged(rsc *Resource, n *Node, ops []*cib.LRMRscOp)
 			// parameters of its own (calculate_main_digest presets
 			// RSC_DIGEST_RESTART then); otherwise a reload, which tachy
 			// does not plan yet.
-			restart := params
-			if op.OpForceRestart != "" {
-				restart = onlyParams(params, op.OpForceRestart)
-			}
+			// op-force-restart comes with op-restart-digest; empty, it
+			// names no parameter (calculate_restart_digest).
+			restart := onlyParams(params, op.OpForceRestart)
 			if cib.OpDigest(restart) != op.OpRestartDigest && !ws.onlySanitizedChanged(rsc, op, params) {
 				return digestRestart
 			}

@@ -12,7 +12,7 @@
 // monitor) and order them, then summarise.
 //
 // Covered: primitives, groups, clones (anonymous and unique, of primitives
-// and groups) and promotable clones; bundles and remote nodes are not
-// scheduled yet (their resources are left alone and do not appear in the
-// summary).
+// and groups), promotable clones, and Pacemaker Remote and guest nodes
+// (pe/remote.go); bundles are not scheduled yet (their resources are left
+// alone and do not appear in the summary).
 package pe

@@ -22,6 +22,16 @@ type Node struct {
 	index        int            // document order
 	numResources int            // resources assigned so far (tie-break)
 	fenceReason  string
+
+	// Pacemaker Remote (pe/remote.go).
+	remoteKind    bool      // a remote or guest node
+	remoteRsc     *Resource // its connection resource
+	requiresReset bool      // remote_requires_reset
+	unseen        bool      // no status seen yet (startup fencing)
+	unpacked      bool      // history unpacked
+	wasFenced     bool      // node_fenced in its node_state
+	late          bool      // created for an orphaned connection, after resources
+	shown         *nodeState
 }
 
 // available is pcmk__node_available(node, false, false).
@@ -108,6 +118,15 @@ type Resource struct {
 
 	actions []*Action
 	index   int
+
+	// Pacemaker Remote: the node a connection resource creates, a guest
+	// connection's container, and whether it is implicit (not shown).
+	remoteNode *Node
+	container  *Resource
+	internal   bool
+	// forceStop: nodes where the resource must stop (a container whose
+	// filler failed), without having failed itself.
+	forceStop map[*Node]bool
 }
 
 type colocation struct {

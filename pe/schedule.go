@@ -28,6 +28,7 @@ type workingSet struct {
 	nodeByName map[string]*Node
 	nodeByID   map[string]*Node
 	states     map[*Node]*cib.NodeState
+	stateIndex map[string]*cib.NodeState // by id, and "uname:" + name
 
 	resources   []*Resource // top level: primitives and groups
 	byID        map[string]*Resource
@@ -38,11 +39,13 @@ type workingSet struct {
 	bans        []stopKey // hard failures: rsc banned from node (nil: all nodes)
 	cloneList   []*Resource
 	alloc       map[*Resource]weights
+	exclusive   map[*Resource]map[*Node]bool // resource-discovery=exclusive nodes
 
-	actions   []*Action
-	edges     []*Edge
-	unfencing bool // some device provides unfencing (pe_flag_enable_unfencing)
-	sanitized bool // see Options
+	actions      []*Action
+	edges        []*Edge
+	remoteFenced []*Node // remote nodes in the order they were found unclean
+	unfencing    bool    // some device provides unfencing (pe_flag_enable_unfencing)
+	sanitized    bool    // see Options
 }
 
 // Result is a transition: actions, their ordering, and the summary.
@@ -105,16 +108,34 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.constraints = expandReferences(c)
 	ws.unpackOptions()
 	ws.unpackNodes()
+	ws.createRemoteNodes()
 	ws.unpackResources()
+	ws.linkRemoteNodes()
+	ws.setupContainers()
 	ws.unpackStatus()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
 	ws.multipleActive()
+	for _, n := range ws.nodes {
+		n.shown = &nodeState{online: n.Online, unclean: n.Unclean}
+	}
 	ws.unpackColocations()
+	ws.containerColocations()
 	ws.applyNodeCriteria()
+	ws.avoidRemoteNodes()
 
 	order := ws.topLevel()
 	ws.sortResources(order)
+	// Connections first: where they run decides which remote nodes are
+	// up (allocate_resources).
+	for _, r := range order {
+		if r.remoteNode != nil {
+			ws.assign(r)
+		}
+	}
+	for _, conn := range ws.remoteConnections() {
+		ws.connectionAssigned(conn)
+	}
 	for _, r := range order {
 		ws.assign(r)
 	}
@@ -124,13 +145,17 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	}
 	all := append(order, ws.orphanList...)
 	ws.scheduleUnfencing()
+	ws.fenceUnreachableRemotes()
 	ws.createFencing()
 	for _, r := range all {
 		ws.createActions(r)
 	}
+	ws.orderRemoteActions()
+	ws.fenceRemoteNodes()
 	ws.orderAfterUnfencing()
 	ws.blockStartsBehindProbes()
 	ws.internalOrderings(all)
+	ws.containerOrderings()
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()
@@ -159,10 +184,30 @@ func (ws *workingSet) allPrimitives() []*Resource {
 func (ws *workingSet) checkOfflineActive() {
 	for _, p := range append(ws.allPrimitives(), ws.orphanList...) {
 		for _, n := range p.RunningOn {
-			if !n.Online && !n.Unclean && !n.Maintenance && p.Managed && ws.opts.stonithEnabled {
-				ws.fence(n, p.ID+" is thought to be active there")
-			}
+			ws.offlineActive(p, n)
 		}
+	}
+}
+
+// offlineActive is process_rsc_state for a managed resource active on a
+// node that is down: the node is fenced (a guest by recovering its
+// container, whether fencing is enabled or not).
+func (ws *workingSet) offlineActive(p *Resource, n *Node) {
+	if n.Online || n.Maintenance || !p.Managed {
+		return
+	}
+	switch {
+	case n.isGuest():
+		// Fenced by recovering the container, fencing or not.
+		p.Failed = true
+		ws.fence(n, p.ID+" is thought to be active there")
+	case !ws.opts.stonithEnabled:
+	case n.isRemote() && n.remoteRsc != nil && !n.remoteRsc.Failed:
+		// Revoked if the connection comes back elsewhere.
+		n.unseen = true
+		ws.fence(n, p.ID+" is active there (fencing will be revoked if remote connection can be re-established elsewhere)")
+	case !n.Unclean || n.isRemote():
+		ws.fence(n, p.ID+" is thought to be active there")
 	}
 }
 

@@ -116,8 +116,14 @@ func (r *Result) writeNodes(b *strings.Builder, st statusCtx) {
 			}
 		}
 	}
-	var online, offline []string
+	var online, offline, remoteOnline, remoteOffline, guestOnline []string
 	for _, n := range nodes {
+		kind := "Node"
+		if n.isGuest() {
+			kind = "GuestNode"
+		} else if n.isRemote() {
+			kind = "RemoteNode"
+		}
 		var mode string
 		switch {
 		case st.unclean(n) && st.online(n):
@@ -138,20 +144,33 @@ func (r *Result) writeNodes(b *strings.Builder, st statusCtx) {
 			mode = "maintenance"
 		case n.Maintenance:
 			mode = "OFFLINE (maintenance)"
+		case st.online(n) && n.isGuest():
+			guestOnline = append(guestOnline, n.Name)
+			continue
+		case st.online(n) && n.isRemote():
+			remoteOnline = append(remoteOnline, n.Name)
+			continue
 		case st.online(n):
 			online = append(online, n.Name)
+			continue
+		case n.isGuest():
+			continue // offline guests are not listed
+		case n.isRemote():
+			remoteOffline = append(remoteOffline, n.Name)
 			continue
 		default:
 			offline = append(offline, n.Name)
 			continue
 		}
-		b.WriteString("    * Node " + n.Name + ": " + mode + "\n")
+		b.WriteString("    * " + kind + " " + n.Name + ": " + mode + "\n")
 	}
-	if len(online) > 0 {
-		b.WriteString("    * Online: [ " + strings.Join(online, " ") + " ]\n")
-	}
-	if len(offline) > 0 {
-		b.WriteString("    * OFFLINE: [ " + strings.Join(offline, " ") + " ]\n")
+	for _, l := range []struct {
+		label string
+		names []string
+	}{{"Online", online}, {"OFFLINE", offline}, {"RemoteOnline", remoteOnline}, {"RemoteOFFLINE", remoteOffline}, {"GuestOnline", guestOnline}} {
+		if len(l.names) > 0 {
+			b.WriteString("    * " + l.label + ": [ " + strings.Join(l.names, " ") + " ]\n")
+		}
 	}
 }
 
@@ -175,6 +194,9 @@ func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
 	}
 	var conf, orphans []*Resource
 	for _, rsc := range r.Resources {
+		if rsc.internal {
+			continue // a guest's implicit connection
+		}
 		if rsc.Orphan {
 			if st.activeAny(rsc) {
 				orphans = append(orphans, rsc)
@@ -315,6 +337,9 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	case st.unmanaged(p) || (node != nil && node.Maintenance):
 		flags = append(flags, "unmanaged")
 	}
+	if p.failureIgnored {
+		flags = append(flags, "failure ignored")
+	}
 	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
 	if len(st.running(p)) > 1 {
 		// Active on several nodes: the node list follows the flags.
@@ -325,6 +350,17 @@ func primitiveLine(st statusCtx, p *Resource) string {
 		line += " [ " + strings.Join(names, " ") + " ]"
 	}
 	return line
+}
+
+// nativeActive is native_active: running on a node that is up or
+// unclean (or anywhere, unmanaged).
+func (st statusCtx) nativeActive(p *Resource) bool {
+	for _, n := range st.running(p) {
+		if st.unclean(n) || st.online(n) || st.unmanaged(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // activeAll reports whether every primitive of rsc is running.
@@ -391,7 +427,8 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 		}
 		full := false
 		switch {
-		case !st.activeAny(inst):
+		case !anyPrim(inst, st.nativeActive):
+			// Only on nodes that are down: not active, not shown.
 			full = cl.unique
 		case cl.unique || inst.Orphan || anyPrim(inst, func(p *Resource) bool { return p.Orphan || st.unmanaged(p) || st.failed(p) }):
 			full = true
@@ -438,7 +475,9 @@ func (r *Result) writeClone(b *strings.Builder, st statusCtx, cl *Resource, inde
 	if !cl.unique && activeInstances < cl.cloneMax {
 		var stopped []*Node
 		for _, n := range r.Nodes {
-			if !running[n] {
+			// A node created after the clone was unpacked is not among
+			// its allowed nodes.
+			if !running[n] && !n.late {
 				stopped = append(stopped, n)
 			}
 		}
@@ -498,6 +537,9 @@ func (st statusCtx) online(n *Node) bool {
 			return ns.online
 		}
 	}
+	if n.shown != nil {
+		return n.shown.online
+	}
 	return n.Online
 }
 
@@ -506,6 +548,9 @@ func (st statusCtx) unclean(n *Node) bool {
 		if ns := st.after.nodes[n]; ns != nil {
 			return ns.unclean
 		}
+	}
+	if n.shown != nil {
+		return n.shown.unclean
 	}
 	return n.Unclean
 }
@@ -526,7 +571,7 @@ func (r *Result) RevisedStatus(c *cib.CIB) string {
 	nodeByName := map[string]*Node{}
 	for _, n := range r.Nodes {
 		nodeByName[n.Name] = n
-		after.nodes[n] = &nodeState{online: n.Online, unclean: n.Unclean}
+		after.nodes[n] = &nodeState{online: st.online(n), unclean: st.unclean(n)}
 	}
 	remove := func(ps *primState, n *Node) {
 		var keep []*Node
@@ -585,6 +630,20 @@ func (r *Result) RevisedStatus(c *cib.CIB) string {
 				ps.role = cib.RoleUnpromoted
 			case "promote":
 				ps.role = cib.RolePromoted
+			}
+		}
+	}
+	// A remote node is up once its connection (and a guest's container)
+	// runs.
+	for _, n := range r.Nodes {
+		if conn := n.remoteRsc; conn != nil && after.prims[conn] != nil {
+			up := len(after.prims[conn].running) > 0
+			if c := conn.container; c != nil && after.prims[c] != nil && len(after.prims[c].running) == 0 {
+				up = false
+			}
+			after.nodes[n].online = up
+			if up {
+				after.nodes[n].unclean = false
 			}
 		}
 	}

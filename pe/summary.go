@@ -84,7 +84,11 @@ func (ws *workingSet) summarise(all []*Resource) []string {
 		if op == "" {
 			op = "reboot"
 		}
-		w.lines = append(w.lines, fmt.Sprintf("  * Fence (%s) %s '%s'", op, a.Node, a.Reason))
+		node := a.Node
+		if a.guestOf != "" {
+			node += " (resource: " + a.guestOf + ")"
+		}
+		w.lines = append(w.lines, fmt.Sprintf("  * Fence (%s) %s '%s'", op, node, a.Reason))
 	}
 	for _, r := range all {
 		for _, p := range r.primitives() {

@@ -121,8 +121,22 @@ func (ws *workingSet) unpackNodes() {
 			}
 		}
 	}
+	ws.stateIndex = states
 	for i, cn := range ws.cib.Configuration.Nodes {
-		if cn.Type == "remote" || cn.Type == "ping" {
+		if cn.Type == "ping" {
+			continue
+		}
+		if cn.Type == "remote" {
+			// Attributes and utilization only: its status is decided
+			// with its connection's (determineRemoteOnline).
+			n := ws.newRemoteNode(cn.Uname)
+			n.ID = cn.ID
+			ws.nodeByID[cn.ID] = n
+			n.Attrs["#id"] = cn.ID
+			nvsets(cn.InstanceAttributes, n.Attrs, ws.baseCtx())
+			for k, v := range nvsets(cn.Utilization, nil, ws.baseCtx()) {
+				n.capacity[k] = laxInt(v)
+			}
 			continue
 		}
 		n := &Node{ID: cn.ID, Name: cn.Uname, index: i, Attrs: map[string]string{}}
@@ -162,7 +176,7 @@ func (ws *workingSet) unpackNodes() {
 	}
 	for _, n := range ws.nodes {
 		st := ws.states[n]
-		if st == nil {
+		if st == nil || n.isRemote() {
 			continue
 		}
 		n.Standby = isTrue(n.Attrs["standby"])
@@ -233,6 +247,10 @@ func (ws *workingSet) determineOnline(n *Node, st *cib.NodeState) {
 
 // fence is pe_fence_node for a cluster node: it becomes unclean.
 func (ws *workingSet) fence(n *Node, reason string) {
+	if n.isRemote() {
+		ws.fenceRemote(n, reason)
+		return
+	}
 	if !n.Unclean {
 		n.fenceReason = reason
 	}
@@ -454,39 +472,80 @@ const statusOfflineSkip = true
 // Nodes are taken in the status section's order (unpack_node_history),
 // which decides anonymous clone instance numbers.
 func (ws *workingSet) unpackStatus() {
+	// Passes until no history is left that can be unpacked: a remote
+	// node's waits for its connection's (unpack_node_history). An
+	// orphaned connection found on the way adds its node.
+	for progressed := true; progressed; {
+		progressed = false
+		for _, n := range ws.statusOrder() {
+			if !n.unpacked && ws.historyReady(n, false) {
+				ws.unpackNodeHistory(n)
+				progressed = true
+			}
+		}
+	}
+	if ws.opts.stonithEnabled {
+		for _, n := range ws.statusOrder() {
+			if !n.unpacked {
+				ws.unpackNodeHistory(n)
+			}
+		}
+	}
+	ws.finishRemoteStatus()
+}
+
+// statusOrder lists the nodes with a node_state, in status order.
+func (ws *workingSet) statusOrder() []*Node {
 	var order []*Node
 	seen := map[*Node]bool{}
 	for _, st := range ws.cib.Status.NodeStates {
-		for _, n := range ws.nodes {
-			if ws.states[n] == st && !seen[n] {
-				seen[n] = true
-				order = append(order, n)
-			}
+		n := ws.nodeByID[st.ID]
+		if n == nil || (n.isRemote() && ws.nodeByName[st.Uname] != nil) {
+			n = ws.nodeByName[st.Uname]
 		}
-	}
-	for _, n := range order {
-		st := ws.states[n]
-		if st == nil || st.LRM == nil {
+		if n == nil || seen[n] {
 			continue
 		}
-		if statusOfflineSkip && !ws.opts.stonithEnabled && !n.Online {
+		if n.isRemote() {
+			if ws.states[n] == nil {
+				ws.states[n] = st
+				n.wasFenced = laxInt(st.Extra["node_fenced"]) != 0
+			}
+		} else if ws.states[n] != st {
 			continue
 		}
-		for _, lr := range st.LRM.Resources {
-			rsc := ws.byID[lr.ID]
-			if cr := ws.historyInstance(n, lr.ID); cr != nil {
-				rsc = cr
-				cr.histName = lr.ID
-			}
-			if rsc == nil || rsc.isGroup() || rsc.isClone() {
-				if !ws.unsupported[lr.ID] && rsc == nil {
-					ws.orphanHistory(n, lr)
-				}
-				continue
-			}
-			ws.unpackLRMResource(rsc, n, lr)
-		}
+		seen[n] = true
+		order = append(order, n)
 	}
+	return order
+}
+
+// unpackNodeHistory replays the resource histories of one node.
+func (ws *workingSet) unpackNodeHistory(n *Node) {
+	n.unpacked = true
+	st := ws.states[n]
+	if n.isRemote() {
+		ws.determineRemoteOnline(n)
+		ws.remoteAttrs(n, st)
+	}
+	if st == nil || st.LRM == nil {
+		return
+	}
+	for _, lr := range st.LRM.Resources {
+		rsc := ws.byID[lr.ID]
+		if cr := ws.historyInstance(n, lr.ID); cr != nil {
+			rsc = cr
+			cr.histName = lr.ID
+		}
+		if rsc == nil || rsc.isGroup() || rsc.isClone() {
+			if !ws.unsupported[lr.ID] && rsc == nil {
+				ws.orphanHistory(n, lr)
+			}
+			continue
+		}
+		ws.unpackLRMResource(rsc, n, lr)
+	}
+	ws.mapOrphanFillers(st.LRM.Resources)
 }
 
 // orphanHistory records a resource that is in the history but no longer
@@ -502,6 +561,9 @@ func (ws *workingSet) orphanHistory(n *Node, lr *cib.LRMResource) {
 		}
 		ws.orphans[lr.ID] = rsc
 		ws.orphanList = append(ws.orphanList, rsc)
+		if isRemoteAgent(rsc.Prim) {
+			ws.orphanConnection(rsc)
+		}
 	}
 	ws.unpackLRMResource(rsc, n, lr)
 }
@@ -517,17 +579,31 @@ func banTarget(rsc *Resource) *Resource {
 
 // opSeverity orders on-fail values as Pacemaker's enum action_fail_response.
 var opSeverity = map[string]int{
-	"ignore": 0, "demote": 1, "restart": 2, "restart-container": 3, "block": 5,
+	"ignore": 0, "demote": 1, "restart": 2, "reset-remote": 3, "restart-container": 4, "block": 5,
 	"stop": 6, "standby": 7, "fence": 8,
 }
 
 func (ws *workingSet) configuredOnFail(rsc *Resource, op *cib.LRMRscOp) string {
 	if rsc.Prim != nil && rsc.Prim.Operations != nil {
 		for _, o := range rsc.Prim.Operations.Ops {
-			if o.Name == op.Operation && o.Interval == op.Interval && o.OnFail != "" {
+			if o.Name == op.Operation && o.Interval == op.Interval && o.OnFail != "" &&
+				(o.OnFail != "restart-container" || rsc.container != nil) {
 				return o.OnFail
 			}
 		}
+	}
+	if rsc.container != nil {
+		// A filler's (or a guest connection's) failure restarts its
+		// container.
+		return "restart-container"
+	}
+	if rsc.remoteNode != nil && !(op.Operation == "monitor" && op.Interval == 0) && op.Operation != "start" {
+		// A remote connection's failure resets the remote node
+		// (fenced only with fencing enabled).
+		if !rsc.Managed {
+			return "stop"
+		}
+		return "reset-remote"
 	}
 	if op.Operation == "stop" {
 		if ws.opts.stonithEnabled {
@@ -609,10 +685,13 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			role = cib.RoleStopped
 			continue
 		}
-		if !ok && ws.configuredOnFail(rsc, op) == "ignore" {
-			// "Pretending failed op succeeded": the expected result.
+		restartAfter := false
+		if of := ws.configuredOnFail(rsc, op); !ok && (of == "ignore" || of == "restart-container" && op.Operation == "stop") {
+			// "Pretending failed op succeeded": the expected result. A
+			// filler's failed stop is implied by its container's restart.
 			ok, rc = true, target
 			rsc.failureIgnored = true
+			restartAfter = of == "restart-container"
 		}
 		if !ok && (op.OpStatus == 0 || op.OpStatus == 4) {
 			switch {
@@ -695,8 +774,29 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			case "block", "ignore", "demote", "restart", "restart-container":
 				onFail = "ignore"
 				failed = false
+			case "reset-remote":
+				// With a reconnect interval, only the failure's
+				// expiry allows reconnecting.
+				if reconnectInterval(rsc) == 0 {
+					onFail = "ignore"
+					failed = false
+				}
 			}
 		}
+		if restartAfter && opSeverity[onFail] <= opSeverity["restart"] {
+			onFail = "restart-container"
+		}
+	}
+	if stoppedRole(role) && onFail == "restart-container" {
+		// Stopped, but its container restarts (process_rsc_state).
+		rsc.Failed = true
+		ws.restartContainer(rsc, n)
+		return
+	}
+	if role == cib.RoleStopped && failed && onFail == "reset-remote" {
+		// Stopped, but the remote node still needs its reset.
+		ws.resetRemote(rsc)
+		return
 	}
 	if role == cib.RoleUnknown || role == cib.RoleStopped {
 		if onFail == "ignore" || !failed {
@@ -707,6 +807,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		return
 	}
 	rsc.RunningOn = append(rsc.RunningOn, n)
+	ws.offlineActive(rsc, n)
 	if changed, why := ws.definitionChanged(rsc, n, lr, ops); changed {
 		if rsc.defChanged == nil {
 			rsc.defChanged = map[*Node]string{}
@@ -726,8 +827,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			} else {
 				rsc.Failed = true
 			}
-		case "restart", "restart-container":
+		case "restart":
 			rsc.Failed = true
+		case "restart-container":
+			rsc.Failed = true
+			ws.restartContainer(rsc, n)
 		case "block":
 			rsc.Managed = false
 			rsc.Failed = true
@@ -740,7 +844,14 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 		case "fence":
 			rsc.Failed = true
 			ws.fence(n, rsc.ID+" failed there")
+		case "reset-remote":
+			ws.resetRemote(rsc)
 		}
+	}
+	if rsc.Failed && rsc.remoteNode != nil && rsc.remoteNode.Unclean {
+		// A failed connection's unclean node is fenced even if the
+		// connection comes back (process_rsc_state).
+		rsc.remoteNode.unseen = false
 	}
 }
 
