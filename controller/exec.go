@@ -267,6 +267,12 @@ func failCount(c *cib.CIB, node, name string) int {
 func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 	p := c.FindPrimitive(a.Resource)
 	if p == nil {
+		// An orphan (deleted while active) is stopped with the agent
+		// its history names, and no parameters (as Pacemaker does).
+		if src := historyAgent(c, a.Node, a.Resource); src != nil && a.Task == "stop" {
+			return ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: src.Class, Provider: src.Provider, Type: src.Type},
+				Action: a.Task, Params: map[string]string{}, Meta: map[string]string{}}, nil
+		}
 		return ActionRequest{}, fmt.Errorf("resource %s is not configured", a.Resource)
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
@@ -369,4 +375,21 @@ func cloneMeta(c *cib.CIB, cl *cib.Clone, instance string, meta map[string]strin
 	if v, ok := meta["promoted-node-max"]; ok {
 		meta["master-node-max"] = v
 	}
+}
+
+// historyAgent is the agent a node's history records for a resource (or,
+// for an anonymous clone instance "rsc:N", for "rsc").
+func historyAgent(c *cib.CIB, node, rsc string) *cib.AgentSource {
+	base, _, _ := strings.Cut(rsc, ":")
+	for _, st := range c.Status.NodeStates {
+		if st.Uname != node || st.LRM == nil {
+			continue
+		}
+		for _, lr := range st.LRM.Resources {
+			if lr.ID == rsc || lr.ID == base {
+				return &cib.AgentSource{Class: lr.Class, Provider: lr.Provider, Type: lr.Type}
+			}
+		}
+	}
+	return nil
 }

@@ -48,7 +48,16 @@ func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.R
 	id := d.transitionSeq
 	d.mu.Unlock()
 	go func() {
-		d.runTransition(ctx, id, c, res)
+		ok := d.runTransition(ctx, id, c, res)
+		if !ok {
+			// Most failures are recorded and change the next plan; one
+			// that is not (a node unreachable, an agent missing) would
+			// give the same plan again at once: pause before it.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 		d.mu.Lock()
 		d.transitionRunning = false
 		d.mu.Unlock()
@@ -56,7 +65,7 @@ func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.R
 	}()
 }
 
-func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.Result) {
+func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.Result) bool {
 	start := time.Now()
 	in := map[int]*pe.Action{}
 	for _, a := range res.Actions {
@@ -81,6 +90,12 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 	launched := map[int]bool{}
 	running, done, failed := 0, 0, 0
 	for {
+		// A DC that lost its role stops launching: the new DC plans
+		// from the CIB, which holds every result recorded so far.
+		if failed == 0 && !d.cib.r.IsDC() {
+			d.log.Warn("no longer the DC: transition stopped", "transition", id)
+			failed++
+		}
 		if failed == 0 {
 			for _, a := range res.Actions { // graph order
 				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 {
@@ -119,6 +134,7 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 	}
 	d.log.Info("transition ended", "transition", id, "done", done, "failed", failed,
 		"not_run", len(in)-done, "duration", time.Since(start).Round(time.Millisecond))
+	return failed == 0
 }
 
 func normalisedSummary(lines []string) []string {
@@ -141,6 +157,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 		return transitionResult{action: a, ok: true}
 	case a.Resource == "":
 		return transitionResult{action: a, ok: true} // do_shutdown: the node leaves on its own
+	}
+	if !d.cib.r.IsDC() {
+		return transitionResult{action: a, err: errors.New("no longer the DC")}
 	}
 	req, err := actionRequest(c, a)
 	if err != nil {

@@ -35,6 +35,10 @@ type state struct {
 // atomic pointer, so they never wait for Apply nor see a half-applied change.
 type fsm struct {
 	cur atomic.Pointer[state]
+	// applied is the index of the last command the FSM applied (or
+	// refused): raft's AppliedIndex moves when entries are handed to the
+	// FSM, before they are applied, so reads wait on this instead.
+	applied atomic.Uint64
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -51,6 +55,7 @@ func newFSM(log *slog.Logger) *fsm {
 // configuration, a node that does not exist) is refused on every node
 // alike, leaving the state as it was; the submitter gets the error.
 func (f *fsm) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	ch, err := cib.DecodeChange(l.Data)
 	if err != nil {
 		f.log.Error("cib: cannot read a committed change; this node cannot follow the cluster's CIB until tachy is upgraded", "index", l.Index, "err", err)

@@ -341,7 +341,7 @@ func (r *Replica) Fresh(ctx context.Context, n *Network) (*cib.CIB, Version, err
 			err = &NotLeaderError{}
 		}
 		if err == nil {
-			for r.raft.AppliedIndex() < idx {
+			for !r.appliedThrough(idx) {
 				select {
 				case <-ctx.Done():
 					return nil, Version{}, fmt.Errorf("cib: this node has not caught up with the DC: %w", ctx.Err())
@@ -443,4 +443,32 @@ func (n *Network) Call(ctx context.Context, addr string, req []byte) ([]byte, er
 		return nil, fmt.Errorf("no answer from %s: %w", addr, err)
 	}
 	return line, nil
+}
+
+// appliedThrough reports whether every command up to idx is applied here.
+// The FSM sees only commands; entries after the last one it applied may be
+// Raft's own (no-ops of new leaders, configuration changes, barriers),
+// which count as applied once raft has dispatched them. Entries compacted
+// away are covered by the snapshot the state came from.
+func (r *Replica) appliedThrough(idx uint64) bool {
+	seen := r.fsm.applied.Load()
+	if seen >= idx {
+		return true
+	}
+	if r.raft.AppliedIndex() < idx {
+		return false
+	}
+	for i := seen + 1; i <= idx; i++ {
+		var l raft.Log
+		if err := r.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue
+			}
+			return false
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
 }
