@@ -148,10 +148,43 @@ func agentMetadata(spec string) (lrmd.Agent, *lrmd.Metadata, error) {
 }
 
 type resourceDeleteCmd struct {
-	Name string `arg:"" help:"Resource, group or clone id."`
+	Name    string        `arg:"" help:"Resource, group or clone id."`
+	Timeout time.Duration `help:"How long to wait for it to stop before it is deleted." default:"60s"`
+	Force   bool          `help:"Delete it without stopping it first."`
 }
 
+// Run stops the resource first (target-role=Stopped, then waits until the
+// history shows it stopped everywhere), as pcs resource delete does, and
+// only then deletes it with its constraints.
 func (c *resourceDeleteCmd) Run(g *globals) error {
+	cb, err := readCIB(g)
+	if err != nil {
+		return err
+	}
+	e, err := findResource(cb, c.Name)
+	if err != nil {
+		return err
+	}
+	if !c.Force && len(activeNodes(cb, c.Name)) > 0 {
+		if !strings.EqualFold(metaValue(e.r, "target-role"), "Stopped") {
+			err := editConfig(g, func(cb *cib.CIB) (string, error) {
+				if err := disableResource(cb, c.Name); err != nil {
+					return "", err
+				}
+				return "stopping " + c.Name, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		on, err := waitActive(g, c.Name, c.Timeout, func(on []string) bool { return len(on) == 0 })
+		if err != nil {
+			return err
+		}
+		if len(on) > 0 {
+			return fmt.Errorf("%s did not stop within %s (still active on %s): it is left disabled and not deleted; look at `tachy resource list` and the daemon logs, then delete it again (--force deletes it without stopping it)", c.Name, c.Timeout, strings.Join(on, ", "))
+		}
+	}
 	return editConfig(g, func(cb *cib.CIB) (string, error) {
 		removed, cons, err := deleteResource(cb, c.Name)
 		if err != nil {
