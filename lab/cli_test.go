@@ -2,9 +2,11 @@ package lab_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,16 +52,11 @@ func TestClusterCLI(t *testing.T) {
 	web := waitPlaced(t, l, "web", anywhere, "not started")
 	gNode := waitPlaced(t, l, "ip", anywhere, "not started")
 	waitPlaced(t, l, "app", func(n string) bool { return n == gNode }, "not with ip in group g")
-	export := mustCLI(t, l, "n1", "config", "export")
-	for _, want := range []string{
-		`<op id="web-monitor-interval-1s" name="monitor" interval="1s"`,
-		`<op id="ip-monitor-interval-10s" name="monitor" interval="10s" timeout="20s"`, // Dummy's advertised monitor
-		`<group id="g">`,
-	} {
-		if !strings.Contains(export, want) {
-			t.Fatalf("export lacks %s:\n%s", want, export)
-		}
-	}
+	waitCLI(t, l, func(export string) bool {
+		return strings.Contains(export, `<op id="web-monitor-interval-1s" name="monitor" interval="1s"`) &&
+			strings.Contains(export, `<op id="ip-monitor-interval-10s" name="monitor" interval="10s" timeout="20s"`) && // Dummy's advertised monitor
+			strings.Contains(export, `<group id="g">`)
+	}, "the created resources are not in the export as pcs names them", "config", "export")
 	waitList(t, l, "web", web)
 
 	// Ban it from its node: it moves; move it to the third: it goes there.
@@ -74,15 +71,13 @@ func TestClusterCLI(t *testing.T) {
 	}
 	mustCLI(t, l, "n3", "resource", "move", "web", third)
 	web = waitPlaced(t, l, "web", func(n string) bool { return n == third }, "not moved to "+third)
-	if out := mustCLI(t, l, "n1", "constraint", "list"); !strings.Contains(out, "Resource: web Disabled on: Node: "+banned+" (score:-INFINITY) (id:cli-ban-web-on-"+banned+")") ||
-		!strings.Contains(out, "Resource: web Enabled on: Node: "+third+" (score:INFINITY) (id:cli-prefer-web)") {
-		t.Fatalf("constraint list:\n%s", out)
-	}
+	waitCLI(t, l, func(out string) bool {
+		return strings.Contains(out, "Resource: web Disabled on: Node: "+banned+" (score:-INFINITY) (id:cli-ban-web-on-"+banned+")") &&
+			strings.Contains(out, "Resource: web Enabled on: Node: "+third+" (score:INFINITY) (id:cli-prefer-web)")
+	}, "constraint list does not show the ban and the move", "constraint", "list")
 	t.Logf("web banned from %s, then moved to %s", banned, web)
 	mustCLI(t, l, "n1", "resource", "clear", "web")
-	if out := mustCLI(t, l, "n1", "constraint", "list", "--json"); strings.Contains(out, "cli-") {
-		t.Fatalf("clear left constraints:\n%s", out)
-	}
+	waitCLI(t, l, func(out string) bool { return !strings.Contains(out, "cli-") }, "clear left constraints", "constraint", "list", "--json")
 
 	// Standby empties a node; unstandby lets it run resources again.
 	mustCLI(t, l, "n2", "node", "standby", gNode)
@@ -90,16 +85,18 @@ func TestClusterCLI(t *testing.T) {
 	waitPlaced(t, l, "ip", notThere, "still on the standby node")
 	waitPlaced(t, l, "app", notThere, "still on the standby node")
 	waitPlaced(t, l, "web", notThere, "still on the standby node")
-	if out := mustCLI(t, l, "n3", "node", "list"); !strings.Contains(out, gNode+" (id ") || !strings.Contains(out, "online, standby") {
-		t.Fatalf("node list does not show the standby:\n%s", out)
-	}
+	waitCLI(t, l, func(out string) bool {
+		return strings.Contains(out, gNode+" (id ") && strings.Contains(out, "online, standby")
+	},
+		"node list does not show the standby", "node", "list")
 	t.Logf("standby %s: ip, app and web run elsewhere", gNode)
 	mustCLI(t, l, "n2", "node", "unstandby", gNode)
 	mustCLI(t, l, "n2", "node", "maintenance", gNode)
 	mustCLI(t, l, "n2", "node", "maintenance", gNode, "--off")
-	if out := mustCLI(t, l, "n1", "config", "export"); strings.Contains(out, `name="standby"`) || strings.Contains(out, `name="maintenance"`) {
-		t.Fatalf("unstandby / maintenance --off left the attribute:\n%s", out)
-	}
+	waitCLI(t, l, func(out string) bool {
+		return !strings.Contains(out, `name="standby"`) && !strings.Contains(out, `name="maintenance"`)
+	},
+		"unstandby / maintenance --off left the attribute", "config", "export")
 
 	// Disable stops the group, enable starts it again.
 	mustCLI(t, l, "n1", "resource", "disable", "g")
@@ -120,8 +117,39 @@ func TestClusterCLI(t *testing.T) {
 	waitPlaced(t, l, "web", func(n string) bool { return n == web }, "moved by a cleanup")
 	waitList(t, l, "web", web)
 
+	// Concurrent changes from every node: each read-modify-write is
+	// conditional on the epoch it read and retried, so none is lost.
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	outs := make([]string, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			outs[i], errs[i] = tachyCLI(t, l, nodes[i%len(nodes)], "resource", "create", fmt.Sprintf("c%d", i), "ocf:heartbeat:Dummy", "--disabled")
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent create c%d: %v %s", i, err, outs[i])
+		}
+	}
+	waitCLI(t, l, func(out string) bool {
+		for i := range errs {
+			if !strings.Contains(out, fmt.Sprintf(`<primitive id="c%d"`, i)) {
+				return false
+			}
+		}
+		return true
+	}, "a concurrent create was lost", "config", "export")
+	for i := range errs {
+		mustCLI(t, l, "n2", "resource", "delete", fmt.Sprintf("c%d", i))
+	}
+
 	// Bad input: refused with what to fix; the configuration is unchanged.
-	before := configSection(mustCLI(t, l, "n1", "config", "export"))
+	before := configSection(waitCLI(t, l, func(out string) bool { return !strings.Contains(out, `<primitive id="c`) },
+		"deleted resources still configured", "config", "export"))
 	badXML := t.TempDir() + "/bad.xml"
 	os.WriteFile(badXML, []byte(`<cib><configuration><resources><primitive id="x" class="ocf" type="Dummy"/></resources></configuration></cib>`), 0o644)
 	for _, tc := range []struct {
@@ -155,7 +183,7 @@ func TestClusterCLI(t *testing.T) {
 
 	// Constraints through the CLI: listed, removed with their resource.
 	mustCLI(t, l, "n1", "constraint", "colocation", "add", "web", "with", "g", "--id", "web-with-g")
-	mustCLI(t, l, "n1", "constraint", "order", "add", "g", "then", "web")
+	orderOut := mustCLI(t, l, "n1", "constraint", "order", "add", "g", "then", "web")
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		w, ip, app := dummyNodes(l, "web"), dummyNodes(l, "ip"), dummyNodes(l, "app")
@@ -167,17 +195,34 @@ func TestClusterCLI(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if out := mustCLI(t, l, "n1", "constraint", "list"); !strings.Contains(out, "start g then start web (kind:Mandatory) (id:order-g-web-mandatory)") || !strings.Contains(out, "web with g (score:INFINITY) (id:web-with-g)") {
-		t.Fatalf("constraint list:\n%s", out)
-	}
+	waitCLI(t, l, func(out string) bool {
+		return strings.Contains(out, "start g then start web (kind:Mandatory) (id:order-g-web-mandatory)") && strings.Contains(out, "web with g (score:INFINITY) (id:web-with-g)")
+	}, "constraint list lacks the order or the colocation (order add said "+orderOut+")", "constraint", "list")
 	// Delete stops it and takes its constraints along.
 	out := mustCLI(t, l, "n3", "resource", "delete", "web")
 	if !strings.Contains(out, "Removing Constraint - web-with-g") || !strings.Contains(out, "Deleting Resource - web") {
 		t.Fatalf("delete: %s", out)
 	}
 	waitStopped(t, l, "web")
-	if out := mustCLI(t, l, "n1", "config", "export"); strings.Contains(configSection(out), `"web`) {
-		t.Fatalf("web is still configured:\n%s", configSection(out))
+	waitCLI(t, l, func(out string) bool { return !strings.Contains(configSection(out), `"web`) }, "web is still configured", "config", "export")
+}
+
+// waitCLI runs a read-only command on n1 until its output satisfies ok,
+// and returns that output. Reads through the daemon can trail a change
+// just committed by a moment (see the report of the cli branch), so a
+// check right after a change polls.
+func waitCLI(t *testing.T, l *lab.Lab, ok func(string) bool, what string, args ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := mustCLI(t, l, "n1", args...)
+		if ok(out) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: tachy %s:\n%s", what, strings.Join(args, " "), out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -38,7 +38,7 @@ func readCIB(g *globals) (*cib.CIB, error) {
 // otherwise its message is printed once the change is committed.
 func editConfig(g *globals, edit func(c *cib.CIB) (string, error)) error {
 	cl := controller.Client{Socket: g.Socket}
-	const attempts = 5
+	const attempts = 8
 	for try := 1; ; try++ {
 		c, err := readCIB(g)
 		if err != nil {
@@ -57,7 +57,8 @@ func editConfig(g *globals, edit func(c *cib.CIB) (string, error)) error {
 			return err
 		}
 		_, err = cl.Change(&cib.Change{Op: cib.OpReplaceConfiguration, XML: xml, ExpectEpoch: &epoch})
-		if err != nil && strings.Contains(err.Error(), "changed meanwhile") && try < attempts {
+		if err != nil && (strings.Contains(err.Error(), "changed meanwhile") || notSent(err)) && try < attempts {
+			time.Sleep(time.Duration(try) * 10 * time.Millisecond)
 			continue
 		}
 		if err != nil {
@@ -65,6 +66,24 @@ func editConfig(g *globals, edit func(c *cib.CIB) (string, error)) error {
 		}
 		fmt.Println(msg)
 		return nil
+	}
+}
+
+// notSent reports an error from a daemon that could not reach the DC (it
+// never sent the change): the change can be tried again.
+func notSent(err error) bool {
+	return strings.Contains(err.Error(), "reaching the DC at ")
+}
+
+// submitRetrying submits a change that may be repeated (cleanup's status
+// changes), trying again a few times when the DC could not be reached.
+func submitRetrying(cl controller.Client, ch *cib.Change) error {
+	for try := 1; ; try++ {
+		_, err := cl.Change(ch)
+		if err == nil || !notSent(err) || try == 5 {
+			return err
+		}
+		time.Sleep(time.Duration(try) * 50 * time.Millisecond)
 	}
 }
 
@@ -330,7 +349,7 @@ func (c *resourceCleanupCmd) Run(g *globals) error {
 	}
 	cl := controller.Client{Socket: g.Socket}
 	for _, ch := range chs {
-		if _, err := cl.Change(ch); err != nil {
+		if err := submitRetrying(cl, ch); err != nil {
 			return fmt.Errorf("cleanup of %s on %s: %w", c.Name, ch.Node, err)
 		}
 	}
