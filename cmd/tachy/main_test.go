@@ -53,6 +53,16 @@ func TestCLI(t *testing.T) {
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "-F", "node9"}, false, "its cluster nodes are: node1 node2"},
 		{[]string{"simulate", "-x", good}, false, "malformed XML"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--now", "yesterday"}, false, "use RFC 3339"},
+		// The resource commands check what they can before asking the
+		// daemon: the arguments, the agent and its parameters.
+		{[]string{"resource", "create", "web", "ocf:heartbeat:Nope", "--socket", filepath.Join(dir, "none.sock")}, false, "agent ocf:heartbeat:Nope is not installed on this node"},
+		{[]string{"resource", "create", "web", "heartbeat:Dummy:x:y", "--socket", filepath.Join(dir, "none.sock")}, false, "want class:provider:type or class:type"},
+		{[]string{"resource", "create", "web", "ocf:heartbeat:Dummy", "op", "--socket", filepath.Join(dir, "none.sock")}, false, "`op` needs an operation name"},
+		{[]string{"resource", "create", "web", "--socket", filepath.Join(dir, "none.sock")}, false, "write `tachy resource create NAME AGENT"},
+		{[]string{"resource", "list", "--socket", filepath.Join(dir, "none.sock")}, false, "start it with `tachy daemon --config FILE`"},
+		{[]string{"constraint", "colocation", "add", "web", "--socket", filepath.Join(dir, "none.sock")}, false, "write `tachy constraint colocation add RSC with WITH [SCORE]`"},
+		{[]string{"constraint", "order", "add", "a", "b", "c", "--socket", filepath.Join(dir, "none.sock")}, false, "write `tachy constraint order add FIRST then THEN`"},
+		{[]string{"node", "--help"}, true, "maintenance"},
 	} {
 		out, err := exec.Command(bin, tc.args...).CombinedOutput()
 		if (err == nil) != tc.ok || !strings.Contains(string(out), tc.output) {
