@@ -47,11 +47,19 @@ func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibSer
 	for i := range cfg.Nodes {
 		peers = append(peers, replica.Peer{Node: cfg.Nodes[i].Name, Address: cibAddr(&cfg.Nodes[i], cfg.CIB.Port)})
 	}
-	if err := r.BootstrapIfNew(peers); err != nil {
-		r.Close()
-		return nil, err
+	// The founding members bootstrap; a node that joined later waits for
+	// the DC to add it.
+	if replica.Founder(cfg.CIB.PKIDir, local.Name) {
+		if err := r.BootstrapIfNew(peers); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	r.ServeForwards(nw)
+	nw.ServeJoins(&replica.JoinServer{Dir: cfg.CIB.PKIDir, Allowed: func(node string) bool {
+		_, ok := cfg.Node(node)
+		return ok
+	}})
 	return &cibService{r: r, net: nw, stop: make(chan struct{})}, nil
 }
 

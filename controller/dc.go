@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/cib/replica"
 	"github.com/tachy-ha/tachy/pe"
 )
 
@@ -74,8 +75,32 @@ func (d *Daemon) dcLoop(ctx context.Context) {
 	}
 }
 
+// addMembers makes configured nodes that joined after the cluster was
+// made Raft voters (the founding members are from the bootstrap).
+func (d *Daemon) addMembers(ctx context.Context) {
+	members, err := d.cib.r.Members()
+	if err != nil {
+		return
+	}
+	for i := range d.cfg.Nodes {
+		n := &d.cfg.Nodes[i]
+		if slices.ContainsFunc(members, func(p replica.Peer) bool { return p.Node == n.Name }) {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.cib.r.AddNode(actx, replica.Peer{Node: n.Name, Address: cibAddr(n, d.cfg.CIB.Port)})
+		cancel()
+		if err != nil {
+			d.log.Warn("cib: cannot add a configured node to the CIB's members", "peer", n.Name, "err", err)
+		} else {
+			d.log.Info("cib: node added to the CIB's members", "peer", n.Name)
+		}
+	}
+}
+
 // reconcile submits what the CIB lacks, then plans.
 func (d *Daemon) reconcile(ctx context.Context) {
+	d.addMembers(ctx)
 	c, _ := d.cib.r.Current()
 	for _, ch := range d.statusChanges(c) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,3 +177,59 @@ const labCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><c
 <cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="false"/></cluster_property_set>
 </crm_config><nodes><node id="1" uname="n1"/><node id="2" uname="n2"/><node id="3" uname="n3"/></nodes>
 <resources><primitive id="web" class="ocf" provider="heartbeat" type="Dummy"/></resources><constraints/></configuration><status/></cib>`
+
+// A node that was not a founding member joins: it gets its certificate
+// from a member with the join token (its own key never leaves it), starts
+// without bootstrapping, and catches up with the CIB.
+func TestClusterJoin(t *testing.T) {
+	needLab(t)
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	mustCLI(t, l, "n1", "property", "set", "before-join=yes")
+	// n3 becomes a machine that never was in the cluster: no certificate,
+	// no CIB state, not a founder.
+	if err := l.Kill("n3"); err != nil {
+		t.Fatal(err)
+	}
+	pki := filepath.Join(l.Dir(), "pki")
+	for _, f := range []string{"n3.crt", "n3.key"} {
+		os.Remove(filepath.Join(pki, f))
+	}
+	os.WriteFile(filepath.Join(pki, "members"), []byte("n1\nn2\n"), 0o644)
+	os.RemoveAll(filepath.Join(filepath.Dir(l.ConfigPath("n3")), "state", "cib"))
+	token, err := os.ReadFile(filepath.Join(pki, "join.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := tachyBinary(t)
+	join := func(tok string) (string, error) {
+		var out strings.Builder
+		err := l.Exec(context.Background(), "n3", []string{bin, "cluster", "join", "--config", l.ConfigPath("n3"),
+			"--peer", "10.77.0.1:7947", "--token", tok}, nil, &out, &out)
+		return out.String(), err
+	}
+	if out, err := join("0123"); err == nil || !strings.Contains(out, "join token does not match") {
+		t.Fatalf("join with a wrong token: %v\n%s", err, out)
+	}
+	if out, err := join(strings.TrimSpace(string(token))); err != nil {
+		t.Fatalf("join: %v\n%s", err, out)
+	}
+	if err := l.Start("n3"); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, l, "n2", "property", "set", "after-join=yes")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := tachyCLI(t, l, "n3", "property", "list")
+		if err == nil && strings.Contains(out, "before-join: yes") && strings.Contains(out, "after-join: yes") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 did not catch up after joining: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := status(t, l, "n3"); st.CIB == nil || len(st.CIB.Members) != 3 {
+		t.Fatalf("n3's view of the CIB's members: %+v", st.CIB)
+	}
+}

@@ -30,7 +30,11 @@ type Network struct {
 	handler   func(context.Context, *cib.Change) (Version, error)
 	readIndex func(context.Context) (uint64, error)
 	call      func(context.Context, []byte) []byte
+	joins     *JoinServer
 }
+
+// errDCUnreachable: the DC this node knows of did not answer the dial.
+var errDCUnreachable = errors.New("the DC is unreachable")
 
 const (
 	forwardMagic   = 'F' // a change for the DC
@@ -58,6 +62,7 @@ func ListenTLS(bind, advertise string, conf *tls.Config, log *slog.Logger) (*Net
 		}
 		s.advertise = a
 	}
+	s.join = n.serveJoin
 	go s.acceptLoop()
 	n.stream = s
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -86,6 +91,7 @@ type muxStream struct {
 	forward   func(net.Conn, *bufio.Reader)
 	readIndex func(net.Conn)
 	call      func(net.Conn, *bufio.Reader)
+	join      func(net.Conn, *bufio.Reader)
 }
 
 func (s *muxStream) acceptLoop() {
@@ -110,6 +116,17 @@ func (s *muxStream) route(c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	if tc, ok := c.(*tls.Conn); ok && len(tc.ConnectionState().PeerCertificates) == 0 {
+		// No certificate: a joining node, which may ask for one and do
+		// nothing else.
+		if first[0] == joinMagic && s.join != nil {
+			br.ReadByte()
+			s.join(c, br)
+			return
+		}
+		c.Close()
+		return
+	}
 	switch first[0] {
 	case forwardMagic:
 		br.ReadByte()
@@ -230,7 +247,9 @@ func (n *Network) forward(ctx context.Context, addr string, ch *cib.Change) (Ver
 	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return Version{}, fmt.Errorf("cib: reaching the DC at %s: %w", addr, err)
+		// Nothing was sent: the DC this node knows of may have died and
+		// another be elected; Change retries.
+		return Version{}, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -304,7 +323,7 @@ func (n *Network) askReadIndex(ctx context.Context, addr string) (uint64, error)
 	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return 0, fmt.Errorf("cib: reaching the DC at %s: %w", addr, err)
+		return 0, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -351,7 +370,7 @@ func (r *Replica) Fresh(ctx context.Context, n *Network) (*cib.CIB, Version, err
 			c, v := r.Current()
 			return c, v, nil
 		}
-		if !errors.Is(err, ErrNotLeader) {
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, errDCUnreachable) {
 			return nil, Version{}, err
 		}
 		select {
@@ -376,7 +395,7 @@ func (r *Replica) Change(ctx context.Context, n *Network, ch *cib.Change) (Versi
 		} else {
 			err = &NotLeaderError{}
 		}
-		if !errors.Is(err, ErrNotLeader) {
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, errDCUnreachable) {
 			return v, err
 		}
 		select {
@@ -385,6 +404,25 @@ func (r *Replica) Change(ctx context.Context, n *Network, ch *cib.Change) (Versi
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ServeJoins lets this node admit joining nodes with the CA and token in
+// js.Dir (only nodes that hold them can).
+func (n *Network) ServeJoins(js *JoinServer) {
+	n.mu.Lock()
+	n.joins = js
+	n.mu.Unlock()
+}
+
+func (n *Network) serveJoin(c net.Conn, br *bufio.Reader) {
+	n.mu.Lock()
+	js := n.joins
+	n.mu.Unlock()
+	if js == nil {
+		c.Close()
+		return
+	}
+	js.serve(c, br)
 }
 
 // Handle sets what answers Call on this node: one JSON line in, one out.

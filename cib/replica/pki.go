@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The PKI directory (config cib.pki_dir) holds ca.crt and ca.key, the
@@ -34,7 +35,28 @@ func InitPKI(dir, cluster string, nodes []string) error {
 			return err
 		}
 	}
-	return nil
+	// The founding members bootstrap the Raft cluster together; nodes
+	// that join later must not (they would start a cluster of their own).
+	if err := os.WriteFile(filepath.Join(dir, "members"), []byte(strings.Join(nodes, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	_, err = NewJoinToken(dir)
+	return err
+}
+
+// Founder reports whether node is one of the members the cluster was
+// initialised with (pki/members); with no such file, every node is.
+func Founder(dir, node string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "members"))
+	if err != nil {
+		return true
+	}
+	for _, m := range strings.Fields(string(b)) {
+		if m == node {
+			return true
+		}
+	}
+	return false
 }
 
 // IssueNodeIn issues a certificate for node from the CA in dir.

@@ -162,6 +162,29 @@ func TestReplicatedCIB(t *testing.T) {
 	if err := rs["n2"].Bootstrap(peers); err == nil || !strings.Contains(err.Error(), "already belongs") {
 		t.Fatalf("second bootstrap: %v", err)
 	}
+
+	// A node that joins later: not bootstrapped, added by the DC, it
+	// receives the whole CIB.
+	_, t4 := raft.NewInmemTransport("n4")
+	for _, n := range names {
+		trans[n].Connect("n4", t4)
+		t4.Connect(raft.ServerAddress(n), trans[n])
+	}
+	r4, err := Open(Config{Node: "n4", Dir: filepath.Join(dir, "n4"), Transport: t4, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r4.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dc.AddNode(ctx, Peer{Node: "n4", Address: "n4"}); err != nil {
+		t.Fatal(err)
+	}
+	rs["n4"] = r4
+	waitSame(t, dc, rs)
+	if m, _ := dc.Members(); len(m) != 4 {
+		t.Fatalf("members after adding n4: %v", m)
+	}
 }
 
 // networks remembers each TLS replica's network, for Change.

@@ -48,17 +48,30 @@ func NewCA(cluster string) (PEM, error) {
 
 // IssueNode makes a node's certificate, signed by the CA.
 func IssueNode(ca PEM, node string) (PEM, error) {
-	caCert, err := tls.X509KeyPair(ca.Cert, ca.Key)
-	if err != nil {
-		return PEM{}, fmt.Errorf("cluster CA: %w", err)
-	}
-	parent, err := x509.ParseCertificate(caCert.Certificate[0])
-	if err != nil {
-		return PEM{}, err
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return PEM{}, err
+	}
+	cert, err := signNode(ca, node, &key.PublicKey)
+	if err != nil {
+		return PEM{}, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return PEM{}, err
+	}
+	return PEM{Cert: cert, Key: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})}, nil
+}
+
+// signNode makes a node certificate for pub, signed by the CA.
+func signNode(ca PEM, node string, pub any) ([]byte, error) {
+	caCert, err := tls.X509KeyPair(ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	parent, err := x509.ParseCertificate(caCert.Certificate[0])
+	if err != nil {
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -69,11 +82,11 @@ func IssueNode(ca PEM, node string) (PEM, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, caCert.PrivateKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, caCert.PrivateKey)
 	if err != nil {
-		return PEM{}, err
+		return nil, err
 	}
-	return encodePEM(der, key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func serial() *big.Int {
@@ -105,7 +118,10 @@ func TLSConfig(caCert []byte, node PEM) (*tls.Config, error) {
 	}
 	verify := func(raw [][]byte, _ [][]*x509.Certificate) error {
 		if len(raw) == 0 {
-			return errors.New("peer sent no certificate")
+			// Only a server meets this (clients always get one): a node
+			// joining without a certificate yet. The server lets such a
+			// connection make a join request and nothing else.
+			return nil
 		}
 		certs := make([]*x509.Certificate, len(raw))
 		for i, r := range raw {
@@ -132,7 +148,7 @@ func TLSConfig(caCert []byte, node PEM) (*tls.Config, error) {
 		// The chain is checked against the cluster CA by verify, for
 		// servers and clients alike; there is no host name to check.
 		InsecureSkipVerify:    true,
-		ClientAuth:            tls.RequireAnyClientCert,
+		ClientAuth:            tls.RequestClientCert,
 		VerifyPeerCertificate: verify,
 	}, nil
 }

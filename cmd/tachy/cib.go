@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/cib/replica"
@@ -14,11 +17,13 @@ import (
 )
 
 type clusterCmd struct {
-	Init clusterInitCmd `cmd:"" help:"Make the cluster CA and a certificate for every node of the configuration, in cib.pki_dir."`
+	Init clusterInitCmd `cmd:"" help:"Make the cluster CA, a join token and certificates for the founding nodes, in cib.pki_dir."`
+	Join clusterJoinCmd `cmd:"" help:"Get this node's certificate from a member, proving the join token."`
 }
 
 type clusterInitCmd struct {
-	Config string `help:"Configuration file." short:"c" default:"/etc/tachy/tachy.conf" type:"path" placeholder:"FILE"`
+	Config  string   `help:"Configuration file." short:"c" default:"/etc/tachy/tachy.conf" type:"path" placeholder:"FILE"`
+	Members []string `help:"The founding nodes (default: every node of the configuration); the others join later with tachy cluster join." placeholder:"NODE,..."`
 }
 
 func (c *clusterInitCmd) Run() error {
@@ -26,15 +31,56 @@ func (c *clusterInitCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, n := range cfg.Nodes {
-		names = append(names, n.Name)
+	names := c.Members
+	if len(names) == 0 {
+		for _, n := range cfg.Nodes {
+			names = append(names, n.Name)
+		}
+	}
+	for _, n := range names {
+		if _, ok := cfg.Node(n); !ok {
+			return fmt.Errorf("--members: %q is not a node of %s", n, c.Config)
+		}
 	}
 	if err := replica.InitPKI(cfg.CIB.PKIDir, cfg.Cluster.Name, names); err != nil {
 		return err
 	}
-	fmt.Printf("made the CA of cluster %s and certificates for %s in %s\ncopy that directory to every node (ca.key may stay here), then start the daemons\n",
-		cfg.Cluster.Name, strings.Join(names, ", "), cfg.CIB.PKIDir)
+	tok, err := os.ReadFile(filepath.Join(cfg.CIB.PKIDir, "join.token"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("made the CA of cluster %s and certificates for %s in %s\n"+
+		"copy that directory to each of them (ca.key and join.token only to the nodes that may admit others), then start the daemons;\n"+
+		"other nodes of the configuration join with:\n  tachy cluster join --config FILE --peer MEMBER:%d --token %s\n",
+		cfg.Cluster.Name, strings.Join(names, ", "), cfg.CIB.PKIDir, cfg.CIB.Port, strings.TrimSpace(string(tok)))
+	return nil
+}
+
+type clusterJoinCmd struct {
+	Config string `help:"Configuration file (the node's, listing every node)." short:"c" default:"/etc/tachy/tachy.conf" type:"path" placeholder:"FILE"`
+	Node   string `help:"This node's name, if the file's local.node does not say it."`
+	Peer   string `help:"A member's CIB address, HOST:PORT." required:""`
+	Token  string `help:"The cluster's join token (tachy cluster init prints it; pki/join.token on a member)." required:"" env:"TACHY_JOIN_TOKEN"`
+}
+
+func (c *clusterJoinCmd) Run() error {
+	cfg, err := config.Load(c.Config)
+	if err != nil {
+		return err
+	}
+	local, err := cfg.LocalNode(c.Node)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.CIB.PKIDir, local.Name+".crt")); err == nil {
+		return fmt.Errorf("%s already has a certificate in %s; remove it to join again", local.Name, cfg.CIB.PKIDir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := replica.Join(ctx, c.Peer, local.Name, c.Token, cfg.CIB.PKIDir); err != nil {
+		return err
+	}
+	fmt.Printf("%s has its certificate in %s; start its daemon: the DC adds it to the CIB's members\n", local.Name, cfg.CIB.PKIDir)
 	return nil
 }
 
