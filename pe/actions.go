@@ -462,7 +462,7 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 	} else {
 		for _, fx := range orderAction(first, fa, true) {
 			for _, tx := range orderAction(then, ta, false) {
-				if first.isClone() && tx.node != nil {
+				if first.isClone() && orderingNode(tx) != nil {
 					ws.order(fx, tx, flags|OrderPerNode)
 					continue
 				}
@@ -491,6 +491,16 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			ws.orderCloneChildren(fx, first, inverseTask[fa], iflags)
 		}
 	}
+}
+
+// orderingNode is the node an action counts as on for orderings with a
+// clone (pcmk__update_action_for_orderings): its own, or for a group's
+// start the group's assigned node.
+func orderingNode(a *Action) *Node {
+	if a.node == nil && a.Task == "start" && a.rsc != nil && a.rsc.isGroup() {
+		return a.rsc.AssignedTo
+	}
+	return a.node
 }
 
 func reasonOf(kind string, a *Action) string {
@@ -544,19 +554,23 @@ func (ws *workingSet) propagate() {
 		}
 		return n
 	}
+	// Edges into each action, for the members of a group reached through
+	// an ordering with the group (see below).
+	into := map[int][]*Edge{}
+	for _, e := range ws.edges {
+		into[e.Then] = append(into[e.Then], e)
+	}
 	for rounds := 0; rounds < 1000; rounds++ {
 		changed := false
 		before := required()
-		for _, e := range ws.edges {
-			first, then := ws.actions[e.First], ws.actions[e.Then]
-			kind := e.Kind
+		step := func(first, then *Action, kind EdgeKind) {
 			if first.rsc != nil && then.rsc != nil && first.rsc != then.rsc &&
 				(first.rsc.Migrating || then.rsc.Migrating) {
 				// Live migration keeps dependents running.
 				kind &^= OrderImpliesThen | OrderImpliesFirst
 			}
 			if kind&OrderOneOrMore != 0 {
-				continue
+				return
 			}
 			if allowRunnable && kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
@@ -565,7 +579,7 @@ func (ws *workingSet) propagate() {
 				}
 				changed = true
 			}
-			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, then.node) {
+			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, orderingNode(then)) {
 				kind &^= OrderImpliesThen
 			}
 			if kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
@@ -596,6 +610,33 @@ func (ws *workingSet) propagate() {
 			if kind&OrderRestart != 0 && !then.Optional && first.Optional && then.rsc != nil && then.node == first.node {
 				first.Optional = false
 				changed = true
+			}
+		}
+		for _, e := range ws.edges {
+			first, then := ws.actions[e.First], ws.actions[e.Then]
+			step(first, then, e.Kind)
+			// An ordering whose then is a group's action updates each
+			// member's action of that task too, in member order
+			// (pcmk__group_update_ordered_actions); Pacemaker updates depth
+			// first, so a member ordered after one just made required
+			// takes that member as its reason (but one made unrunnable
+			// takes the ordering's first): apply the requirements of the
+			// member's own orderings after its siblings first.
+			if then.Pseudo && then.rsc != nil && then.rsc.isGroup() && then.rsc.Children != nil {
+				for _, m := range then.rsc.Children {
+					for _, ma := range m.actions {
+						if ma.Task != then.Task || ma.Interval != 0 {
+							continue
+						}
+						for _, me := range into[ma.ID] {
+							if f := ws.actions[me.First]; f.rsc != nil && f.rsc.Parent == then.rsc {
+								step(f, ma, me.Kind&^OrderRunnableLeft)
+							}
+						}
+						step(first, ma, e.Kind)
+						break
+					}
+				}
 			}
 		}
 		// A clone's pseudo-actions are required when an instance's

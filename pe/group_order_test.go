@@ -1,0 +1,63 @@
+package pe
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/cib"
+)
+
+// An ordering whose then is a group updates the members' actions too
+// (pcmk__group_update_ordered_actions): a running group ordered after one
+// that starts restarts, its later members "due to" the earlier member's
+// start; a group ordered after a resource that cannot start is blocked,
+// every member "due to" that resource. (Found by TestDifferential.)
+func TestOrderThenGroupUpdatesMembers(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(groupOrderCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := strings.Join([]string{ // crm_simulate 2.1.5
+		"* Start a1 ( node1 )",
+		"* Start a2 ( node1 )",
+		"* Restart b1 ( node2 ) due to required A running",
+		"* Restart b2 ( node2 ) due to required b1 start",
+		"* Start d1 ( node1 ) due to unrunnable c start (blocked)",
+		"* Start d2 ( node1 ) due to unrunnable c start (blocked)",
+	}, "\n")
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const groupOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <group id="A"><primitive id="a1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="a2" class="ocf" provider="pacemaker" type="Dummy"/></group>
+      <group id="B"><primitive id="b1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="b2" class="ocf" provider="pacemaker" type="Dummy"/></group>
+      <primitive id="c" class="ocf" provider="pacemaker" type="Dummy"><meta_attributes id="c-meta"><nvpair id="c-meta-tr" name="target-role" value="Stopped"/></meta_attributes></primitive>
+      <group id="D"><primitive id="d1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="d2" class="ocf" provider="pacemaker" type="Dummy"/></group>
+    </resources>
+    <constraints>
+      <rsc_location id="A-node1" rsc="A" node="node1" score="100"/>
+      <rsc_order id="A-then-B" first="A" then="B" kind="Mandatory"/>
+      <rsc_order id="c-then-D" first="c" then="D" kind="Mandatory"/>
+    </constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="2"><lrm_resources>
+      <lrm_resource id="b1" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="b1_last_0" operation_key="b1_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+      <lrm_resource id="b2" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="b2_last_0" operation_key="b2_start_0" operation="start" transition-key="2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="2" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
