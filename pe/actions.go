@@ -60,6 +60,10 @@ const (
 	// as required only when an instance's action there is
 	// (action_flags_for_ordering).
 	OrderPerNode
+	// OrderAsymmetrical: a Mandatory ordering with symmetrical=false:
+	// if First cannot run, neither can Then, unless Then is optional and
+	// already done (handle_asymmetric_ordering).
+	OrderAsymmetrical
 )
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
@@ -455,6 +459,9 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			flags |= OrderRunnableLeft
 		}
 	}
+	if kind == "Mandatory" && !symmetrical {
+		flags |= OrderAsymmetrical
+	}
 	if min := minFirstInstances(o, first); min > 0 {
 		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
 	} else if ws.interleaved(first, fa, then, ta) {
@@ -491,6 +498,27 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			ws.orderCloneChildren(fx, first, inverseTask[fa], iflags)
 		}
 	}
+}
+
+// asymmetricApplies is whether an asymmetrical ordering whose first
+// cannot run blocks then (handle_asymmetric_ordering): not for a
+// group's pseudo-actions (their members are updated themselves) or
+// clones, and not for an optional stop of a stopped resource or an
+// optional start of one already active on that node only.
+func asymmetricApplies(then *Action) bool {
+	r := then.rsc
+	if r == nil || then.Pseudo || r.isGroup() || r.isClone() {
+		return false
+	}
+	if then.Optional {
+		if then.Task == "stop" && len(r.RunningOn) == 0 {
+			return false
+		}
+		if then.Task == "start" && len(r.RunningOn) == 1 && r.RunningOn[0] == then.node {
+			return false
+		}
+	}
+	return true
 }
 
 // orderingNode is the node an action counts as on for orderings with a
@@ -603,6 +631,19 @@ func (ws *workingSet) propagate() {
 				// A required action waiting for one that cannot run is blocked.
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
+					then.Reason = reasonOf("unrunnable", first)
+				}
+				changed = true
+			}
+			if allowRunnable && kind&OrderAsymmetrical != 0 && !first.Runnable && then.Runnable && asymmetricApplies(then) {
+				if then.Optional {
+					then.Optional = false
+					if then.Reason == "" && first.rsc != then.rsc {
+						then.Reason = reasonOf("required", first)
+					}
+				}
+				then.Runnable = false
+				if then.Reason == "" && first.rsc != then.rsc {
 					then.Reason = reasonOf("unrunnable", first)
 				}
 				changed = true

@@ -12,7 +12,9 @@ import (
 // (pcmk__group_update_ordered_actions): a running group ordered after one
 // that starts restarts, its later members "due to" the earlier member's
 // start; a group ordered after a resource that cannot start is blocked,
-// every member "due to" that resource. (Found by TestDifferential.)
+// every member "due to" that resource. An asymmetrical Mandatory ordering
+// blocks its then when its first cannot run (handle_asymmetric_ordering).
+// (Found by TestDifferential.)
 func TestOrderThenGroupUpdatesMembers(t *testing.T) {
 	c, err := cib.Import(strings.NewReader(groupOrderCIB))
 	if err != nil {
@@ -28,8 +30,9 @@ func TestOrderThenGroupUpdatesMembers(t *testing.T) {
 		"* Start a2 ( node1 )",
 		"* Restart b1 ( node2 ) due to required A running",
 		"* Restart b2 ( node2 ) due to required b1 start",
-		"* Start d1 ( node1 ) due to unrunnable c start (blocked)",
-		"* Start d2 ( node1 ) due to unrunnable c start (blocked)",
+		"* Start x ( node1 ) due to unrunnable c start (blocked)",
+		"* Start d1 ( node2 ) due to unrunnable c start (blocked)",
+		"* Start d2 ( node2 ) due to unrunnable c start (blocked)",
 	}, "\n")
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -44,12 +47,14 @@ const groupOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-w
       <group id="A"><primitive id="a1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="a2" class="ocf" provider="pacemaker" type="Dummy"/></group>
       <group id="B"><primitive id="b1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="b2" class="ocf" provider="pacemaker" type="Dummy"/></group>
       <primitive id="c" class="ocf" provider="pacemaker" type="Dummy"><meta_attributes id="c-meta"><nvpair id="c-meta-tr" name="target-role" value="Stopped"/></meta_attributes></primitive>
+      <primitive id="x" class="ocf" provider="pacemaker" type="Dummy"/>
       <group id="D"><primitive id="d1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="d2" class="ocf" provider="pacemaker" type="Dummy"/></group>
     </resources>
     <constraints>
       <rsc_location id="A-node1" rsc="A" node="node1" score="100"/>
       <rsc_order id="A-then-B" first="A" then="B" kind="Mandatory"/>
       <rsc_order id="c-then-D" first="c" then="D" kind="Mandatory"/>
+      <rsc_order id="c-then-x" first="c" then="x" kind="Mandatory" symmetrical="false"/>
     </constraints>
   </configuration>
   <status>
