@@ -399,7 +399,9 @@ func (ws *workingSet) addColocatedNodeScores(rsc *Resource, nodes *weights, attr
 				other = c.dependent
 			}
 			of := factor * float64(c.score) / float64(inf)
-			ws.addColocatedNodeScores(other, &work, c.nodeAttr, of, flags|selectNonnegative)
+			// 2.1.5 passes the caller's flags on with roll-back
+			// (flags|pe_weights_rollback), not only-positive.
+			ws.addColocatedNodeScores(other, &work, c.nodeAttr, of, flags|selectActive)
 		}
 	} else if flags&selectActive != 0 {
 		return

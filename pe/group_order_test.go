@@ -66,3 +66,51 @@ const groupOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-w
   </status>
 </cib>
 `
+
+// A colocated resource's dependents' scores are merged into its own
+// through chains of colocations keeping the caller's flags (Pacemaker
+// 2.1.5's pcmk__native_merge_weights passes flags|pe_weights_rollback
+// down, not pe_weights_positive): the last member of a group banned from
+// its node by its fail count takes the whole group elsewhere. (Found by
+// TestDifferential.)
+func TestGroupMovesForBannedLastMember(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(groupBanCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := strings.Join([]string{ // crm_simulate 2.1.5
+		"* Move g1 ( node2 -> node1 )",
+		"* Move g2 ( node2 -> node1 )",
+		"* Recover g3 ( node2 -> node1 )",
+	}, "\n")
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const groupBanCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <group id="G"><primitive id="g1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="g2" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="g3" class="ocf" provider="pacemaker" type="Dummy"/></group>
+    </resources>
+    <constraints/>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <transient_attributes id="2"><instance_attributes id="status-2"><nvpair id="status-2-fc" name="fail-count-g3#start_0" value="INFINITY"/></instance_attributes></transient_attributes>
+      <lrm id="2"><lrm_resources>
+      <lrm_resource id="g1" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="g1_last_0" operation_key="g1_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+      <lrm_resource id="g2" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="g2_last_0" operation_key="g2_start_0" operation="start" transition-key="2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="2" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+      <lrm_resource id="g3" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="g3_last_0" operation_key="g3_start_0" operation="start" transition-key="3:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:1;3:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="3" rc-code="1" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
