@@ -114,3 +114,48 @@ const groupBanCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wit
   </status>
 </cib>
 `
+
+// A location rule with a score-attribute gives -INFINITY on nodes without
+// the attribute (generate_location_rule): b cannot run on node2. (Found by
+// TestDifferential.)
+func TestRuleScoreAttributeMissing(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(scoreAttrCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Start a ( node3 )\n* Start b ( node3 )" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const scoreAttrCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes>
+      <node id="1" uname="node1"><instance_attributes id="n1"><nvpair id="n1-rank" name="rank" value="5"/></instance_attributes></node>
+      <node id="2" uname="node2"/>
+      <node id="3" uname="node3"><instance_attributes id="n3"><nvpair id="n3-rank" name="rank" value="1"/></instance_attributes></node>
+    </nodes>
+    <resources>
+      <primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/>
+      <primitive id="b" class="ocf" provider="pacemaker" type="Dummy"/>
+    </resources>
+    <constraints>
+      <rsc_location id="a-rank" rsc="a"><rule id="a-rank-rule" score-attribute="rank"><expression id="a-rank-expr" attribute="#uname" operation="ne" value="node1"/></rule></rsc_location>
+      <rsc_location id="b-rank" rsc="b"><rule id="b-rank-rule" score-attribute="rank"><expression id="b-rank-expr" attribute="#uname" operation="ne" value="node3"/></rule></rsc_location>
+      <rsc_location id="b-not-node1" rsc="b" node="node1" score="-INFINITY"/>
+    </constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="2"><lrm_resources/></lrm></node_state>
+    <node_state id="3" uname="node3" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="3"><lrm_resources/></lrm></node_state>
+  </status>
+</cib>
+`
