@@ -245,6 +245,15 @@ func (ws *workingSet) createActions(r *Resource) {
 		// which orderings on it see.
 		start := ws.newAction(r, "start", nil, true)
 		start.Runnable = false
+		// Stop before start holds here too: a required stop makes the
+		// start required (and what is ordered after it). Not for clone
+		// instances, whose clone's running would become required, which
+		// the corpus (bug-lf-2453) shows it does not.
+		for _, st := range r.actions {
+			if st.Task == "stop" && st.Interval == 0 && r.cloneOf() == nil {
+				ws.order(st, start, OrderOptional|OrderImpliesThen|OrderRestart)
+			}
+		}
 	}
 	for _, n := range r.RunningOn {
 		if f := ws.fencingOf(n); f != nil && next != nil && next != n {

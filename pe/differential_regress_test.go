@@ -159,3 +159,43 @@ const scoreAttrCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
   </status>
 </cib>
 `
+
+// A resource that must stop and cannot start anywhere still has its
+// stop-before-start ordering: the required stop makes its (unrunnable)
+// start required, and so what is ordered after it: g2 stops "due to
+// required g1 start". (Found by TestDifferential.)
+func TestStoppingResourceRequiresItsStart(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(stoppingCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Stop g1 ( node2 ) due to node availability\n* Stop g2 ( node2 ) due to required g1 start" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const stoppingCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <primitive id="g1" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="g2" class="ocf" provider="pacemaker" type="Dummy"/>
+    </resources>
+    <constraints><rsc_location id="g1-ban" rsc="g1" node="node2" score="-INFINITY"/><rsc_location id="g1-ban1" rsc="g1" node="node1" score="-INFINITY"/><rsc_order id="g1-then-g2" first="g1" then="g2"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="2"><lrm_resources>
+      <lrm_resource id="g1" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="g1_last_0" operation_key="g1_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+      <lrm_resource id="g2" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="g2_last_0" operation_key="g2_start_0" operation="start" transition-key="2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="2" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
