@@ -199,3 +199,41 @@ const stoppingCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wit
   </status>
 </cib>
 `
+
+// A primitive ordered (Mandatory) before a clone: its required start
+// requires every instance's start, wherever it is, so the running
+// instance restarts (clone_update_actions). (Found by TestDifferential.)
+func TestOrderBeforeCloneRestartsInstances(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(beforeCloneCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Start p ( node2 )\n* Restart d:0 ( node1 ) due to required p start\n* Start d:1 ( node2 )" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const beforeCloneCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <primitive id="p" class="ocf" provider="pacemaker" type="Dummy"/><clone id="c"><primitive id="d" class="ocf" provider="pacemaker" type="Dummy"/></clone>
+    </resources>
+    <constraints><rsc_location id="p-node2" rsc="p" node="node2" score="100"/><rsc_order id="p-then-c" first="p" then="c" kind="Mandatory"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources>
+      <lrm_resource id="d" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="d_last_0" operation_key="d_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="2"><lrm_resources/></lrm></node_state>
+  </status>
+</cib>
+`
