@@ -636,8 +636,12 @@ func (ws *workingSet) propagate() {
 				first.Optional = false
 				changed = true
 			}
-			if allowRunnable && kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
-				// A required action waiting for one that cannot run is blocked.
+			if allowRunnable && kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable &&
+				!(first.rsc != nil && !first.rsc.Managed && !first.rsc.Failed) {
+				// A required action waiting for one that cannot run is
+				// blocked; not by the stop of an unmanaged resource that
+				// is not failed (Pacemaker blocks only for one both
+				// unmanaged and blocked).
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
 					then.Reason = reasonOf("unrunnable", first)

@@ -237,3 +237,41 @@ const beforeCloneCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-
   </status>
 </cib>
 `
+
+// An unmanaged resource's unrunnable stop does not block the stop of a
+// resource ordered before it: m moves. (Found by TestDifferential.)
+func TestUnmanagedStopDoesNotBlock(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(unmanagedCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Move m ( node2 -> node1 )" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const unmanagedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <primitive id="u" class="ocf" provider="pacemaker" type="Dummy"><meta_attributes id="u-meta"><nvpair id="u-meta-m" name="is-managed" value="false"/></meta_attributes></primitive><primitive id="m" class="ocf" provider="pacemaker" type="Dummy"/>
+    </resources>
+    <constraints><rsc_location id="m-node1" rsc="m" node="node1" score="100"/><rsc_order id="m-then-u" first="m" then="u" kind="Mandatory"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="2"><lrm_resources>
+      <lrm_resource id="m" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="m_last_0" operation_key="m_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+      <lrm_resource id="u" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="u_last_0" operation_key="u_start_0" operation="start" transition-key="2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="2" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
