@@ -192,6 +192,15 @@ func (ws *workingSet) applyNodeCriteria() {
 	ws.applyNodeHealth()
 	ws.applyLocations()
 	ws.applyTickets()
+	// An unmanaged resource prefers where it runs absolutely
+	// (native_add_running's not_managed_default).
+	for _, p := range ws.allPrimitives() {
+		if !p.Managed {
+			for _, n := range p.RunningOn {
+				ws.resourceNodeScore(p, n, inf)
+			}
+		}
+	}
 	for _, p := range ws.allPrimitives() {
 		if !p.Managed || p.Stickiness < 1 || len(p.RunningOn) != 1 {
 			continue

@@ -275,3 +275,42 @@ const unmanagedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
   </status>
 </cib>
 `
+
+// An unmanaged resource prefers the node it runs on with INFINITY
+// (native_add_running's not_managed_default), which a primary it is
+// colocated with merges: p starts where u runs. (Found by
+// TestDifferential.)
+func TestUnmanagedPrefersItsNode(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(unmanagedColocCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Start p ( node2 )" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const unmanagedColocCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <primitive id="u" class="ocf" provider="pacemaker" type="Dummy"><meta_attributes id="u-meta"><nvpair id="u-meta-m" name="is-managed" value="false"/></meta_attributes></primitive><primitive id="p" class="ocf" provider="pacemaker" type="Dummy"/>
+    </resources>
+    <constraints><rsc_location id="u-node1" rsc="u" node="node1" score="20"/><rsc_location id="p-node1" rsc="p" node="node1" score="50"/><rsc_colocation id="u-with-p" rsc="u" with-rsc="p" score="100"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="2"><lrm_resources>
+      <lrm_resource id="u" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="u_last_0" operation_key="u_start_0" operation="start" transition-key="2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;2:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="2" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
