@@ -666,7 +666,11 @@ func (ws *workingSet) propagate() {
 				changed = true
 			}
 		}
-		for _, e := range ws.edges {
+		// Latest edges first: Pacemaker prepends each ordering to its
+		// then's list, so of two orderings that require an action the
+		// later one gives the reason.
+		for i := len(ws.edges) - 1; i >= 0; i-- {
+			e := ws.edges[i]
 			first, then := ws.actions[e.First], ws.actions[e.Then]
 			step(first, then, e.Kind)
 			// An ordering whose then is a group's action updates each
