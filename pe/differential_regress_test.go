@@ -352,3 +352,43 @@ const twoOrdersCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
   </status>
 </cib>
 `
+
+// A resource's colocations are applied in Pacemaker's order
+// (cmp_primary_priority: priority, variant, then the primary's id), not
+// document order: d's INFINITY colocation with pa comes before its -10
+// with pb, whose roll-back then keeps d where it runs. (Found by
+// TestDifferential.)
+func TestColocationOrderByPrimaryID(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(colocOrderCIB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(transitionSummary(res.String()), "\n")
+	want := "* Start pb ( node2 )\n* Start pa ( node2 )" // crm_simulate 2.1.5
+	if got != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+const colocOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" crm_feature_set="3.16.1" have-quorum="1" dc-uuid="1" execution-date="1700000000">
+  <configuration>
+    <crm_config><cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+    <nodes><node id="1" uname="node1"/><node id="2" uname="node2"/></nodes>
+    <resources>
+      <primitive id="d" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="pb" class="ocf" provider="pacemaker" type="Dummy"/><primitive id="pa" class="ocf" provider="pacemaker" type="Dummy"/>
+    </resources>
+    <constraints><rsc_location id="pa-node2" rsc="pa" node="node2" score="100"/><rsc_location id="pb-node2" rsc="pb" node="node2" score="100"/><rsc_colocation id="d-with-pb" rsc="d" with-rsc="pb" score="-10"/><rsc_colocation id="d-with-pa" rsc="d" with-rsc="pa" score="INFINITY"/></constraints>
+  </configuration>
+  <status>
+    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources/></lrm></node_state>
+    <node_state id="2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member">
+      <lrm id="2"><lrm_resources>
+      <lrm_resource id="d" class="ocf" provider="pacemaker" type="Dummy"><lrm_rsc_op id="d_last_0" operation_key="d_start_0" operation="start" transition-key="1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" transition-magic="0:0;1:1:0:6f1c4d3e-2a7b-4c59-9e0d-1b8a7f3c5d21" call-id="1" rc-code="0" op-status="0" interval="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/></lrm_resource>
+    </lrm_resources></lrm></node_state>
+  </status>
+</cib>
+`
