@@ -30,16 +30,17 @@ import (
 // failed starts with their fail counts.
 //
 // genDefault leaves out what pe does not yet schedule as Pacemaker 2.1.5
-// does in random configurations (each was the cause of most mismatches
-// when on, and needs work in pe larger than a fix):
+// does in random configurations (each made mismatches several times more
+// frequent when on, and needs work in pe larger than a fix):
 //   - promotable clones: instance placement and role choice (which
 //     instance is promoted, Move vs Stop+Start of instances, Demote vs
 //     Stop) diverge in about one CIB in six;
-//   - colocations and orderings with a clone on either side: instance
-//     numbering and placement of instances colocated with or ordered
-//     against other resources;
-//   - colocations with a group on either side: 2.1.5 merges a group's
-//     scores through its members differently from pe in chains.
+//   - colocations with a group on either side: scores merged through
+//     group members in colocation chains.
+//
+// Colocations and orderings with anonymous clones are on, though clone
+// instance placement (which instance stops or moves when a node is lost
+// or banned) is behind several of the known mismatches.
 //
 // Never generated (pe does not cover them, see docs/pe.md): multiple-active
 // resources, notifications, bundles and remote nodes, resource sets,
@@ -70,7 +71,7 @@ var genAll = func() (f genFeatures) {
 
 var genDefault = func() genFeatures {
 	f := genAll
-	f.promotable, f.cloneColoc, f.cloneOrder, f.groupColoc = false, false, false, false
+	f.promotable, f.groupColoc = false, false
 	return f
 }()
 
