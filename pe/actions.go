@@ -271,6 +271,15 @@ func (ws *workingSet) createActions(r *Resource) {
 		// which orderings on it see.
 		start := ws.newAction(r, "start", nil, true)
 		start.Runnable = false
+		// Stop before start holds here too: a required stop makes the
+		// start required (and what is ordered after it). Not for clone
+		// instances, whose clone's running would become required, which
+		// the corpus (bug-lf-2453) shows it does not.
+		for _, st := range r.actions {
+			if st.Task == "stop" && st.Interval == 0 && r.cloneOf() == nil {
+				ws.order(st, start, OrderOptional|OrderImpliesThen|OrderRestart)
+			}
+		}
 	}
 	for _, n := range r.RunningOn {
 		if f := ws.fencingOf(n); f != nil && next != nil && next != n {
@@ -623,6 +632,9 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 	} else if kind == "Mandatory" {
 		flags |= OrderAsymmetrical
 	}
+	if kind == "Mandatory" && !symmetrical {
+		flags |= OrderAsymmetrical
+	}
 	if min := minFirstInstances(o, first); min > 0 {
 		ws.cloneMinOrdering(o.ID, first, fa, then, ta, flags, min)
 	} else if ws.interleaved(first, fa, then, ta) {
@@ -630,7 +642,7 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 	} else {
 		for _, fx := range orderAction(first, fa, true) {
 			for _, tx := range orderAction(then, ta, false) {
-				if first.isClone() && tx.node != nil {
+				if first.isClone() && orderingNode(tx) != nil {
 					ws.order(fx, tx, flags|OrderPerNode)
 					continue
 				}
@@ -659,6 +671,37 @@ func (ws *workingSet) orderPair(o *cib.Order, first, then *Resource, fa, ta, kin
 			ws.orderCloneChildren(fx, first, inverseTask[fa], iflags)
 		}
 	}
+}
+
+// asymmetricApplies is whether an asymmetrical ordering whose first
+// cannot run blocks then (handle_asymmetric_ordering): not for a
+// group's pseudo-actions (their members are updated themselves) or
+// clones, and not for an optional stop of a stopped resource or an
+// optional start of one already active on that node only.
+func asymmetricApplies(then *Action) bool {
+	r := then.rsc
+	if r == nil || then.Pseudo || r.isGroup() || r.isClone() {
+		return false
+	}
+	if then.Optional {
+		if then.Task == "stop" && len(r.RunningOn) == 0 {
+			return false
+		}
+		if then.Task == "start" && len(r.RunningOn) == 1 && r.RunningOn[0] == then.node {
+			return false
+		}
+	}
+	return true
+}
+
+// orderingNode is the node an action counts as on for orderings with a
+// clone (pcmk__update_action_for_orderings): its own, or for a group's
+// start the group's assigned node.
+func orderingNode(a *Action) *Node {
+	if a.node == nil && a.Task == "start" && a.rsc != nil && a.rsc.isGroup() {
+		return a.rsc.AssignedTo
+	}
+	return a.node
 }
 
 func reasonOf(kind string, a *Action) string {
@@ -718,19 +761,23 @@ func (ws *workingSet) propagate() {
 		}
 		return n
 	}
+	// Edges into each action, for the members of a group reached through
+	// an ordering with the group (see below).
+	into := map[int][]*Edge{}
+	for _, e := range ws.edges {
+		into[e.Then] = append(into[e.Then], e)
+	}
 	for rounds := 0; rounds < 1000; rounds++ {
 		changed := false
 		before := required()
-		for _, e := range ws.edges {
-			first, then := ws.actions[e.First], ws.actions[e.Then]
-			kind := e.Kind
+		step := func(first, then *Action, kind EdgeKind) {
 			if first.rsc != nil && then.rsc != nil && first.rsc != then.rsc &&
 				(first.rsc.Migrating || then.rsc.Migrating) {
 				// Live migration keeps dependents running.
 				kind &^= OrderImpliesThen | OrderImpliesFirst
 			}
 			if kind&OrderOneOrMore != 0 {
-				continue
+				return
 			}
 			if allowRunnable && kind&OrderRunnableLeft != 0 && !first.Runnable && then.Runnable {
 				then.Runnable = false
@@ -748,7 +795,7 @@ func (ws *workingSet) propagate() {
 			if allowRunnable && kind&OrderAsymmetrical != 0 && asymmetricBlocks(first, then) {
 				changed = true
 			}
-			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, then.node) {
+			if kind&OrderImpliesThen != 0 && !first.Optional && kind&OrderPerNode != 0 && !ws.requiredOnNode(first, orderingNode(then)) {
 				kind &^= OrderImpliesThen
 			}
 			if kind&OrderImpliesThen != 0 && !first.Optional && !(then.Task == "start" && then.rsc != nil && !then.rsc.Managed) {
@@ -772,8 +819,12 @@ func (ws *workingSet) propagate() {
 				first.Optional = false
 				changed = true
 			}
-			if allowRunnable && kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable {
-				// A required action waiting for one that cannot run is blocked.
+			if allowRunnable && kind&OrderImpliesFirst != 0 && !then.Optional && !first.Runnable && then.Runnable &&
+				!(first.rsc != nil && !first.rsc.Managed && !first.rsc.Failed) {
+				// A required action waiting for one that cannot run is
+				// blocked; not by the stop of an unmanaged resource that
+				// is not failed (Pacemaker blocks only for one both
+				// unmanaged and blocked).
 				then.Runnable = false
 				if then.Reason == "" && first.rsc != nil && first.rsc != then.rsc {
 					then.Reason = reasonOf("unrunnable", first)
@@ -799,6 +850,14 @@ func (ws *workingSet) propagate() {
 				first.Optional = false
 				changed = true
 			}
+		}
+		// Latest edges first: Pacemaker prepends each ordering to its
+		// then's list, so of two orderings that require an action the
+		// later one gives the reason.
+		for i := len(ws.edges) - 1; i >= 0; i-- {
+			e := ws.edges[i]
+			first, then := ws.actions[e.First], ws.actions[e.Then]
+			step(first, then, e.Kind)
 		}
 		// A clone's pseudo-actions are required when an instance's
 		// matching action is (summary_action_flags).

@@ -198,6 +198,15 @@ func (ws *workingSet) applyNodeCriteria() {
 	ws.applyLocations()
 	ws.applyTickets()
 	ws.applyExclusiveDiscovery()
+	// An unmanaged resource prefers where it runs absolutely
+	// (native_add_running's not_managed_default).
+	for _, p := range ws.allPrimitives() {
+		if !p.Managed {
+			for _, n := range p.RunningOn {
+				ws.resourceNodeScore(p, n, inf)
+			}
+		}
+	}
 	for _, p := range ws.allPrimitives() {
 		if !p.Managed || p.Stickiness < 1 || len(p.RunningOn) != 1 {
 			continue
@@ -412,7 +421,9 @@ func (ws *workingSet) addColocatedNodeScores(rsc *Resource, nodes *weights, attr
 				other = c.dependent
 			}
 			of := factor * float64(c.score) / float64(inf)
-			ws.addColocatedNodeScores(other, &work, c.nodeAttr, of, flags|selectNonnegative)
+			// 2.1.5 passes the caller's flags on with roll-back
+			// (flags|pe_weights_rollback), not only-positive.
+			ws.addColocatedNodeScores(other, &work, c.nodeAttr, of, flags|selectActive)
 		}
 	} else if flags&selectActive != 0 {
 		return

@@ -685,8 +685,10 @@ func (ws *workingSet) orderCloneChildren(fx *Action, then *Resource, task string
 	for _, inst := range then.Children {
 		for _, tx := range thenActions(inst, task) {
 			// An action on a node reaches the instances' actions on
-			// that node only.
-			if fx.node != nil && tx.node != nil && tx.node != fx.node {
+			// that node only, except that one required before the
+			// clone's requires every instance's (clone_update_actions
+			// updates the children wherever they are).
+			if fx.node != nil && tx.node != nil && tx.node != fx.node && flags&OrderImpliesThen == 0 {
 				continue
 			}
 			if fx.node != nil && tx.node == nil && !tx.Pseudo {

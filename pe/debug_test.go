@@ -10,13 +10,18 @@ import (
 )
 
 // TestDebugCorpus prints the actions scheduled for the corpus test named
-// by PE_DEBUG (a development aid; skipped otherwise).
+// by PE_DEBUG, or for the CIB file it names if it ends in .xml (a
+// development aid; skipped otherwise).
 func TestDebugCorpus(t *testing.T) {
 	name := os.Getenv("PE_DEBUG")
 	if name == "" {
 		t.Skip("PE_DEBUG not set")
 	}
-	data, err := os.ReadFile(filepath.Join(conformanceDir, "xml", name+".xml"))
+	path := filepath.Join(conformanceDir, "xml", name+".xml")
+	if filepath.Ext(name) == ".xml" {
+		path = name // a CIB file, e.g. one TestDifferential kept
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Skip(err)
 	}

@@ -44,6 +44,10 @@ func (c *ruleCtx) evalRule(r *cib.Rule) (bool, Score) {
 	} else if r.ScoreAttribute != "" && c.attrs != nil {
 		if v, ok := c.attrs[r.ScoreAttribute]; ok {
 			score, _ = cib.ParseScore(v)
+		} else {
+			// A node without the attribute gets -INFINITY
+			// (generate_location_rule).
+			score = cib.MinusInfinity
 		}
 	}
 	return pass, score

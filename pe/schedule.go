@@ -259,8 +259,10 @@ func (ws *workingSet) addColocation(id string, dep, prim *Resource, score Score,
 	if p.isGroup() && len(p.Children) > 0 {
 		p = p.Children[len(p.Children)-1]
 	}
-	// Keep lists sorted by the primary's priority as Pacemaker does
-	// (insertion order among equals).
+	// Keep lists sorted as Pacemaker does (cmp_primary_priority,
+	// cmp_dependent_priority): by the other resource's priority, then
+	// clones before groups before primitives, promotable clones first,
+	// then by id.
 	d.thisWith = append(d.thisWith, c)
 	p.withThis = append(p.withThis, c)
 	if dep.isGroup() {
@@ -269,8 +271,33 @@ func (ws *workingSet) addColocation(id string, dep, prim *Resource, score Score,
 	if prim.isGroup() {
 		prim.withThis = append(prim.withThis, c)
 	}
-	sort.SliceStable(d.thisWith, func(i, j int) bool { return d.thisWith[i].primary.Priority > d.thisWith[j].primary.Priority })
-	sort.SliceStable(p.withThis, func(i, j int) bool { return p.withThis[i].dependent.Priority > p.withThis[j].dependent.Priority })
+	sort.SliceStable(d.thisWith, func(i, j int) bool { return colocationBefore(d.thisWith[i].primary, d.thisWith[j].primary) })
+	sort.SliceStable(p.withThis, func(i, j int) bool { return colocationBefore(p.withThis[i].dependent, p.withThis[j].dependent) })
+}
+
+// colocationBefore orders two colocations by their other resources a and
+// b: higher priority first, then clones, groups, primitives, promotable
+// clones before others, then by id.
+func colocationBefore(a, b *Resource) bool {
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	variant := func(r *Resource) int {
+		switch {
+		case r.isClone():
+			return 2
+		case r.isGroup():
+			return 1
+		}
+		return 0
+	}
+	if va, vb := variant(a), variant(b); va != vb {
+		return va > vb
+	}
+	if a.isClone() && a.promotable != b.promotable {
+		return a.promotable
+	}
+	return a.ID < b.ID
 }
 
 // Summary returns the Transition Summary lines as crm_simulate prints them.

@@ -3,7 +3,8 @@
 # it is all there already. Run as root. Go itself must be 1.22 or newer; the
 # go.mod toolchain line makes it fetch the exact version from the module proxy.
 set -euo pipefail
-want=(ip:iproute2 nft:nftables stress-ng:stress-ng ping:iputils-ping curl:curl pgrep:procps tcpdump:tcpdump nbdinfo:libnbd-bin nbdcopy:libnbd-bin qemu-io:qemu-utils /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents /usr/lib/ocf/resource.d/pacemaker/Stateful:pacemaker-resource-agents)
+# crm_simulate (pacemaker-cli-utils) is the oracle of pe's differential test.
+want=(ip:iproute2 nft:nftables stress-ng:stress-ng ping:iputils-ping curl:curl pgrep:procps tcpdump:tcpdump nbdinfo:libnbd-bin nbdcopy:libnbd-bin qemu-io:qemu-utils /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents /usr/lib/ocf/resource.d/pacemaker/Stateful:pacemaker-resource-agents /usr/sbin/crm_simulate:pacemaker-cli-utils)
 [ "${1:-}" = "--bpf" ] && want+=(clang:clang llvm-strip:llvm bpftool:bpftool /usr/include/bpf/bpf_helpers.h:libbpf-dev)
 # The appliance image (make image) and its boot tests: apt-get download and
 # dpkg-deb fetch and unpack the kernel, xz/zstd decompress its modules if
