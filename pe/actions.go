@@ -331,6 +331,9 @@ func (ws *workingSet) internalOrderings(all []*Resource) {
 		if r.isClone() {
 			ws.cloneOrderings(r)
 		}
+		if r.bundle != nil {
+			ws.bundleOrderings(r)
+		}
 	}
 	for _, g := range groups {
 		gs, grun, gstop, gstopped := g.find("start", nil), g.find("running", nil), g.find("stop", nil), g.find("stopped", nil)

@@ -506,6 +506,15 @@ func (ws *workingSet) sortResources(list []*Resource) {
 
 // assign is pcmk__native_allocate / pcmk__group_allocate.
 func (ws *workingSet) assign(rsc *Resource) *Node {
+	if rsc.bundle != nil {
+		if rsc.provisional && !rsc.assigning {
+			ws.assignBundle(rsc)
+		}
+		return nil
+	}
+	if b := rsc.bundleOf; b != nil && b.provisional && !b.assigning {
+		ws.assignBundle(b)
+	}
 	if rsc.isClone() {
 		if rsc.provisional && !rsc.assigning {
 			ws.assignClone(rsc)

@@ -169,6 +169,10 @@ func (ws *workingSet) historyInstance(n *Node, id string) *Resource {
 	if cl == nil {
 		return nil
 	}
+	if cl.bundleOf != nil {
+		// A bundle's inner instance is its replica's, by guest node.
+		return cl.bundleReplicaChild(n)
+	}
 	if cl.unique {
 		if r != nil {
 			return r

@@ -97,6 +97,11 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, lr *cib.LRMResou
 		(p.Class != lr.Class || p.Provider != lr.Provider || p.Type != lr.Type) {
 		return true, ""
 	}
+	if rsc.bundleOf != nil {
+		// A bundle's implicit primitives: their parameters are the
+		// bundle's, not compared yet.
+		return false, ""
+	}
 	switch ws.digestChanged(rsc, n, ops) {
 	case digestRestart:
 		return true, "resource definition change"

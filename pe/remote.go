@@ -276,7 +276,8 @@ func (ws *workingSet) avoidRemoteNodes() {
 	ws.pinFillers()
 	for _, p := range ws.allPrimitives() {
 		avoid := p.remoteNode != nil || (p.Prim != nil && p.Prim.Class == "stonith")
-		if p.container != nil && p.remoteNode != nil {
+		if p.container != nil && p.remoteNode != nil && p.bundleOf == nil {
+			// Bundles may run on remote nodes (pe_rsc_allow_remote_remotes).
 			ws.avoidRemote(p.container)
 		}
 		if avoid {
@@ -312,7 +313,13 @@ func (ws *workingSet) setupContainers() {
 func (ws *workingSet) containerColocations() {
 	for _, r := range ws.allPrimitives() {
 		if r.container != nil && ws.fillerNode(r) == nil {
-			ws.addColocation("resource-with-container", r, r.container, cib.Infinity, "", "", "", "")
+			score := cib.Infinity
+			if r.bundleOf != nil {
+				// Highly preferred but not essential
+				// (pe_rsc_allow_remote_remotes).
+				score = 10000
+			}
+			ws.addColocation("resource-with-container", r, r.container, score, "", "", "", "")
 		}
 	}
 }

@@ -121,7 +121,9 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	}
 	ws.unpackColocations()
 	ws.containerColocations()
+	ws.bundleColocations()
 	ws.applyNodeCriteria()
+	ws.bundleNodeWeights()
 	ws.avoidRemoteNodes()
 
 	order := ws.topLevel()
@@ -129,12 +131,14 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	// Connections first: where they run decides which remote nodes are
 	// up (allocate_resources).
 	for _, r := range order {
-		if r.remoteNode != nil {
+		if r.remoteNode != nil && r.bundleOf == nil {
 			ws.assign(r)
 		}
 	}
 	for _, conn := range ws.remoteConnections() {
-		ws.connectionAssigned(conn)
+		if conn.bundleOf == nil {
+			ws.connectionAssigned(conn)
+		}
 	}
 	for _, r := range order {
 		ws.assign(r)

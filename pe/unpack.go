@@ -295,6 +295,10 @@ func (ws *workingSet) unpackResources() {
 			ws.unsupported[r.ResourceID()] = true
 			ws.noteUnsupported(r)
 		case *cib.Bundle:
+			if rs := ws.unpackBundle(r, defaults, templates); rs != nil {
+				ws.resources = append(ws.resources, rs...)
+				continue
+			}
 			ws.unsupported[r.ResourceID()] = true
 			ws.noteUnsupported(r)
 		}

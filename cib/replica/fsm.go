@@ -39,7 +39,7 @@ type fsm struct {
 	// refused): raft's AppliedIndex moves when entries are handed to the
 	// FSM, before they are applied, so reads wait on this instead.
 	applied atomic.Uint64
-	log *slog.Logger
+	log     *slog.Logger
 
 	mu       sync.Mutex
 	watchers map[chan struct{}]bool
