@@ -313,13 +313,14 @@ func (ws *workingSet) setupContainers() {
 func (ws *workingSet) containerColocations() {
 	for _, r := range ws.allPrimitives() {
 		if r.container != nil && ws.fillerNode(r) == nil {
-			score := cib.Infinity
+			score, influence := cib.Infinity, ""
 			if r.bundleOf != nil {
 				// Highly preferred but not essential
-				// (pe_rsc_allow_remote_remotes).
-				score = 10000
+				// (pe_rsc_allow_remote_remotes); the connection
+				// does not move an active container.
+				score, influence = 10000, "false"
 			}
-			ws.addColocation("resource-with-container", r, r.container, score, "", "", "", "")
+			ws.addColocation("resource-with-container", r, r.container, score, "", "", "", influence)
 		}
 	}
 }
