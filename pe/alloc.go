@@ -110,7 +110,8 @@ func (ws *workingSet) applyLocations() {
 			continue
 		}
 		for _, r := range targets {
-			if loc.Role == cib.RolePromoted && !r.promotable {
+			pr := promotionTarget(r)
+			if loc.Role == cib.RolePromoted && !pr.promotable {
 				continue
 			}
 			if loc.Node != "" {
@@ -119,7 +120,7 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				if loc.Role == cib.RolePromoted {
-					r.promoLoc[n] = addScores(r.promoLoc[n], int(*loc.Score))
+					pr.promoLoc[n] = addScores(pr.promoLoc[n], int(*loc.Score))
 					continue
 				}
 				ws.locationNode(r, n, int(*loc.Score))
@@ -131,12 +132,12 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				if loc.Role == cib.RolePromoted || rule.Role == cib.RolePromoted {
-					if !r.promotable {
+					if !pr.promotable {
 						continue
 					}
 					for _, n := range ws.nodes {
 						if pass, score := ws.nodeCtx(n).evalRule(rule); pass {
-							r.promoLoc[n] = addScores(r.promoLoc[n], int(score))
+							pr.promoLoc[n] = addScores(pr.promoLoc[n], int(score))
 						}
 					}
 					continue

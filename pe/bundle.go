@@ -3,6 +3,7 @@ package pe
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -391,4 +392,26 @@ func (ws *workingSet) thresholdReached(p *Resource, n *Node) bool {
 	}
 	fc := ws.failcount(p, n)
 	return fc > 0 && p.Threshold-fc <= 0
+}
+
+// promotionTarget: role-specific location constraints naming a bundle
+// apply to its inner clone (pcmk__bundle_rsc_location).
+func promotionTarget(r *Resource) *Resource {
+	if r.bundle != nil && r.bundle.inner != nil {
+		return r.bundle.inner
+	}
+	return r
+}
+
+// nodeAttributes is pe_node_attribute_calculated: with
+// container-attribute-target=host, a guest node's attributes are those
+// of the host its container runs on (none while it is inactive).
+func nodeAttributes(r *Resource, n *Node) map[string]string {
+	if !strings.EqualFold(r.Meta["container-attribute-target"], "host") || !n.isGuest() {
+		return n.Attrs
+	}
+	if c := n.remoteRsc.container; len(c.RunningOn) > 0 {
+		return c.RunningOn[0].Attrs
+	}
+	return nil
 }

@@ -46,9 +46,10 @@ func (ws *workingSet) promotionScore(r *Resource, n *Node, notSet int) int {
 	if cl := r.cloneOf(); cl != nil && !cl.unique && r.baseID != "" {
 		names = append(names, r.baseID)
 	}
+	attrs := nodeAttributes(r, n)
 	for _, name := range names {
 		for _, prefix := range []string{"master-", "promoted-"} {
-			if v, ok := n.Attrs[prefix+name]; ok {
+			if v, ok := attrs[prefix+name]; ok {
 				s, err := cib.ParseScore(v)
 				if err != nil {
 					return 0
