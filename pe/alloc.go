@@ -88,12 +88,14 @@ func (ws *workingSet) applyLocations() {
 				targets = append(targets, r)
 			}
 		case loc.RscPattern != "":
-			re, err := regexp.Compile(loc.RscPattern)
+			// A leading "!" inverts the pattern.
+			pattern, invert := strings.CutPrefix(loc.RscPattern, "!")
+			re, err := regexp.Compile(pattern)
 			if err != nil {
 				continue
 			}
 			for _, r := range ws.resources {
-				if re.MatchString(r.ID) {
+				if r.bundleOf == nil && re.MatchString(r.ID) != invert {
 					targets = append(targets, r)
 				}
 			}

@@ -252,8 +252,9 @@ func (ws *workingSet) addColocation(id string, dep, prim *Resource, score Score,
 	}
 	c := &colocation{id: id, dependent: dep, primary: prim, score: score, depRole: depRole, primRole: primRole, nodeAttr: attr}
 	c.influence = dep.Critical
-	if influence != "" {
-		c.influence = isTrue(influence)
+	if b, ok := parseBool(influence); ok {
+		// An invalid value keeps the default.
+		c.influence = b
 	}
 	d := dep
 	if d.isGroup() && len(d.Children) > 0 {

@@ -25,6 +25,18 @@ type options struct {
 	keepOrphans      bool // stop-orphan-resources=false: orphans are left alone
 }
 
+// parseBool is crm_str_to_boolean: ok is false for a value that is
+// neither true nor false.
+func parseBool(v string) (b, ok bool) {
+	switch strings.ToLower(v) {
+	case "true", "on", "yes", "y", "1":
+		return true, true
+	case "false", "off", "no", "n", "0":
+		return false, true
+	}
+	return false, false
+}
+
 func isTrue(v string) bool {
 	switch strings.ToLower(v) {
 	case "true", "on", "yes", "y", "1":
