@@ -200,6 +200,8 @@ func (ws *workingSet) createActions(r *Resource) {
 			// container (custom_action).
 			if !n.Online && (!n.isGuest() || n.requiresReset) {
 				stop.Runnable = false
+			} else if !ws.guestActionRunnable(n) {
+				stop.Runnable = false
 			}
 		} else if n.Unclean {
 			stop.Pseudo = true
@@ -1048,4 +1050,11 @@ func doneTask(task string) string {
 		return "demote"
 	}
 	return task
+}
+
+// guestActionRunnable is update_resource_action_runnable for an action
+// that requires nothing (a stop, a demote) on a guest node: it cannot
+// complete while the guest's host is down and cannot be fenced.
+func (ws *workingSet) guestActionRunnable(n *Node) bool {
+	return !n.isGuest() || ws.canFenceGuest(n)
 }

@@ -325,6 +325,8 @@ func (ws *workingSet) promotableActions(r *Resource) {
 		}
 		if cur.Unclean {
 			d.Pseudo = true
+		} else if !ws.guestActionRunnable(cur) {
+			d.Runnable = false
 		}
 		if stop != nil {
 			ws.order(d, stop, OrderOptional|OrderImpliesFirst)
