@@ -245,7 +245,7 @@ func (ws *workingSet) createActions(r *Resource) {
 			start.Optional = false
 			start.inherent = true
 		}
-		if !next.available() || (!r.Managed && r.Failed) {
+		if !ws.startNodeRunnable(next) || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}
 		// Cloned fencing devices start without quorum (as crm_simulate
@@ -999,6 +999,7 @@ func (ws *workingSet) blockColocationDependents() bool {
 outer:
 	for _, prim := range ws.resources {
 		starts := 0
+		var blocker *Resource // the resource named in the reason
 		for _, p := range prim.primitives() {
 			for _, a := range p.actions {
 				// An unassigned resource has no start to block on.
@@ -1007,6 +1008,9 @@ outer:
 				}
 				if a.Runnable {
 					continue outer
+				}
+				if blocker == nil {
+					blocker = p
 				}
 				starts++
 			}
@@ -1022,11 +1026,16 @@ outer:
 			if c.depRole == cib.RolePromoted {
 				task = "promote"
 			}
-			for _, p := range append([]*Resource{c.dependent}, c.dependent.primitives()...) {
+			dep := c.dependent
+			members := dep.primitives()
+			if dep.bundle != nil {
+				members = dep.bundlePrimitives()
+			}
+			for _, p := range append([]*Resource{dep}, members...) {
 				for _, a := range p.actions {
 					if a.Task == task && a.Interval == 0 && a.Runnable {
 						a.Runnable = false
-						a.Reason = "colocation with " + prim.ID
+						a.Reason = "colocation with " + blocker.ID
 						changed = true
 					}
 				}
@@ -1057,4 +1066,15 @@ func doneTask(task string) string {
 // complete while the guest's host is down and cannot be fenced.
 func (ws *workingSet) guestActionRunnable(n *Node) bool {
 	return !n.isGuest() || ws.canFenceGuest(n)
+}
+
+// startNodeRunnable: a start can run on an available node, or on a guest
+// node the graph assumes its connection will bring up
+// (update_resource_action_runnable: only a guest that is down and needs
+// a reset is ruled out).
+func (ws *workingSet) startNodeRunnable(n *Node) bool {
+	if n.isGuest() {
+		return n.Online || !n.requiresReset
+	}
+	return n.available()
 }

@@ -708,7 +708,9 @@ func (ws *workingSet) assignBest(rsc *Resource) {
 // assignTo is pcmk__assign_primitive.
 func (ws *workingSet) assignTo(rsc *Resource, n *Node, force bool) {
 	if !force && n != nil {
-		if ws.weightsOf(rsc)[n] < 0 || !n.available() {
+		// The graph may assume that a guest node's connection will
+		// come up.
+		if ws.weightsOf(rsc)[n] < 0 || (!n.available() && !n.isGuest()) {
 			rsc.nextReason = "node availability"
 			n = nil
 		}

@@ -547,8 +547,10 @@ func (ws *workingSet) orderGuestAction(a *Action, conn *Resource) {
 	}
 	switch remoteTask(a) {
 	case "start", "promote":
-		ws.startThen(c, a, OrderImpliesThen)
+		// Pacemaker meets the later ordering first (actions_before is
+		// prepended): an unrunnable connection is the reason given.
 		ws.startThen(conn, a, 0)
+		ws.startThen(c, a, OrderImpliesThen)
 	case "stop", "demote":
 		if !c.Failed {
 			ws.thenStop(a, conn, 0)
