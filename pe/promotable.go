@@ -270,7 +270,9 @@ func (ws *workingSet) canPromote(cl, inst *Resource) bool {
 		}
 	} else if inst.promoPriority < 0 {
 		return false
-	} else if !n.available() {
+	} else if !n.available() || (n.isGuest() && n.remoteRsc.container.AssignedTo == nil) {
+		// pcmk__node_available with consider_guest: a guest whose
+		// container will not run cannot promote.
 		return false
 	}
 	if _, ok := ws.weightsOf(cl)[n]; !ok {
