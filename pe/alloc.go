@@ -432,6 +432,16 @@ func (ws *workingSet) addColocatedNodeScores(rsc *Resource, nodes *weights, attr
 
 // hasInfluence is pcmk__colocation_has_influence.
 func (ws *workingSet) hasInfluence(c *colocation) bool {
+	if d := c.dependent; d.bundleOf != nil && d.remoteNode != nil && !c.influence {
+		// A bundle's connection does not move a container active on
+		// a node that is up.
+		for _, n := range c.primary.RunningOn {
+			if n.Online && !n.Unclean {
+				return false
+			}
+		}
+		return true
+	}
 	return c.influence || len(c.primary.RunningOn) == 0 && len(c.primary.primitivesRunning()) == 0
 }
 

@@ -403,7 +403,18 @@ func (ws *workingSet) promotableOrderings(cl *Resource) {
 
 func (r *Resource) demoteOnlyDeep() bool {
 	for _, p := range r.primitives() {
-		if p.demoteOnly {
+		if p.demoteOnly && !guestReset(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// guestReset: p runs on a guest node whose container is recovered, which
+// restarts p whatever its failure asked for.
+func guestReset(p *Resource) bool {
+	for _, n := range p.RunningOn {
+		if n.isGuest() && n.requiresReset {
 			return true
 		}
 	}
