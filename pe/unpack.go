@@ -687,6 +687,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 				ok = false
 			}
 		}
+		if ok && rc == target && rc != 0 && rc != 7 && rc != 8 {
+			// An error code is a failure even when the transition
+			// expected it (remap_operation).
+			ok = false
+		}
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
 		}
