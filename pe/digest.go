@@ -265,3 +265,26 @@ func stonithParam(k string) bool {
 	}
 	return false
 }
+
+// clearStaleFailures is check_operation_expiry's "resource parameters
+// have changed": when the last failure of a start or probe was recorded
+// with parameters other than the current ones, its fail count on the node
+// is cleared.
+func (ws *workingSet) clearStaleFailures(rsc *Resource, n *Node, ops []*cib.LRMRscOp) {
+	for _, op := range ops {
+		if !strings.HasSuffix(op.ID, "_last_failure_0") || op.Interval != 0 || op.OpDigest == "" {
+			continue
+		}
+		if op.Operation != "start" && op.Operation != "monitor" {
+			continue
+		}
+		params, ok := ws.startParams(rsc, n)
+		if !ok || cib.OpDigest(params) == op.OpDigest || ws.onlySanitizedChanged(rsc, op, params) {
+			continue
+		}
+		if rsc.failCleared == nil {
+			rsc.failCleared = map[*Node]bool{}
+		}
+		rsc.failCleared[n] = true
+	}
+}

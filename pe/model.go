@@ -130,6 +130,9 @@ type Resource struct {
 	bundle     *bundleData
 	bundleOf   *Resource
 	bundleNode *Node
+	// failCleared: nodes where the fail count is cleared because the
+	// last failure was recorded with other parameters.
+	failCleared map[*Node]bool
 	// forceStop: nodes where the resource must stop (a container whose
 	// filler failed), without having failed itself.
 	forceStop map[*Node]bool

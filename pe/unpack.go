@@ -647,6 +647,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return cmpOpByCallID(ops[i], ops[j]) < 0 })
 	ws.noteActiveRecurring(rsc, n, ops)
+	ws.clearStaleFailures(rsc, n, ops)
 	role := cib.RoleUnknown
 	onFail := "ignore"
 	failed := false
@@ -906,6 +907,9 @@ func (ws *workingSet) opExpired(rsc *Resource, n *Node, op *cib.LRMRscOp) bool {
 // failcount is pe_get_failcount: the sum of the resource's fail counts on
 // the node, 0 once the last failure is older than the failure-timeout.
 func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
+	if rsc.failCleared[n] {
+		return 0
+	}
 	total := ws.rawFailcount(rsc, n)
 	if total > 0 {
 		if d := failureTimeout(rsc); d > 0 {
