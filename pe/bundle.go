@@ -1,6 +1,7 @@
 package pe
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -121,7 +122,8 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 		cid := b.ID + "-" + data.kind + "-" + strconv.Itoa(i)
 		rep.container = ws.newPrimitive(&cib.Primitive{
 			ID: cid, Class: "ocf", Provider: "heartbeat", Type: data.kind,
-			Operations: monitorOps(cid, 60*time.Second, "20s"),
+			InstanceAttributes: []*cib.NVSet{containerParams(b, rep, i, n, b.Primitive != nil)},
+			Operations:         monitorOps(cid, 60*time.Second, "20s"),
 		}, cid, bundle, defaults, templates)
 		rep.container.bundleOf = bundle
 		bundle.Children = append(bundle.Children, rep.container)
@@ -135,6 +137,144 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 	out := append([]*Resource{bundle}, members...)
 	if data.inner != nil {
 		out = append(out, data.inner)
+	}
+	return out
+}
+
+// containerParams are the container's instance attributes
+// (create_container) for docker and podman: the image, the run options
+// built from the network, port and storage settings, the mount points
+// created per replica, the command and a monitor command.
+func containerParams(b *cib.Bundle, rep *replica, i, replicas int, hasChild bool) *cib.NVSet {
+	ce := b.Container()
+	attr := func(e *cib.XMLElement, k string) string { v, _ := bundleAttr(e, k); return v }
+	set := &cib.NVSet{ID: b.ID + "-attributes-" + strconv.Itoa(i)}
+	add := func(k, v string) {
+		set.Pairs = append(set.Pairs, &cib.NVPair{Name: k, Value: v, HasValue: true})
+	}
+	net := bundlePart(b, "network")
+	type mount struct {
+		source, target, options string
+		subdir                  bool
+	}
+	type port struct{ source, target string }
+	var mounts []mount
+	var ports []port
+	for _, pm := range childrenNamed(net, "port-mapping") {
+		src, tgt := attr(pm, "port"), ""
+		if src == "" {
+			src = attr(pm, "range")
+		} else {
+			tgt = attr(pm, "internal-port")
+		}
+		if src != "" {
+			if tgt == "" {
+				tgt = src
+			}
+			ports = append(ports, port{src, tgt})
+		}
+	}
+	needLog := true
+	for _, sm := range childrenNamed(bundlePart(b, "storage"), "storage-mapping") {
+		m := mount{source: attr(sm, "source-dir"), target: attr(sm, "target-dir"), options: attr(sm, "options")}
+		if m.source == "" {
+			m.source, m.subdir = attr(sm, "source-dir-root"), true
+		}
+		if m.source != "" && m.target != "" {
+			mounts = append(mounts, m)
+			if m.target == "/var/log" {
+				needLog = false
+			}
+		}
+	}
+	controlPort := attr(net, "control-port")
+	if hasChild {
+		p := controlPort
+		if p == "" {
+			p = "3121"
+		}
+		ports = append(ports, port{p, p})
+		mounts = append(mounts, mount{source: "/etc/pacemaker/authkey", target: "/etc/pacemaker/authkey"})
+		if needLog {
+			mounts = append(mounts, mount{source: "/var/log/pacemaker/bundles", target: "/var/log", subdir: true})
+		}
+	}
+	add("image", attr(ce, "image"))
+	add("allow_pull", "true")
+	add("force_kill", "false")
+	add("reuse", "false")
+	var run, points strings.Builder
+	if ce.Name == "docker" {
+		run.WriteString(" --restart=no")
+	}
+	if attr(net, "ip-range-start") != "" {
+		fmt.Fprintf(&run, " -h %s-%d", b.ID, i)
+	}
+	run.WriteString(" -e PCMK_stderr=1")
+	network := attr(ce, "network")
+	if network != "" {
+		fmt.Fprintf(&run, " --net=%s", network)
+	}
+	if controlPort != "" {
+		fmt.Fprintf(&run, " -e PCMK_remote_port=%s", controlPort)
+	} else {
+		run.WriteString(" -e PCMK_remote_port=3121")
+	}
+	for _, m := range mounts {
+		source := m.source
+		if m.subdir {
+			source = fmt.Sprintf("%s/%s-%d", m.source, b.ID, i)
+			if points.Len() > 0 {
+				points.WriteString(",")
+			}
+			points.WriteString(source)
+		}
+		fmt.Fprintf(&run, " -v %s:%s", source, m.target)
+		if m.options != "" {
+			fmt.Fprintf(&run, ":%s", m.options)
+		}
+	}
+	for _, p := range ports {
+		if rep.ipaddr != "" {
+			fmt.Fprintf(&run, " -p %s:%s:%s", rep.ipaddr, p.source, p.target)
+		} else if !strings.EqualFold(network, "host") {
+			fmt.Fprintf(&run, " -p %s:%s", p.source, p.target)
+		}
+	}
+	if o := attr(ce, "options"); o != "" {
+		fmt.Fprintf(&run, " %s", o)
+	}
+	// The host entries of every replica (allocate_ip), always appended.
+	run.WriteString(" ")
+	if start := attr(net, "ip-range-start"); start != "" && !strings.EqualFold(attr(net, "add-host"), "false") {
+		addr, _ := netip.ParseAddr(start)
+		for j := 0; j < replicas && addr.IsValid(); j++ {
+			fmt.Fprintf(&run, " --add-host=%s-%d:%s", b.ID, j, addr)
+			addr = addr.Next()
+		}
+	}
+	add("run_opts", run.String())
+	add("mount_points", points.String())
+	cmd := attr(ce, "run-command")
+	if hasChild && cmd == "" {
+		cmd = "/usr/sbin/pacemaker-remoted"
+	}
+	if cmd != "" {
+		add("run_cmd", cmd)
+	}
+	add("monitor_cmd", "/bin/true")
+	return set
+}
+
+func childrenNamed(e *cib.XMLElement, name string) []*cib.XMLElement {
+	if e == nil {
+		return nil
+	}
+	var out []*cib.XMLElement
+	for _, c := range e.Children {
+		if c.Name == name {
+			out = append(out, c)
+		}
 	}
 	return out
 }

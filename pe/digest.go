@@ -97,9 +97,9 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, lr *cib.LRMResou
 		(p.Class != lr.Class || p.Provider != lr.Provider || p.Type != lr.Type) {
 		return true, ""
 	}
-	if rsc.bundleOf != nil {
-		// A bundle's implicit primitives: their parameters are the
-		// bundle's, not compared yet.
+	if rsc.bundleOf != nil && (rsc.Parent == nil || rsc.Prim.Type == "rkt") {
+		// A bundle's IPs and connections, and rkt containers: their
+		// parameters are not compared yet.
 		return false, ""
 	}
 	switch ws.digestChanged(rsc, n, ops) {
