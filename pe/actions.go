@@ -232,6 +232,13 @@ func (ws *workingSet) createActions(r *Resource) {
 			start.Optional = false
 			start.inherent = true
 			start.Reason = why
+			if ws.requiresNothing(r) && !next.isRemote() {
+				// The start recreated for the node, needing
+				// nothing, drops the reason; a remote node's
+				// parameters are checked after that
+				// (update_resource_action_runnable).
+				start.Reason = ""
+			}
 		}
 		if !r.Managed {
 			start.Optional = true
@@ -1077,4 +1084,17 @@ func (ws *workingSet) startNodeRunnable(n *Node) bool {
 		return n.Online || !n.requiresReset
 	}
 	return n.available()
+}
+
+// requiresNothing: the resource's starts need neither fencing nor quorum
+// (unpack_requires: requires=nothing, or by default without fencing when
+// no-quorum-policy=ignore).
+func (ws *workingSet) requiresNothing(r *Resource) bool {
+	switch req := r.Meta["requires"]; {
+	case req == "nothing":
+		return true
+	case req != "":
+		return false
+	}
+	return !ws.opts.stonithEnabled && ws.opts.noQuorumPolicy == "ignore" && !isFenceDevice(r)
 }

@@ -347,6 +347,11 @@ func (ws *workingSet) bundleInnerClone(b *cib.Bundle, bundle *Resource, data *bu
 		return nil
 	}
 	cl.bundleOf = bundle
+	if cl.unique {
+		// History of the bare primitive id matches no unique
+		// instance: it is an orphan (unpack_find_resource).
+		delete(ws.unsupported, b.Primitive.ID)
+	}
 	return cl
 }
 

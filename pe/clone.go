@@ -169,8 +169,9 @@ func (ws *workingSet) historyInstance(n *Node, id string) *Resource {
 	if cl == nil {
 		return nil
 	}
-	if cl.bundleOf != nil {
-		// A bundle's inner instance is its replica's, by guest node.
+	if cl.bundleOf != nil && !cl.unique {
+		// A bundle's anonymous inner instance is its replica's, by
+		// guest node.
 		return cl.bundleReplicaChild(n)
 	}
 	if cl.unique {
