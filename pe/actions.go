@@ -200,6 +200,8 @@ func (ws *workingSet) createActions(r *Resource) {
 			// container (custom_action).
 			if !n.Online && (!n.isGuest() || n.requiresReset) {
 				stop.Runnable = false
+			} else if !ws.guestActionRunnable(n) {
+				stop.Runnable = false
 			}
 		} else if n.Unclean {
 			stop.Pseudo = true
@@ -230,6 +232,13 @@ func (ws *workingSet) createActions(r *Resource) {
 			start.Optional = false
 			start.inherent = true
 			start.Reason = why
+			if ws.requiresNothing(r) && !next.isRemote() {
+				// The start recreated for the node, needing
+				// nothing, drops the reason; a remote node's
+				// parameters are checked after that
+				// (update_resource_action_runnable).
+				start.Reason = ""
+			}
 		}
 		if !r.Managed {
 			start.Optional = true
@@ -243,7 +252,7 @@ func (ws *workingSet) createActions(r *Resource) {
 			start.Optional = false
 			start.inherent = true
 		}
-		if !next.available() || (!r.Managed && r.Failed) {
+		if !ws.startNodeRunnable(next) || (!r.Managed && r.Failed) {
 			start.Runnable = false
 		}
 		// Cloned fencing devices start without quorum (as crm_simulate
@@ -339,6 +348,9 @@ func (ws *workingSet) internalOrderings(all []*Resource) {
 		groups = append(groups, r.groups()...)
 		if r.isClone() {
 			ws.cloneOrderings(r)
+		}
+		if r.bundle != nil {
+			ws.bundleOrderings(r)
 		}
 	}
 	for _, g := range groups {
@@ -1053,6 +1065,7 @@ func (ws *workingSet) blockColocationDependents() bool {
 outer:
 	for _, prim := range ws.resources {
 		starts := 0
+		var blocker *Resource // the resource named in the reason
 		for _, p := range prim.primitives() {
 			for _, a := range p.actions {
 				// An unassigned resource has no start to block on.
@@ -1061,6 +1074,9 @@ outer:
 				}
 				if a.Runnable {
 					continue outer
+				}
+				if blocker == nil {
+					blocker = p
 				}
 				starts++
 			}
@@ -1076,11 +1092,16 @@ outer:
 			if c.depRole == cib.RolePromoted {
 				task = "promote"
 			}
-			for _, p := range append([]*Resource{c.dependent}, c.dependent.primitives()...) {
+			dep := c.dependent
+			members := dep.primitives()
+			if dep.bundle != nil {
+				members = dep.bundlePrimitives()
+			}
+			for _, p := range append([]*Resource{dep}, members...) {
 				for _, a := range p.actions {
 					if a.Task == task && a.Interval == 0 && a.Runnable {
 						a.Runnable = false
-						a.Reason = "colocation with " + prim.ID
+						a.Reason = "colocation with " + blocker.ID
 						changed = true
 					}
 				}
@@ -1104,4 +1125,35 @@ func doneTask(task string) string {
 		return "demote"
 	}
 	return task
+}
+
+// guestActionRunnable is update_resource_action_runnable for an action
+// that requires nothing (a stop, a demote) on a guest node: it cannot
+// complete while the guest's host is down and cannot be fenced.
+func (ws *workingSet) guestActionRunnable(n *Node) bool {
+	return !n.isGuest() || ws.canFenceGuest(n)
+}
+
+// startNodeRunnable: a start can run on an available node, or on a guest
+// node the graph assumes its connection will bring up
+// (update_resource_action_runnable: only a guest that is down and needs
+// a reset is ruled out).
+func (ws *workingSet) startNodeRunnable(n *Node) bool {
+	if n.isGuest() {
+		return n.Online || !n.requiresReset
+	}
+	return n.available()
+}
+
+// requiresNothing: the resource's starts need neither fencing nor quorum
+// (unpack_requires: requires=nothing, or by default without fencing when
+// no-quorum-policy=ignore).
+func (ws *workingSet) requiresNothing(r *Resource) bool {
+	switch req := r.Meta["requires"]; {
+	case req == "nothing":
+		return true
+	case req != "":
+		return false
+	}
+	return !ws.opts.stonithEnabled && ws.opts.noQuorumPolicy == "ignore" && !isFenceDevice(r)
 }

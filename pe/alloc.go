@@ -88,12 +88,14 @@ func (ws *workingSet) applyLocations() {
 				targets = append(targets, r)
 			}
 		case loc.RscPattern != "":
-			re, err := regexp.Compile(loc.RscPattern)
+			// A leading "!" inverts the pattern.
+			pattern, invert := strings.CutPrefix(loc.RscPattern, "!")
+			re, err := regexp.Compile(pattern)
 			if err != nil {
 				continue
 			}
 			for _, r := range ws.resources {
-				if re.MatchString(r.ID) {
+				if r.bundleOf == nil && re.MatchString(r.ID) != invert {
 					targets = append(targets, r)
 				}
 			}
@@ -110,7 +112,8 @@ func (ws *workingSet) applyLocations() {
 			continue
 		}
 		for _, r := range targets {
-			if loc.Role == cib.RolePromoted && !r.promotable {
+			pr := promotionTarget(r)
+			if loc.Role == cib.RolePromoted && !pr.promotable {
 				continue
 			}
 			if loc.Node != "" {
@@ -119,7 +122,7 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				if loc.Role == cib.RolePromoted {
-					r.promoLoc[n] = addScores(r.promoLoc[n], int(*loc.Score))
+					pr.promoLoc[n] = addScores(pr.promoLoc[n], int(*loc.Score))
 					continue
 				}
 				ws.locationNode(r, n, int(*loc.Score))
@@ -131,12 +134,12 @@ func (ws *workingSet) applyLocations() {
 					continue
 				}
 				if loc.Role == cib.RolePromoted || rule.Role == cib.RolePromoted {
-					if !r.promotable {
+					if !pr.promotable {
 						continue
 					}
 					for _, n := range ws.nodes {
 						if pass, score := ws.nodeCtx(n).evalRule(rule); pass {
-							r.promoLoc[n] = addScores(r.promoLoc[n], int(score))
+							pr.promoLoc[n] = addScores(pr.promoLoc[n], int(score))
 						}
 					}
 					continue
@@ -440,6 +443,16 @@ func (ws *workingSet) addColocatedNodeScores(rsc *Resource, nodes *weights, attr
 
 // hasInfluence is pcmk__colocation_has_influence.
 func (ws *workingSet) hasInfluence(c *colocation) bool {
+	if d := c.dependent; d.bundleOf != nil && d.remoteNode != nil && !c.influence {
+		// A bundle's connection does not move a container active on
+		// a node that is up.
+		for _, n := range c.primary.RunningOn {
+			if n.Online && !n.Unclean {
+				return false
+			}
+		}
+		return true
+	}
 	return c.influence || len(c.primary.RunningOn) == 0 && len(c.primary.primitivesRunning()) == 0
 }
 
@@ -517,6 +530,15 @@ func (ws *workingSet) sortResources(list []*Resource) {
 
 // assign is pcmk__native_allocate / pcmk__group_allocate.
 func (ws *workingSet) assign(rsc *Resource) *Node {
+	if rsc.bundle != nil {
+		if rsc.provisional && !rsc.assigning {
+			ws.assignBundle(rsc)
+		}
+		return nil
+	}
+	if b := rsc.bundleOf; b != nil && b.provisional && !b.assigning {
+		ws.assignBundle(b)
+	}
 	if rsc.isClone() {
 		if rsc.provisional && !rsc.assigning {
 			ws.assignClone(rsc)
@@ -707,7 +729,9 @@ func (ws *workingSet) assignBest(rsc *Resource) {
 // assignTo is pcmk__assign_primitive.
 func (ws *workingSet) assignTo(rsc *Resource, n *Node, force bool) {
 	if !force && n != nil {
-		if ws.weightsOf(rsc)[n] < 0 || !n.available() {
+		// The graph may assume that a guest node's connection will
+		// come up.
+		if ws.weightsOf(rsc)[n] < 0 || (!n.available() && !n.isGuest()) {
 			rsc.nextReason = "node availability"
 			n = nil
 		}

@@ -169,6 +169,11 @@ func (ws *workingSet) historyInstance(n *Node, id string) *Resource {
 	if cl == nil {
 		return nil
 	}
+	if cl.bundleOf != nil && !cl.unique {
+		// A bundle's anonymous inner instance is its replica's, by
+		// guest node.
+		return cl.bundleReplicaChild(n)
+	}
 	if cl.unique {
 		if r != nil {
 			return r

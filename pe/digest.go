@@ -97,6 +97,11 @@ func (ws *workingSet) definitionChanged(rsc *Resource, n *Node, lr *cib.LRMResou
 		(p.Class != lr.Class || p.Provider != lr.Provider || p.Type != lr.Type) {
 		return true, ""
 	}
+	if rsc.bundleOf != nil && (rsc.Parent == nil || rsc.Prim.Type == "rkt") {
+		// A bundle's IPs and connections, and rkt containers: their
+		// parameters are not compared yet.
+		return false, ""
+	}
 	switch ws.digestChanged(rsc, n, ops) {
 	case digestRestart:
 		return true, "resource definition change"
@@ -259,4 +264,27 @@ func stonithParam(k string) bool {
 		return true
 	}
 	return false
+}
+
+// clearStaleFailures is check_operation_expiry's "resource parameters
+// have changed": when the last failure of a start or probe was recorded
+// with parameters other than the current ones, its fail count on the node
+// is cleared.
+func (ws *workingSet) clearStaleFailures(rsc *Resource, n *Node, ops []*cib.LRMRscOp) {
+	for _, op := range ops {
+		if !strings.HasSuffix(op.ID, "_last_failure_0") || op.Interval != 0 || op.OpDigest == "" {
+			continue
+		}
+		if op.Operation != "start" && op.Operation != "monitor" {
+			continue
+		}
+		params, ok := ws.startParams(rsc, n)
+		if !ok || cib.OpDigest(params) == op.OpDigest || ws.onlySanitizedChanged(rsc, op, params) {
+			continue
+		}
+		if rsc.failCleared == nil {
+			rsc.failCleared = map[*Node]bool{}
+		}
+		rsc.failCleared[n] = true
+	}
 }

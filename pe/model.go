@@ -124,6 +124,15 @@ type Resource struct {
 	remoteNode *Node
 	container  *Resource
 	internal   bool
+	// Bundles (pe/bundle.go): the bundle's replicas, the bundle a
+	// replica's IP, connection or inner clone belongs to, and the guest
+	// node a replica's inner instance runs on.
+	bundle     *bundleData
+	bundleOf   *Resource
+	bundleNode *Node
+	// failCleared: nodes where the fail count is cleared because the
+	// last failure was recorded with other parameters.
+	failCleared map[*Node]bool
 	// forceStop: nodes where the resource must stop (a container whose
 	// filler failed), without having failed itself.
 	forceStop map[*Node]bool

@@ -37,7 +37,7 @@ func (ws *workingSet) probedOn(r *Resource, n *Node) []*Resource {
 		}
 		return out
 	}
-	if r.Orphan || knownOn(r, n) {
+	if r.Orphan || knownOn(r, n) || !ws.probeAllowed(r, n) {
 		return nil
 	}
 	return []*Resource{r}
@@ -103,4 +103,28 @@ func (ws *workingSet) blockStartsBehindProbes() {
 			}
 		}
 	}
+}
+
+// probeAllowed is pcmk__probe_rsc_on_node's view of remote nodes: they
+// run no fencing devices, connections, or (guests) the containers of
+// guest nodes; a bundle's guest node runs only its replica's instance
+// (its discovery mode is never, the instance's exclusive).
+func (ws *workingSet) probeAllowed(p *Resource, n *Node) bool {
+	if !n.isRemote() {
+		return true
+	}
+	if isFenceDevice(p) || p.remoteNode != nil {
+		return false
+	}
+	if n.isGuest() && len(ws.fillers(p)) > 0 {
+		for _, f := range ws.fillers(p) {
+			if f.remoteNode != nil {
+				return false
+			}
+		}
+	}
+	if conn := n.remoteRsc; conn != nil && conn.bundleOf != nil {
+		return p.bundleNode == n
+	}
+	return true
 }

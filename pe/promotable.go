@@ -46,9 +46,10 @@ func (ws *workingSet) promotionScore(r *Resource, n *Node, notSet int) int {
 	if cl := r.cloneOf(); cl != nil && !cl.unique && r.baseID != "" {
 		names = append(names, r.baseID)
 	}
+	attrs := nodeAttributes(r, n)
 	for _, name := range names {
 		for _, prefix := range []string{"master-", "promoted-"} {
-			if v, ok := n.Attrs[prefix+name]; ok {
+			if v, ok := attrs[prefix+name]; ok {
 				s, err := cib.ParseScore(v)
 				if err != nil {
 					return 0
@@ -269,7 +270,9 @@ func (ws *workingSet) canPromote(cl, inst *Resource) bool {
 		}
 	} else if inst.promoPriority < 0 {
 		return false
-	} else if !n.available() {
+	} else if !n.available() || (n.isGuest() && n.remoteRsc.container.AssignedTo == nil) {
+		// pcmk__node_available with consider_guest: a guest whose
+		// container will not run cannot promote.
 		return false
 	}
 	if _, ok := ws.weightsOf(cl)[n]; !ok {
@@ -324,6 +327,8 @@ func (ws *workingSet) promotableActions(r *Resource) {
 		}
 		if cur.Unclean {
 			d.Pseudo = true
+		} else if !ws.guestActionRunnable(cur) {
+			d.Runnable = false
 		}
 		if stop != nil {
 			ws.order(d, stop, OrderOptional|OrderImpliesFirst)
@@ -398,7 +403,18 @@ func (ws *workingSet) promotableOrderings(cl *Resource) {
 
 func (r *Resource) demoteOnlyDeep() bool {
 	for _, p := range r.primitives() {
-		if p.demoteOnly {
+		if p.demoteOnly && !guestReset(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// guestReset: p runs on a guest node whose container is recovered, which
+// restarts p whatever its failure asked for.
+func guestReset(p *Resource) bool {
+	for _, n := range p.RunningOn {
+		if n.isGuest() && n.requiresReset {
 			return true
 		}
 	}

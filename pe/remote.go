@@ -276,7 +276,8 @@ func (ws *workingSet) avoidRemoteNodes() {
 	ws.pinFillers()
 	for _, p := range ws.allPrimitives() {
 		avoid := p.remoteNode != nil || (p.Prim != nil && p.Prim.Class == "stonith")
-		if p.container != nil && p.remoteNode != nil {
+		if p.container != nil && p.remoteNode != nil && p.bundleOf == nil {
+			// Bundles may run on remote nodes (pe_rsc_allow_remote_remotes).
 			ws.avoidRemote(p.container)
 		}
 		if avoid {
@@ -312,7 +313,14 @@ func (ws *workingSet) setupContainers() {
 func (ws *workingSet) containerColocations() {
 	for _, r := range ws.allPrimitives() {
 		if r.container != nil && ws.fillerNode(r) == nil {
-			ws.addColocation("resource-with-container", r, r.container, cib.Infinity, "", "", "", "")
+			score, influence := cib.Infinity, ""
+			if r.bundleOf != nil {
+				// Highly preferred but not essential
+				// (pe_rsc_allow_remote_remotes); the connection
+				// does not move an active container.
+				score, influence = 10000, "false"
+			}
+			ws.addColocation("resource-with-container", r, r.container, score, "", "", "", influence)
 		}
 	}
 }
@@ -539,8 +547,10 @@ func (ws *workingSet) orderGuestAction(a *Action, conn *Resource) {
 	}
 	switch remoteTask(a) {
 	case "start", "promote":
-		ws.startThen(c, a, OrderImpliesThen)
+		// Pacemaker meets the later ordering first (actions_before is
+		// prepended): an unrunnable connection is the reason given.
 		ws.startThen(conn, a, 0)
+		ws.startThen(c, a, OrderImpliesThen)
 	case "stop", "demote":
 		if !c.Failed {
 			ws.thenStop(a, conn, 0)

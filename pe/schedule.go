@@ -121,7 +121,9 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	}
 	ws.unpackColocations()
 	ws.containerColocations()
+	ws.bundleColocations()
 	ws.applyNodeCriteria()
+	ws.bundleNodeWeights()
 	ws.avoidRemoteNodes()
 
 	order := ws.topLevel()
@@ -129,12 +131,14 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	// Connections first: where they run decides which remote nodes are
 	// up (allocate_resources).
 	for _, r := range order {
-		if r.remoteNode != nil {
+		if r.remoteNode != nil && r.bundleOf == nil {
 			ws.assign(r)
 		}
 	}
 	for _, conn := range ws.remoteConnections() {
-		ws.connectionAssigned(conn)
+		if conn.bundleOf == nil {
+			ws.connectionAssigned(conn)
+		}
 	}
 	for _, r := range order {
 		ws.assign(r)
@@ -248,8 +252,9 @@ func (ws *workingSet) addColocation(id string, dep, prim *Resource, score Score,
 	}
 	c := &colocation{id: id, dependent: dep, primary: prim, score: score, depRole: depRole, primRole: primRole, nodeAttr: attr}
 	c.influence = dep.Critical
-	if influence != "" {
-		c.influence = isTrue(influence)
+	if b, ok := parseBool(influence); ok {
+		// An invalid value keeps the default.
+		c.influence = b
 	}
 	d := dep
 	if d.isGroup() && len(d.Children) > 0 {

@@ -91,7 +91,14 @@ func (ws *workingSet) summarise(all []*Resource) []string {
 		w.lines = append(w.lines, fmt.Sprintf("  * Fence (%s) %s '%s'", op, node, a.Reason))
 	}
 	for _, r := range all {
-		for _, p := range r.primitives() {
+		prims := r.primitives()
+		switch {
+		case r.bundle != nil:
+			prims = r.bundlePrimitives()
+		case r.bundleOf != nil:
+			continue // summarised with its bundle
+		}
+		for _, p := range prims {
 			ws.logActions(w, p)
 		}
 	}

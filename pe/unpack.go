@@ -25,6 +25,18 @@ type options struct {
 	keepOrphans      bool // stop-orphan-resources=false: orphans are left alone
 }
 
+// parseBool is crm_str_to_boolean: ok is false for a value that is
+// neither true nor false.
+func parseBool(v string) (b, ok bool) {
+	switch strings.ToLower(v) {
+	case "true", "on", "yes", "y", "1":
+		return true, true
+	case "false", "off", "no", "n", "0":
+		return false, true
+	}
+	return false, false
+}
+
 func isTrue(v string) bool {
 	switch strings.ToLower(v) {
 	case "true", "on", "yes", "y", "1":
@@ -295,6 +307,10 @@ func (ws *workingSet) unpackResources() {
 			ws.unsupported[r.ResourceID()] = true
 			ws.noteUnsupported(r)
 		case *cib.Bundle:
+			if rs := ws.unpackBundle(r, defaults, templates); rs != nil {
+				ws.resources = append(ws.resources, rs...)
+				continue
+			}
 			ws.unsupported[r.ResourceID()] = true
 			ws.noteUnsupported(r)
 		}
@@ -631,6 +647,7 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return cmpOpByCallID(ops[i], ops[j]) < 0 })
 	ws.noteActiveRecurring(rsc, n, ops)
+	ws.clearStaleFailures(rsc, n, ops)
 	role := cib.RoleUnknown
 	onFail := "ignore"
 	failed := false
@@ -670,6 +687,11 @@ func (ws *workingSet) unpackLRMResource(rsc *Resource, n *Node, lr *cib.LRMResou
 			default:
 				ok = false
 			}
+		}
+		if ok && rc == target && rc != 0 && rc != 7 && rc != 8 {
+			// An error code is a failure even when the transition
+			// expected it (remap_operation).
+			ok = false
 		}
 		if op.OpStatus == 1 || op.OpStatus == 3 { // cancelled, not supported
 			continue
@@ -885,6 +907,9 @@ func (ws *workingSet) opExpired(rsc *Resource, n *Node, op *cib.LRMRscOp) bool {
 // failcount is pe_get_failcount: the sum of the resource's fail counts on
 // the node, 0 once the last failure is older than the failure-timeout.
 func (ws *workingSet) failcount(rsc *Resource, n *Node) int {
+	if rsc.failCleared[n] {
+		return 0
+	}
 	total := ws.rawFailcount(rsc, n)
 	if total > 0 {
 		if d := failureTimeout(rsc); d > 0 {
