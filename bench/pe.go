@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -232,7 +233,7 @@ func fastest(n int, name string, args ...string) (float64, error) {
 	return best, nil
 }
 
-var profileLine = regexp.MustCompile(`Testing (\S+) \.\.\. ([0-9.]+) secs`)
+var profileLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Testing (\S+) \.\.\. ([0-9.]+) secs`) })
 
 // crmProfile runs crm_simulate -P and returns ms per schedule by file name.
 func crmProfile(ctx context.Context, crm, dir string, n int) (map[string]float64, error) {
@@ -243,7 +244,7 @@ func crmProfile(ctx context.Context, crm, dir string, n int) (map[string]float64
 	times := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		if m := profileLine.FindStringSubmatch(sc.Text()); m != nil {
+		if m := profileLine().FindStringSubmatch(sc.Text()); m != nil {
 			s, _ := strconv.ParseFloat(m[2], 64)
 			times[filepath.Base(m[1])] = s * 1000 / float64(n)
 		}

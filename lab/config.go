@@ -6,12 +6,16 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
 
 // The node configuration file, in the syntax the config package parses.
-var configTemplate = template.Must(template.New("tachy.conf").Funcs(template.FuncMap{"q": tomlString}).Parse(`# Written by tachy lab up for node {{.Node}}; tachy lab down removes it.
+// configTemplate is parsed on first use: every tachy command links this
+// package, and parsing at init would slow each one's start.
+var configTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("tachy.conf").Funcs(template.FuncMap{"q": tomlString}).Parse(`# Written by tachy lab up for node {{.Node}}; tachy lab down removes it.
 [cluster]
 name = {{q .Cluster}}
 id = {{.ClusterID}}
@@ -38,6 +42,7 @@ name = {{q .Name}}
 id = {{.ID}}
 addresses = [{{q .Ring0}}, {{q .Ring1}}]
 {{end}}`))
+})
 
 // MetricsPort is where each lab node serves /metrics, on its ring 0 address.
 const MetricsPort = 9647
@@ -72,7 +77,7 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 		data.Nodes = append(data.Nodes, configNode{Name: nodeName(j), ID: j, Ring0: addr4(j, Ring0).String(), Ring1: addr4(j, Ring1).String()})
 	}
 	var b bytes.Buffer
-	if err := configTemplate.Execute(&b, data); err != nil {
+	if err := configTemplate().Execute(&b, data); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

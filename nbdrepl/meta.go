@@ -74,7 +74,8 @@ const (
 
 var metaMagic = [8]byte{'T', 'C', 'H', 'Y', 'M', 'E', 'T', 'A'}
 
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
+// crc32c is made on first use, not at every tachy command's start.
+var crc32c = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // MetaFlags are the volume's state flags.
 type MetaFlags uint32
@@ -147,7 +148,7 @@ func AppendMetaHeader(dst []byte, h MetaHeader) []byte {
 		dst = be.AppendUint64(dst, e)
 	}
 	be.PutUint16(dst[start+10:], uint16(len(dst)-body))
-	return be.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
+	return be.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c()))
 }
 
 // ParseMetaHeader decodes and validates one header slot (trailing bytes
@@ -170,7 +171,7 @@ func ParseMetaHeader(b []byte) (MetaHeader, error) {
 		return h, metaErr("body length %d out of range", n)
 	}
 	end := metaPrefix + n
-	if got, want := be.Uint32(b[end:]), crc32.Checksum(b[:end], crc32c); got != want {
+	if got, want := be.Uint32(b[end:]), crc32.Checksum(b[:end], crc32c()); got != want {
 		return h, metaErr("checksum %08x, want %08x (torn or corrupted write)", got, want)
 	}
 	p := b[metaPrefix:end]

@@ -24,7 +24,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is made on first use: every tachy command links this package,
+// and making the table at init costs each one's start.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 const (
 	recordHeader = 8 // body length, CRC-32C of the body
@@ -100,7 +102,7 @@ func (s *LogStore) scan() (dropped int64, err error) {
 		if _, err := s.f.ReadAt(body, off+recordHeader); err != nil {
 			break
 		}
-		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+		if crc32.Checksum(body, castagnoli()) != binary.LittleEndian.Uint32(hdr[4:]) {
 			break
 		}
 		var l raft.Log
@@ -138,7 +140,7 @@ func encode(b []byte, l *raft.Log) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(l.Extensions)))
 	b = append(b, l.Extensions...)
 	body := b[start+recordHeader:]
-	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, castagnoli))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, castagnoli()))
 	return b
 }
 
@@ -220,7 +222,7 @@ func (s *LogStore) GetLog(index uint64, l *raft.Log) error {
 	if _, err := s.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("raft log %s: reading entry %d: %w", s.path, index, err)
 	}
-	if crc32.Checksum(buf[recordHeader:], castagnoli) != binary.LittleEndian.Uint32(buf[4:]) {
+	if crc32.Checksum(buf[recordHeader:], castagnoli()) != binary.LittleEndian.Uint32(buf[4:]) {
 		return fmt.Errorf("raft log %s: entry %d fails its checksum: the disk returned damaged data", s.path, index)
 	}
 	return decodeBody(buf[recordHeader:], l)

@@ -39,7 +39,7 @@ func OpenStable(path string) (*StableStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft stable store: %w", err)
 	}
-	if len(data) < 4 || crc32.Checksum(data[4:], castagnoli) != binary.LittleEndian.Uint32(data) {
+	if len(data) < 4 || crc32.Checksum(data[4:], castagnoli()) != binary.LittleEndian.Uint32(data) {
 		return nil, fmt.Errorf("raft stable store %s is damaged (checksum): it holds this node's term and vote; restore it from a backup or remove the node from the cluster and join it again", path)
 	}
 	rest := data[4:]
@@ -99,7 +99,7 @@ func (s *StableStore) write() error {
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s.kv[k])))
 		buf = append(buf, s.kv[k]...)
 	}
-	binary.LittleEndian.PutUint32(buf, crc32.Checksum(buf[4:], castagnoli))
+	binary.LittleEndian.PutUint32(buf, crc32.Checksum(buf[4:], castagnoli()))
 	tmp := s.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -98,11 +99,11 @@ func parseCreateArgs(args []string) (createSpec, error) {
 	return s, nil
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+var idRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`) })
 
 // checkID refuses what is not an XML id, as pcs does.
 func checkID(id, what string) error {
-	if !idRE.MatchString(id) {
+	if !idRE().MatchString(id) {
 		return fmt.Errorf("%s %q is not a valid id: start with a letter or '_', then use letters, digits, '_', '.' or '-'", what, id)
 	}
 	return nil
@@ -117,7 +118,7 @@ func configIDs(c *cib.CIB) (map[string]string, error) {
 		return nil, err
 	}
 	ids := map[string]string{}
-	for _, m := range idAttrRE.FindAllStringSubmatch(b.String(), -1) {
+	for _, m := range idAttrRE().FindAllStringSubmatch(b.String(), -1) {
 		// references (resource_ref, a tag's obj_ref) define nothing
 		if m[1] != "cib" && m[1] != "resource_ref" && m[1] != "obj_ref" && ids[m[2]] == "" {
 			ids[m[2]] = m[1]
@@ -126,7 +127,7 @@ func configIDs(c *cib.CIB) (map[string]string, error) {
 	return ids, nil
 }
 
-var idAttrRE = regexp.MustCompile(`<([A-Za-z_:][-\w.:]*)\b[^>]*?\sid="([^"]*)"`)
+var idAttrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<([A-Za-z_:][-\w.:]*)\b[^>]*?\sid="([^"]*)"`) })
 
 // uniqueID returns base, or base-1, base-2, ... : the first that ids lacks;
 // it is then taken.
