@@ -264,3 +264,59 @@ const promotableCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configura
 <primitive id="st" class="ocf" provider="pacemaker" type="Stateful"><operations>
 <op id="st-mon-p" name="monitor" interval="1s" role="Promoted" timeout="10s"/><op id="st-mon-u" name="monitor" interval="2s" role="Unpromoted" timeout="10s"/></operations></primitive></clone>
 </resources><constraints/></configuration><status/></cib>`
+
+// The failover the cluster issue asks for, everything made through the
+// CLI: a fencing device, a promotable ocf:pacemaker:Stateful clone, an
+// ocf:heartbeat:Dummy and a group of two placed on the node that holds the
+// promoted instance; that node is killed: it is fenced, and all of them
+// come back on the others, the promoted instance included, never active
+// (or promoted) twice.
+func TestClusterCLIFailover(t *testing.T) {
+	needLab(t)
+	for _, a := range []string{"/usr/lib/ocf/resource.d/pacemaker/Stateful", "/usr/lib/ocf/resource.d/heartbeat/Dummy"} {
+		if _, err := os.Stat(a); err != nil {
+			t.Skipf("%s is not installed", a)
+		}
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	mustCLI(t, l, "n1", "property", "set", "stonith-enabled=true")
+	mustCLI(t, l, "n2", "stonith", "create", "fencer", "fence_tachy_lab", "lab_dir="+l.Dir())
+	mustCLI(t, l, "n3", "resource", "create", "st", "ocf:pacemaker:Stateful",
+		"op", "monitor", "interval=1s", "role=Promoted", "timeout=10s", "op", "monitor", "interval=2s", "role=Unpromoted", "timeout=10s", "--promotable")
+	primary := ""
+	waitRoles(t, l, func(r map[string]string) bool {
+		for n, role := range r {
+			if role == "Promoted" {
+				primary = n
+			}
+		}
+		return len(r) == 3 && primary != ""
+	}, "the promotable clone made with the CLI is not running with one promoted instance")
+	mustCLI(t, l, "n1", "resource", "create", "web", "ocf:heartbeat:Dummy")
+	mustCLI(t, l, "n1", "resource", "create", "ip", "ocf:heartbeat:Dummy", "--group", "g")
+	mustCLI(t, l, "n1", "resource", "create", "app", "ocf:heartbeat:Dummy", "--group", "g")
+	mustCLI(t, l, "n2", "constraint", "location", "add", "web", primary, "100")
+	mustCLI(t, l, "n2", "constraint", "location", "add", "g", primary, "100")
+	on := func(n string) func(string) bool { return func(m string) bool { return m == n } }
+	off := func(n string) func(string) bool { return func(m string) bool { return m != n } }
+	for _, r := range []string{"web", "ip", "app"} {
+		waitPlaced(t, l, r, on(primary), "not started on the promoted node "+primary)
+	}
+	if err := l.Kill(primary); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"web", "ip", "app"} {
+		waitPlaced(t, l, r, off(primary), "not back after "+primary+" was killed")
+	}
+	roles := waitRoles(t, l, func(r map[string]string) bool {
+		_, left := r[primary]
+		for _, role := range r {
+			if role == "Promoted" && !left {
+				return true
+			}
+		}
+		return false
+	}, "no instance promoted again")
+	t.Logf("killed %s; now web on %v, group on %v, roles %v", primary, dummyNodes(l, "web"), dummyNodes(l, "ip"), roles)
+}

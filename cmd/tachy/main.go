@@ -37,6 +37,7 @@ func commands() []command {
 		{name: "config", help: "Check or print a configuration file; export or import the cluster's CIB.", cmd: &configCmd{}},
 		{name: "cluster", help: "Set up the cluster: its CA and node certificates.", cmd: &clusterCmd{}},
 		{name: "property", help: "Cluster properties (crm_config), as pcs property.", cmd: &propertyCmd{}},
+		{name: "stonith", help: "Fencing devices: create (as pcs stonith create).", cmd: &stonithCmd{}},
 		{name: "resource", help: "Resources: create, delete, move, ban, enable, disable, cleanup, restart, list (as pcs resource).", cmd: &resourceCmd{}},
 		{name: "constraint", help: "Location, colocation and order constraints (as pcs constraint).", cmd: &constraintCmd{}},
 		{name: "node", help: "Node standby and maintenance (as pcs node).", cmd: &nodeCmd{}},

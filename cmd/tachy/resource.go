@@ -145,7 +145,7 @@ func agentMetadata(spec string) (lrmd.Agent, *lrmd.Metadata, error) {
 		return a, nil, fmt.Errorf("%w, e.g. ocf:heartbeat:Dummy, ocf:pacemaker:Stateful or lsb:NAME", err)
 	}
 	if a.Class == "stonith" {
-		return a, nil, fmt.Errorf("%s is a fence agent: fence devices are not created with `tachy resource create`", spec)
+		return a, nil, fmt.Errorf("%s is a fence agent: create fence devices with `tachy stonith create NAME AGENT ...`", spec)
 	}
 	tmp, err := os.MkdirTemp("", "tachy-meta-")
 	if err != nil {
