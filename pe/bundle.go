@@ -560,3 +560,40 @@ func nodeAttributes(r *Resource, n *Node) map[string]string {
 	}
 	return nil
 }
+
+// writeBundle is pe__bundle_text: a header with the image, then a line
+// per replica naming its guest node (or container) and IP, showing the
+// inner instance (or the container) where the container runs.
+func (r *Result) writeBundle(b *strings.Builder, st statusCtx, rsc *Resource, indent string) {
+	data := rsc.bundle
+	kind := "Container bundle"
+	if len(data.replicas) > 1 {
+		kind += " set"
+	}
+	var flags []string
+	if rsc.Clone != nil && data.inner != nil && data.inner.unique {
+		flags = append(flags, "unique")
+	}
+	if st.unmanaged(rsc) {
+		flags = append(flags, "unmanaged")
+	}
+	b.WriteString(indent + "* " + kind + ": " + rsc.ID + " [" + data.image + "]" + flagText(flags) + ":\n")
+	for _, rep := range data.replicas {
+		shown := rep.container
+		if rep.child != nil {
+			shown = rep.child
+		}
+		name := rep.container.ID
+		if rep.remote != nil {
+			name = rep.remote.ID
+		}
+		if rep.ipaddr != "" {
+			name += " (" + rep.ipaddr + ")"
+		}
+		var node *Node
+		if running := st.running(rep.container); len(running) > 0 {
+			node = running[0]
+		}
+		b.WriteString(indent + "  * " + primitiveLineAs(st, shown, name, node) + "\n")
+	}
+}
