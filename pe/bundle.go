@@ -126,6 +126,12 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 			Operations:         monitorOps(cid, 60*time.Second, "20s"),
 		}, cid, bundle, defaults, templates)
 		rep.container.bundleOf = bundle
+		if data.inner != nil && i < len(data.inner.Children) {
+			// The container carries the inner primitive's
+			// utilization; the instance none.
+			child := data.inner.Children[i]
+			rep.container.Util, child.Util = child.Util, map[string]int{}
+		}
 		bundle.Children = append(bundle.Children, rep.container)
 		if data.inner != nil && i < len(data.inner.Children) {
 			rep.child = data.inner.Children[i]
