@@ -1068,8 +1068,10 @@ outer:
 		var blocker *Resource // the resource named in the reason
 		for _, p := range prim.primitives() {
 			for _, a := range p.actions {
-				// An unassigned resource has no start to block on.
-				if a.Task != "start" || a.Interval != 0 || a.node == nil {
+				// An unassigned resource has no start to block on,
+				// unless an ordering reaches it (a bundle's
+				// containers, ordered after the bundle's start).
+				if a.Task != "start" || a.Interval != 0 || (a.node == nil && !ws.ordered(a)) {
 					continue
 				}
 				if a.Runnable {
@@ -1156,4 +1158,14 @@ func (ws *workingSet) requiresNothing(r *Resource) bool {
 		return false
 	}
 	return !ws.opts.stonithEnabled && ws.opts.noQuorumPolicy == "ignore" && !isFenceDevice(r)
+}
+
+// ordered: some ordering has a as its then.
+func (ws *workingSet) ordered(a *Action) bool {
+	for _, e := range ws.edges {
+		if e.Then == a.ID {
+			return true
+		}
+	}
+	return false
 }

@@ -32,7 +32,6 @@ type bundleData struct {
 }
 
 type replica struct {
-	offset                       int
 	ip, container, remote, child *Resource
 	node                         *Node // the guest node BUNDLE-i
 	ipaddr                       string
@@ -86,7 +85,6 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 	}
 	net := bundlePart(b, "network")
 	ipStart, _ := bundleAttr(net, "ip-range-start")
-	controlPort, _ := bundleAttr(net, "control-port")
 
 	bundle := &Resource{ID: b.ID, Clone: &cib.Clone{ID: b.ID}, bundle: data}
 	bundle.Meta = nvsets(b.MetaAttributes, nil, ws.baseCtx())
@@ -109,7 +107,7 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 	var members []*Resource
 	addr, _ := netip.ParseAddr(ipStart)
 	for i := 0; i < n; i++ {
-		rep := &replica{offset: i}
+		rep := &replica{}
 		if ipStart != "" && addr.IsValid() {
 			rep.ipaddr = addr.String()
 			addr = addr.Next()
@@ -129,7 +127,10 @@ func (ws *workingSet) unpackBundle(b *cib.Bundle, defaults map[string]string, te
 		bundle.Children = append(bundle.Children, rep.container)
 		if data.inner != nil && i < len(data.inner.Children) {
 			rep.child = data.inner.Children[i]
-			rep.remote = ws.bundleConnection(bundle, rep, b.ID+"-"+strconv.Itoa(i), controlPort, defaults)
+			// The container carries the inner primitive's
+			// utilization; the instance none.
+			rep.container.Util, rep.child.Util = rep.child.Util, map[string]int{}
+			rep.remote = ws.bundleConnection(bundle, rep, b.ID+"-"+strconv.Itoa(i), defaults)
 			members = append(members, rep.remote)
 		}
 		data.replicas = append(data.replicas, rep)
@@ -296,7 +297,7 @@ func (ws *workingSet) bundleMember(bundle *Resource, p *cib.Primitive, defaults 
 // bundleConnection is create_remote_resource: the connection of replica
 // rep and its guest node, on which only the replica's inner instance may
 // run.
-func (ws *workingSet) bundleConnection(bundle *Resource, rep *replica, id, port string, defaults map[string]string) *Resource {
+func (ws *workingSet) bundleConnection(bundle *Resource, rep *replica, id string, defaults map[string]string) *Resource {
 	ops := monitorOps(id, 30*time.Second, "30s")
 	conn := ws.bundleMember(bundle, &cib.Primitive{ID: id, Class: "ocf", Provider: "pacemaker", Type: "remote", Operations: ops}, defaults)
 	if _, ok := conn.Meta["allow-migrate"]; !ok {
@@ -355,9 +356,9 @@ func (ws *workingSet) bundleInnerClone(b *cib.Bundle, bundle *Resource, data *bu
 	return cl
 }
 
-// bundleReplica finds the replica whose guest node is n
-// (pe__find_bundle_replica): inner-instance history found there is that
-// replica's instance's.
+// bundleReplicaChild is pe__find_bundle_replica for an inner clone: the
+// instance of the replica whose guest node is n, to which history found
+// there belongs.
 func (cl *Resource) bundleReplicaChild(n *Node) *Resource {
 	for _, inst := range cl.Children {
 		if inst.bundleNode == n {
@@ -559,4 +560,41 @@ func nodeAttributes(r *Resource, n *Node) map[string]string {
 		return c.RunningOn[0].Attrs
 	}
 	return nil
+}
+
+// writeBundle is pe__bundle_text: a header with the image, then a line
+// per replica naming its guest node (or container) and IP, showing the
+// inner instance (or the container) where the container runs.
+func (r *Result) writeBundle(b *strings.Builder, st statusCtx, rsc *Resource, indent string) {
+	data := rsc.bundle
+	kind := "Container bundle"
+	if len(data.replicas) > 1 {
+		kind += " set"
+	}
+	var flags []string
+	if rsc.Clone != nil && data.inner != nil && data.inner.unique {
+		flags = append(flags, "unique")
+	}
+	if st.unmanaged(rsc) {
+		flags = append(flags, "unmanaged")
+	}
+	b.WriteString(indent + "* " + kind + ": " + rsc.ID + " [" + data.image + "]" + flagText(flags) + ":\n")
+	for _, rep := range data.replicas {
+		shown := rep.container
+		if rep.child != nil {
+			shown = rep.child
+		}
+		name := rep.container.ID
+		if rep.remote != nil {
+			name = rep.remote.ID
+		}
+		if rep.ipaddr != "" {
+			name += " (" + rep.ipaddr + ")"
+		}
+		var node *Node
+		if running := st.running(rep.container); len(running) > 0 {
+			node = running[0]
+		}
+		b.WriteString(indent + "  * " + primitiveLineAs(st, shown, name, node) + "\n")
+	}
 }

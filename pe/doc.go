@@ -12,7 +12,7 @@
 // monitor) and order them, then summarise.
 //
 // Covered: primitives, groups, clones (anonymous and unique, of primitives
-// and groups), promotable clones, and Pacemaker Remote and guest nodes
-// (pe/remote.go); bundles are not scheduled yet (their resources are left
-// alone and do not appear in the summary).
+// and groups), promotable clones, Pacemaker Remote and guest nodes
+// (pe/remote.go) and bundles (pe/bundle.go: replicas of a container, an IP
+// and a guest node running an instance of the inner clone).
 package pe

@@ -194,8 +194,8 @@ func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
 	}
 	var conf, orphans []*Resource
 	for _, rsc := range r.Resources {
-		if rsc.internal {
-			continue // a guest's implicit connection
+		if rsc.internal || rsc.bundleOf != nil {
+			continue // a guest's implicit connection, a bundle's member
 		}
 		if rsc.Orphan {
 			if st.activeAny(rsc) {
@@ -217,6 +217,8 @@ func (r *Result) topLevelInDocOrder(st statusCtx) []*Resource {
 
 func (r *Result) writeResource(b *strings.Builder, st statusCtx, rsc *Resource, indent string) {
 	switch {
+	case rsc.bundle != nil:
+		r.writeBundle(b, st, rsc, indent)
 	case rsc.isClone():
 		r.writeClone(b, st, rsc, indent)
 	case rsc.isGroup():
@@ -300,6 +302,15 @@ func displayName(p *Resource) string {
 
 // primitiveLine is pcmk__native_output_string for a primitive.
 func primitiveLine(st statusCtx, p *Resource) string {
+	var node *Node
+	if len(st.running(p)) == 1 {
+		node = st.running(p)[0]
+	}
+	return primitiveLineAs(st, p, displayName(p), node)
+}
+
+// primitiveLineAs shows p under the given name on the given node.
+func primitiveLineAs(st statusCtx, p *Resource, name string, node *Node) string {
 	var words []string
 	if p.Orphan {
 		words = append(words, "ORPHANED")
@@ -313,9 +324,7 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	} else {
 		words = append(words, string(role))
 	}
-	var node *Node
-	if len(st.running(p)) == 1 {
-		node = st.running(p)[0]
+	if node != nil {
 		words = append(words, node.Name)
 	}
 	var flags []string
@@ -340,7 +349,7 @@ func primitiveLine(st statusCtx, p *Resource) string {
 	if p.failureIgnored {
 		flags = append(flags, "failure ignored")
 	}
-	line := displayName(p) + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
+	line := name + "\t(" + agentOf(st, p) + "):\t " + strings.Join(words, " ") + flagText(flags)
 	if len(st.running(p)) > 1 {
 		// Active on several nodes: the node list follows the flags.
 		var names []string
