@@ -30,6 +30,8 @@ type Daemon struct {
 	hb     *heartbeat.Service
 	cib    *cibService
 	dcKick chan struct{}
+	// stopping is closed when the daemon stops: background retries end.
+	stopping chan struct{}
 	// downSince: when the DC loop first saw each node down (dc.go)
 	downSince map[uint32]time.Time
 	plan      plan
@@ -98,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d := &Daemon{cfg: cfg, local: local, log: log, names: map[uint32]string{}, started: time.Now(), inc: inc, subs: map[int]chan Event{},
-		dcKick: make(chan struct{}, 1)}
+		dcKick: make(chan struct{}, 1), stopping: make(chan struct{})}
 	var qnodes []quorum.Node
 	var peers []heartbeat.Peer
 	for _, n := range cfg.Nodes {
@@ -119,14 +121,6 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.metrics = newMetrics()
-	if cfg.Local.Metrics != "" {
-		srv, err := d.serveMetrics(cfg.Local.Metrics)
-		if err != nil {
-			ctl.ln.Close()
-			return err
-		}
-		defer srv.Close()
-	}
 	if d.exec, err = newExecutor(d); err != nil {
 		ctl.ln.Close()
 		return err
@@ -151,8 +145,20 @@ func Run(ctx context.Context, o Options) error {
 		ctl.ln.Close()
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	// Metrics read the heartbeat, the CIB and the executor: serve them
+	// once those exist.
+	if cfg.Local.Metrics != "" {
+		srv, err := d.serveMetrics(cfg.Local.Metrics)
+		if err != nil {
+			ctl.ln.Close()
+			return err
+		}
+		defer srv.Close()
+	}
 	go ctl.serve(ctx)
-	dcCtx, stopDC := context.WithCancel(ctx)
+	// The DC loop outlives ctx for a moment: a stopping DC still moves
+	// its own resources away (leaveCleanly) before it lets go.
+	dcCtx, stopDC := context.WithCancel(context.Background())
 	defer stopDC()
 	go d.dcLoop(dcCtx)
 	log.Info("tachy daemon running", "cluster", cfg.Cluster.Name, "node_id", local.ID, "socket", cfg.Local.Socket, "quorum", d.qs.Reason)
@@ -170,8 +176,9 @@ func Run(ctx context.Context, o Options) error {
 			d.mu.Unlock()
 			d.onQuorum(qs, heartbeat.MonotonicNow())
 		case <-ctx.Done():
-			stopDC()
+			close(d.stopping)
 			d.leaveCleanly()
+			stopDC()
 			stopHB()
 			err := d.hb.Wait()
 			os.Remove(cfg.Local.Socket)

@@ -71,6 +71,13 @@ func (d *Daemon) dcLoop(ctx context.Context) {
 			d.plan.clear()
 			continue
 		}
+		// A new DC first applies everything its predecessor committed
+		// (Raft commits them with an entry of the new term): planning
+		// from less could undo a recorded start or fencing.
+		if err := d.cib.r.CaughtUpAsLeader(ctx); err != nil {
+			d.log.Warn("cib: the new DC could not catch up with what was committed; not planning yet", "err", err)
+			continue
+		}
 		d.reconcile(ctx)
 	}
 }
@@ -177,6 +184,17 @@ func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
 			}
 		}
 		want := cib.Membership{InCCM: "true", Crmd: "online", Join: "member", Expected: "member"}
+		leaving := st != nil && shuttingDown(st)
+		if !up[n.ID] && leaving {
+			// It asked to leave and did: left, not lost. Its request is
+			// spent; it must not make it leave again when it returns.
+			out = append(out, &cib.Change{Op: cib.OpSetNodeAttribute, Node: n.Name, Name: "shutdown"})
+			if st.InCCM != "false" || st.Expected != "down" {
+				out = append(out, &cib.Change{Op: cib.OpNodeMembership, Node: n.Name,
+					Membership: &cib.Membership{InCCM: "false", Crmd: "offline", Join: "down", Expected: "down"}})
+			}
+			continue
+		}
 		if !up[n.ID] && st != nil && st.InCCM == "true" && d.settling(n.ID, now) {
 			continue // maybe a hiccup: decide when it has lasted
 		}
@@ -207,13 +225,73 @@ func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
 	return out
 }
 
-// leaveCleanly records, on the way out, that this node leaves on purpose
-// (expected down), so the survivors do not fence it.
+// shutdownWait bounds how long a stopping daemon waits for the DC to move
+// its resources away (Pacemaker's shutdown-escalation is 20 minutes; an
+// agent's stop timeout is usually well under a minute).
+const shutdownWait = 2 * time.Minute
+
+// leaveCleanly is a clean shutdown, as Pacemaker's: the node asks to leave
+// (the "shutdown" node attribute), the DC moves its resources away, and
+// once nothing runs here the daemon exits; the DC then records the node
+// as having left, not lost, and does not fence it. Without a DC (no
+// quorum) it leaves at once: nothing can be moved then.
 func (d *Daemon) leaveCleanly() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
-	m := cib.Membership{InCCM: "false", Crmd: "offline", Join: "down", Expected: "down"}
-	if _, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpNodeMembership, Node: d.local.Name, Membership: &m}); err != nil {
-		d.log.Warn("cib: could not record this node's clean shutdown; the others may fence it", "err", err)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := d.cib.r.Change(cctx, d.cib.net, &cib.Change{Op: cib.OpSetNodeAttribute, Node: d.local.Name, Name: "shutdown", Value: &now})
+	ccancel()
+	if err != nil {
+		d.log.Warn("cannot ask the DC to move this node's resources away; leaving with them (the others may fence this node)", "err", err)
+		return
 	}
+	d.log.Info("shutting down: waiting for the DC to move this node's resources away")
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		c, _, err := d.cib.r.Fresh(rctx, d.cib.net)
+		rcancel()
+		if err == nil && len(activeHere(c, d.local.Name)) == 0 {
+			d.log.Info("nothing runs here any more: leaving")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			d.log.Warn("shutdown: resources still run here after the wait; leaving with them", "resources", activeHere(c, d.local.Name))
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// activeHere lists the resources the CIB shows active on node.
+func activeHere(c *cib.CIB, node string) []string {
+	if c == nil {
+		return []string{"(no CIB)"}
+	}
+	res, err := pe.Schedule(c, time.Now())
+	if err != nil {
+		return []string{"(" + err.Error() + ")"}
+	}
+	var out []string
+	states, _ := res.States()
+	for _, s := range states {
+		if slices.Contains(s.Nodes, node) {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// shuttingDown reports whether a node asked to leave (Pacemaker's
+// "shutdown" transient attribute, a time).
+func shuttingDown(st *cib.NodeState) bool {
+	for _, set := range st.Transient {
+		for _, p := range set.Pairs {
+			if p.Name == "shutdown" && p.HasValue && p.Value != "" && p.Value != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -187,14 +187,24 @@ func (d *Daemon) onRecurringResult(r lrmd.Result) {
 	}
 	d.log.Warn("monitor failed", "resource", r.Resource, "rc", int(r.RC), "reason", r.ExitReason)
 	d.count("tachy_monitor_failures_total", "resource", r.Resource)
+	// lrmd reports a failure that persists only once: keep trying until
+	// the CIB has it (there may be no DC for a while), or the daemon stops.
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		c, _ := d.cib.r.Current()
-		for _, ch := range failureChanges(c, d.local.Name, r, "") {
-			if _, err := d.cib.r.Change(ctx, d.cib.net, ch); err != nil {
-				d.log.Error("cannot record a monitor failure in the CIB; the resource will not be recovered until it is", "resource", r.Resource, "err", err)
+		chs := failureChanges(c, d.local.Name, r, "")
+		for i := 0; i < len(chs); {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := d.cib.r.Change(ctx, d.cib.net, chs[i])
+			cancel()
+			if err == nil {
+				i++
+				continue
+			}
+			d.log.Error("cannot record a monitor failure in the CIB yet; retrying (the resource is recovered once it is recorded)", "resource", r.Resource, "err", err)
+			select {
+			case <-d.stopping:
 				return
+			case <-time.After(2 * time.Second):
 			}
 		}
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,13 @@ func (d *Daemon) fenceNode(ctx context.Context, c *cib.CIB, node, action string)
 		d.count("tachy_fencing_total", "result", "ok")
 		d.log.Warn("node fenced", "peer", node, "action", action, "device", p.ID, "took", time.Since(start).Round(time.Millisecond))
 		if action == "on" {
+			// pe unfences a node once: it reads #node-unfenced.
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			now := strconv.FormatInt(time.Now().Unix(), 10)
+			if _, err := d.submit(sctx, &cib.Change{Op: cib.OpSetNodeAttribute, Node: node, Name: "#node-unfenced", Value: &now}); err != nil {
+				return fmt.Errorf("%s was unfenced, but recording it failed: %w", node, err)
+			}
 			return nil
 		}
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)

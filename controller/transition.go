@@ -29,13 +29,16 @@ type transitionResult struct {
 
 // maybeStartTransition starts a transition for res unless one runs.
 func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.Result) {
-	graph := 0
+	// Only actions that do something make a transition: do_shutdown
+	// asks nothing of tachy (the node leaves by itself), and a graph of
+	// it and pseudo-actions alone would be planned again at once.
+	work := 0
 	for _, a := range res.Actions {
-		if a.Runnable && !a.Optional {
-			graph++
+		if a.Runnable && !a.Optional && !a.Pseudo && a.Task != "do_shutdown" {
+			work++
 		}
 	}
-	if graph == 0 {
+	if work == 0 {
 		return
 	}
 	d.mu.Lock()
@@ -151,6 +154,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 	case a.Pseudo:
 		return transitionResult{action: a, ok: true}
 	case a.Resource == "" && a.Task == "stonith":
+		if !d.cib.r.IsDC() {
+			return transitionResult{action: a, err: errors.New("no longer the DC")}
+		}
 		if err := d.fenceNode(ctx, c, a.Node, a.FenceOp); err != nil {
 			return transitionResult{action: a, err: err}
 		}
@@ -172,11 +178,15 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 		return transitionResult{action: a, err: err}
 	}
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
+	// The result is recorded through whichever node is DC by now: if
+	// this one lost the role while the action ran, the new DC must still
+	// learn what happened (or it would plan as if it had not).
 	for _, ch := range failureChanges(c, a.Node, r, key) {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := d.submit(sctx, ch)
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := d.cib.r.Change(sctx, d.cib.net, ch)
 		cancel()
 		if err != nil {
+			d.log.Error("cannot record an operation's result in the CIB; the next DC may not know it ran", "action", a.Key(), "node", a.Node, "err", err)
 			return transitionResult{action: a, err: fmt.Errorf("recording the result: %w", err)}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,4 +320,62 @@ func TestClusterCLIFailover(t *testing.T) {
 		return false
 	}, "no instance promoted again")
 	t.Logf("killed %s; now web on %v, group on %v, roles %v", primary, dummyNodes(l, "web"), dummyNodes(l, "ip"), roles)
+}
+
+// A clean stop (SIGTERM) of a node's daemon moves its resources away before
+// it exits, and the node is recorded as having left: not fenced, though
+// fencing is enabled. It comes back and takes its resources again.
+func TestClusterCleanStop(t *testing.T) {
+	needLab(t)
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/Dummy"); err != nil {
+		t.Skip("resource-agents is not installed (ocf:heartbeat:Dummy)")
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	os.WriteFile(cibFile, []byte(strings.ReplaceAll(fencedCIB, "LABDIR", l.Dir())), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	mustCLI(t, l, "n1", "constraint", "location", "add", "g", "n2", "100")
+	on := func(n string) func(string) bool { return func(m string) bool { return m == n } }
+	waitPlaced(t, l, "ip", on("n2"), "not on n2")
+	waitPlaced(t, l, "app", on("n2"), "not on n2")
+	pid, err := l.DaemonPID("n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon waits for its resources to leave, then exits.
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("n2's daemon did not exit within 30 s of SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elsewhere := func(m string) bool { return m != "n2" }
+	moved := waitPlaced(t, l, "ip", elsewhere, "not moved off the stopped node")
+	waitPlaced(t, l, "app", on(moved), "not with ip")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out := mustCLI(t, l, "n1", "config", "export")
+		if strings.Contains(out, `uname="n2" in_ccm="false" crmd="offline" join="down" expected="down"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n2 is not recorded as having left:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, n := range []string{"n1", "n3"} {
+		if b, _ := os.ReadFile(l.LogPath(n)); strings.Contains(string(b), "node fenced") {
+			t.Fatalf("%s fenced a node that stopped cleanly", n)
+		}
+	}
+	// Back: its request to leave is spent, the group returns to it.
+	if err := l.Start("n2"); err != nil {
+		t.Fatal(err)
+	}
+	waitPlaced(t, l, "ip", on("n2"), "not back on n2 after it returned")
 }

@@ -90,23 +90,41 @@ func (s *LogStore) scan() (dropped int64, err error) {
 	end := fi.Size()
 	var off int64
 	var hdr [recordHeader]byte
+	// damaged decides what a bad record at off means: the torn tail of
+	// an unacknowledged batch if nothing follows it, else damage to
+	// entries that were acknowledged, which must not be cut silently.
+	damaged := func(recordEnd int64, what string) error {
+		if recordEnd >= end || recordEnd <= off {
+			return nil // the last record, incomplete or torn: cut it
+		}
+		return fmt.Errorf("raft log %s: %s at offset %d, with %d bytes of records after it: the log is damaged, not torn; move it away and let this node catch up from the others", s.path, what, off, end-recordEnd)
+	}
 	for off < end {
 		if _, err := s.f.ReadAt(hdr[:], off); err != nil {
+			if off+recordHeader <= end {
+				return 0, fmt.Errorf("raft log %s: reading offset %d: %w", s.path, off, err)
+			}
 			break
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[0:]))
 		if n < bodyFixed || n > maxRecord || off+recordHeader+n > end {
-			break
+			break // an incomplete last record, or a length torn mid-write
 		}
 		body := make([]byte, n)
 		if _, err := s.f.ReadAt(body, off+recordHeader); err != nil {
-			break
+			return 0, fmt.Errorf("raft log %s: reading offset %d: %w", s.path, off, err)
 		}
 		if crc32.Checksum(body, castagnoli()) != binary.LittleEndian.Uint32(hdr[4:]) {
+			if err := damaged(off+recordHeader+n, "a record fails its checksum"); err != nil {
+				return 0, err
+			}
 			break
 		}
 		var l raft.Log
 		if decodeBody(body, &l) != nil {
+			if err := damaged(off+recordHeader+n, "a record cannot be decoded"); err != nil {
+				return 0, err
+			}
 			break
 		}
 		if len(s.offsets) == 0 {
@@ -329,10 +347,8 @@ func (s *LogStore) dropPrefix(newFirst uint64) error {
 		out.Close()
 		return fmt.Errorf("raft log compaction: %w", err)
 	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		out.Close()
-		return err
-	}
+	// From the rename on, the new file is the log: write to it whatever
+	// happens next (the old one is unlinked).
 	s.f.Close()
 	s.f = out
 	kept := s.offsets[newFirst-s.first:]
@@ -341,7 +357,7 @@ func (s *LogStore) dropPrefix(newFirst uint64) error {
 		offs[i] = o - from
 	}
 	s.offsets, s.first, s.size = offs, newFirst, s.size-from
-	return nil
+	return syncDir(filepath.Dir(s.path))
 }
 
 // Close closes the file.

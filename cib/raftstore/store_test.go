@@ -139,6 +139,24 @@ func TestLogStoreTornTail(t *testing.T) {
 	}
 }
 
+// Damage before the last record is not a torn write: Open refuses the
+// log rather than cut acknowledged entries.
+func TestLogStoreRefusesDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.log")
+	s, err := OpenLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeRange(t, s, 1, 20)
+	s.Close()
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x40
+	os.WriteFile(path, data, 0o600)
+	if _, err := OpenLog(path); err == nil || !strings.Contains(err.Error(), "damaged, not torn") {
+		t.Fatalf("damage in the middle: %v", err)
+	}
+}
+
 func TestStableStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "raft.stable")
 	s, err := OpenStable(path)

@@ -291,6 +291,11 @@ func (r *Replica) ServeForwards(n *Network) {
 // leaderCommitIndex is Raft's read index: the commit index, once this node
 // has confirmed it still leads (so no newer leader has committed more).
 func (r *Replica) leaderCommitIndex(ctx context.Context) (uint64, error) {
+	// Raft's read-index rule: a new leader's commit index counts only
+	// once an entry of its own term is committed.
+	if err := r.CaughtUpAsLeader(ctx); err != nil {
+		return 0, err
+	}
 	idx := r.raft.CommitIndex()
 	if err := r.wait(ctx, r.raft.VerifyLeader()); err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,7 +55,9 @@ type Replica struct {
 	logs   *raftstore.LogStore
 	stable *raftstore.StableStore
 	snaps  raft.SnapshotStore
-	log    *slog.Logger
+	// barrierTerm is the leadership term CaughtUpAsLeader last completed.
+	barrierTerm atomic.Uint64
+	log         *slog.Logger
 }
 
 // ErrNotLeader is returned by Submit on a node that is not the DC; the
@@ -220,8 +223,15 @@ func (r *Replica) wait(ctx context.Context, f raft.Future) error {
 	}
 }
 
+// ErrOutcomeUnknown: the DC lost its role while committing a change; the
+// change may or may not have been committed.
+var ErrOutcomeUnknown = errors.New("the DC lost its role while committing the change: it may or may not have been applied; read the CIB and retry if it was not")
+
 func (r *Replica) leaderErr(err error) error {
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+	if errors.Is(err, raft.ErrLeadershipLost) {
+		return ErrOutcomeUnknown
+	}
+	if errors.Is(err, raft.ErrNotLeader) {
 		addr, id := r.raft.LeaderWithID()
 		return &NotLeaderError{Leader: string(id), Address: string(addr)}
 	}
@@ -264,6 +274,21 @@ func (r *Replica) Watch() (<-chan struct{}, func()) { return r.fsm.watch() }
 // on the DC, Current is then up to date.
 func (r *Replica) Barrier(ctx context.Context) error {
 	return r.wait(ctx, r.raft.Barrier(timeoutOf(ctx)))
+}
+
+// CaughtUpAsLeader waits, once per leadership term, until this leader has
+// applied every entry committed before it became leader (a Barrier: an
+// entry of its own term committed and everything before it applied).
+func (r *Replica) CaughtUpAsLeader(ctx context.Context) error {
+	term := r.raft.CurrentTerm()
+	if r.barrierTerm.Load() == term {
+		return nil
+	}
+	if err := r.Barrier(ctx); err != nil {
+		return err
+	}
+	r.barrierTerm.Store(term)
+	return nil
 }
 
 // IsDC reports whether this node is the Raft leader, the DC.
