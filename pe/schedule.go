@@ -20,6 +20,7 @@ type workingSet struct {
 	// constraints are the CIB's with template and tag references expanded
 	// (expandReferences); the scheduler reads these, not the CIB's.
 	constraints []cib.Constraint
+	fillersOf   map[*Resource][]*Resource // container -> its fillers (fillers)
 	now         time.Time
 	opts        options
 	props       map[string]string
