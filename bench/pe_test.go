@@ -46,3 +46,24 @@ func TestGenerateCIB(t *testing.T) {
 		t.Fatalf("%d starts planned for 200 resources of which about 50 run", starts)
 	}
 }
+
+// Scheduling stays near-linear in the number of resources: a quadratic
+// step (one crept in once, through a per-resource scan of all resources)
+// takes seconds here; the bound is loose enough for a busy machine.
+func TestScheduleScales(t *testing.T) {
+	var b bytes.Buffer
+	if err := GenerateCIB(&b, 2000, 32, 1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cib.Import(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := pe.Schedule(c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("scheduling 2,000 resources on 32 nodes took %s: something became quadratic", d)
+	}
+}
