@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/cib/replica"
@@ -102,19 +103,37 @@ type CIBDocument struct {
 	Version replica.Version `json:"version"`
 	DC      string          `json:"dc"`
 	XML     string          `json:"xml"`
+	// Stale: no DC confirmed this copy is current (asked with
+	// allowStale, when there was none); it may miss recent changes.
+	Stale bool `json:"stale,omitempty"`
 }
 
-func (s *cibService) document(ctx context.Context) (*CIBDocument, error) {
-	c, v, err := s.r.Fresh(ctx, s.net)
+// document returns the CIB once it is current (a linearizable read).
+// With allowStale, and no DC to confirm it within a moment, it returns
+// this node's copy marked stale: status displays need something to show
+// exactly when the cluster has no DC.
+func (s *cibService) document(ctx context.Context, allowStale bool) (*CIBDocument, error) {
+	fctx := ctx
+	if allowStale {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
+	stale := false
+	c, v, err := s.r.Fresh(fctx, s.net)
 	if err != nil {
-		return nil, err
+		if !allowStale {
+			return nil, err
+		}
+		c, v = s.r.Current()
+		stale = true
 	}
 	var b bytes.Buffer
 	if err := cib.Export(&b, c); err != nil {
 		return nil, err
 	}
 	dc, _ := s.r.DC()
-	return &CIBDocument{Version: v, DC: dc, XML: b.String()}, nil
+	return &CIBDocument{Version: v, DC: dc, XML: b.String(), Stale: stale}, nil
 }
 
 func (s *cibService) change(ctx context.Context, ch *cib.Change) (replica.Version, error) {

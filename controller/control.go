@@ -24,6 +24,8 @@ import (
 type request struct {
 	Op     string      `json:"op"`
 	Change *cib.Change `json:"change,omitempty"` // cib-change
+	// AllowStale (cib): this node's copy will do when no DC confirms it.
+	AllowStale bool `json:"allow_stale,omitempty"`
 }
 
 type response struct {
@@ -127,7 +129,7 @@ func (s *controlServer) handle(ctx context.Context, c *net.UnixConn) {
 	case "cib":
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		doc, err := s.d.cib.document(cctx)
+		doc, err := s.d.cib.document(cctx, req.AllowStale)
 		if err != nil {
 			enc.Encode(response{Error: err.Error()})
 			return
@@ -261,6 +263,19 @@ func (c Client) call(req request, timeout time.Duration) (response, error) {
 // CIB returns the daemon's copy of the CIB.
 func (c Client) CIB() (*CIBDocument, error) {
 	r, err := c.call(request{Op: "cib"}, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if r.CIB == nil {
+		return nil, fmt.Errorf("the daemon at %s sent no CIB", c.Socket)
+	}
+	return r.CIB, nil
+}
+
+// CIBForDisplay returns the CIB, or this node's copy marked Stale when no
+// DC can confirm it is current (for status displays).
+func (c Client) CIBForDisplay() (*CIBDocument, error) {
+	r, err := c.call(request{Op: "cib", AllowStale: true}, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}

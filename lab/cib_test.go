@@ -163,6 +163,20 @@ func TestClusterCIB(t *testing.T) {
 			t.Fatalf("%s after a full restart:\n%s\nwant:\n%s", n, got, want)
 		}
 	}
+
+	// Without a DC (two of three nodes gone) status still answers, from
+	// the local copy, and says so.
+	for _, n := range nodes[1:] {
+		if err := l.Kill(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start = time.Now()
+	out := mustCLI(t, l, nodes[0], "status")
+	if !strings.Contains(out, "No DC: this is the local copy") || !strings.Contains(out, `<primitive id="web"`) && !strings.Contains(out, "web\t(ocf:heartbeat:Dummy)") {
+		t.Fatalf("status without a DC:\n%s", out)
+	}
+	t.Logf("status without a DC answered in %s", time.Since(start).Round(time.Millisecond))
 }
 
 func configSection(xml string) string {

@@ -68,6 +68,7 @@ type statusJSON struct {
 	controller.Status
 	Resources []pe.ResourceState `json:"resources"`
 	Nodes     []pe.NodeState     `json:"nodes"`
+	CIBStale  bool               `json:"cib_stale,omitempty"`
 	CIBError  string             `json:"cib_error,omitempty"`
 }
 
@@ -79,7 +80,7 @@ func (c *statusCmd) once(g *globals, w io.Writer) error {
 	}
 	var res *pe.Result
 	var doc *cib.CIB
-	d, cerr := cl.CIB()
+	d, cerr := cl.CIBForDisplay()
 	if cerr == nil {
 		if doc, cerr = cib.Import(strings.NewReader(d.XML)); cerr == nil {
 			res, _, cerr = pe.Simulation(doc)
@@ -89,6 +90,7 @@ func (c *statusCmd) once(g *globals, w io.Writer) error {
 		out := statusJSON{Status: st, Resources: []pe.ResourceState{}, Nodes: []pe.NodeState{}}
 		if res != nil {
 			out.Resources, out.Nodes = res.States()
+			out.CIBStale = d.Stale
 		}
 		if cerr != nil {
 			out.CIBError = cerr.Error()
@@ -98,6 +100,9 @@ func (c *statusCmd) once(g *globals, w io.Writer) error {
 		return enc.Encode(out)
 	}
 	if res != nil {
+		if d.Stale {
+			fmt.Fprintln(w, "(No DC: this is the local copy of the CIB; it may miss the latest changes.)")
+		}
 		writeClusterSummary(w, st, doc, res)
 	} else {
 		fmt.Fprintf(w, "Cluster resources: unavailable: %v\n\n", cerr)
