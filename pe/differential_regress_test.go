@@ -16,15 +16,7 @@ import (
 // blocks its then when its first cannot run (handle_asymmetric_ordering).
 // (Found by TestDifferential.)
 func TestOrderThenGroupUpdatesMembers(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(groupOrderCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, groupOrderCIB)
 	want := strings.Join([]string{ // crm_simulate 2.1.5
 		"* Start a1 ( node1 )",
 		"* Start a2 ( node1 )",
@@ -93,15 +85,7 @@ const groupOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-w
 // its node by its fail count takes the whole group elsewhere. (Found by
 // TestDifferential.)
 func TestGroupMovesForBannedLastMember(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(groupBanCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, groupBanCIB)
 	want := strings.Join([]string{ // crm_simulate 2.1.5
 		"* Move g1 ( node2 -> node1 )",
 		"* Move g2 ( node2 -> node1 )",
@@ -138,15 +122,7 @@ const groupBanCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wit
 // the attribute (generate_location_rule): b cannot run on node2. (Found by
 // TestDifferential.)
 func TestRuleScoreAttributeMissing(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(scoreAttrCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, scoreAttrCIB)
 	want := "* Start a ( node3 )\n* Start b ( node3 )" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -184,15 +160,7 @@ const scoreAttrCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
 // start required, and so what is ordered after it: g2 stops "due to
 // required g1 start". (Found by TestDifferential.)
 func TestStoppingResourceRequiresItsStart(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(stoppingCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, stoppingCIB)
 	want := "* Stop g1 ( node2 ) due to node availability\n* Stop g2 ( node2 ) due to required g1 start" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -223,15 +191,7 @@ const stoppingCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wit
 // requires every instance's start, wherever it is, so the running
 // instance restarts (clone_update_actions). (Found by TestDifferential.)
 func TestOrderBeforeCloneRestartsInstances(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(beforeCloneCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, beforeCloneCIB)
 	want := "* Start p ( node2 )\n* Restart d:0 ( node1 ) due to required p start\n* Start d:1 ( node2 )" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -260,15 +220,7 @@ const beforeCloneCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-
 // An unmanaged resource's unrunnable stop does not block the stop of a
 // resource ordered before it: m moves. (Found by TestDifferential.)
 func TestUnmanagedStopDoesNotBlock(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(unmanagedCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, unmanagedCIB)
 	want := "* Move m ( node2 -> node1 )" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -300,15 +252,7 @@ const unmanagedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
 // colocated with merges: p starts where u runs. (Found by
 // TestDifferential.)
 func TestUnmanagedPrefersItsNode(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(unmanagedColocCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, unmanagedColocCIB)
 	want := "* Start p ( node2 )" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -338,15 +282,7 @@ const unmanagedColocCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" valida
 // (Pacemaker prepends orderings to the then action's list). (Found by
 // TestDifferential.)
 func TestLaterOrderingGivesReason(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(twoOrdersCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, twoOrdersCIB)
 	want := "* Start a ( node1 )\n* Start b ( node2 )\n* Restart r ( node2 ) due to required b start" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -378,15 +314,7 @@ const twoOrdersCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
 // with pb, whose roll-back then keeps d where it runs. (Found by
 // TestDifferential.)
 func TestColocationOrderByPrimaryID(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(colocOrderCIB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(transitionSummary(res.String()), "\n")
+	got := summaryOf(t, colocOrderCIB)
 	want := "* Start pb ( node2 )\n* Start pa ( node2 )" // crm_simulate 2.1.5
 	if got != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
@@ -411,3 +339,18 @@ const colocOrderCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-w
   </status>
 </cib>
 `
+
+// summaryOf schedules a CIB at its execution-date and returns its
+// Transition Summary, one normalised line each.
+func summaryOf(t *testing.T, xml string) string {
+	t.Helper()
+	c, err := cib.Import(strings.NewReader(xml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Schedule(c, time.Unix(c.ExecutionDate, 0).UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(transitionSummary(res.String()), "\n")
+}
