@@ -40,6 +40,10 @@ const (
 	// the status: fail counts, last-failure, promotion scores. Bumps
 	// num_updates.
 	OpSetNodeAttribute ChangeOp = "set-node-attribute"
+	// OpIncrementNodeAttribute adds one to a transient node attribute
+	// (a fail count) where it is applied, so that concurrent increments
+	// are not lost (attrd's value++). INFINITY stays INFINITY.
+	OpIncrementNodeAttribute ChangeOp = "increment-node-attribute"
 	// OpRecordOperation records an operation result in the node's history,
 	// replacing the entry with the same id. Bumps num_updates.
 	OpRecordOperation ChangeOp = "record-operation"
@@ -198,6 +202,31 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			st.TransientID = st.ID
 		}
 		st.Transient = setPair(st.Transient, "status-"+st.ID, ch.Name, ch.Value)
+		next.NumUpdates = c.NumUpdates + 1
+	case OpIncrementNodeAttribute:
+		if ch.Name == "" {
+			return nil, fmt.Errorf("cib: increment-node-attribute on %q needs an attribute name", ch.Node)
+		}
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
+		v := "1"
+		for _, set := range st.Transient {
+			for _, p := range set.Pairs {
+				if p.Name == ch.Name && p.HasValue {
+					cur, err := ParseScore(p.Value)
+					if err != nil {
+						cur = 0
+					}
+					v = cur.Add(1).String()
+				}
+			}
+		}
+		if st.TransientID == "" {
+			st.TransientID = st.ID
+		}
+		st.Transient = setPair(st.Transient, "status-"+st.ID, ch.Name, &v)
 		next.NumUpdates = c.NumUpdates + 1
 	case OpRecordOperation:
 		if ch.Resource == "" || ch.Operation == nil || ch.Operation.ID == "" || ch.Operation.Operation == "" {

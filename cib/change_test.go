@@ -105,6 +105,16 @@ func TestApplyChanges(t *testing.T) {
 	if st := fenced.Status.NodeStates[0]; st.Expected != "down" || st.InCCM != "false" || len(st.Transient) != 0 {
 		t.Fatalf("fenced: %+v", st)
 	}
+	inc := mustApply(t, c, &Change{Op: OpIncrementNodeAttribute, Node: "n1", Name: "fail-count-web#monitor_10000"})
+	inc = mustApply(t, inc, &Change{Op: OpIncrementNodeAttribute, Node: "n1", Name: "fail-count-web#monitor_10000"})
+	inc = mustApply(t, inc, &Change{Op: OpIncrementNodeAttribute, Node: "n1", Name: "fail-count-web#start_0"})
+	got := map[string]string{}
+	for _, p := range inc.Status.NodeStates[0].Transient[0].Pairs {
+		got[p.Name] = p.Value
+	}
+	if got["fail-count-web#monitor_10000"] != "2" || got["fail-count-web#start_0"] != "INFINITY" {
+		t.Fatalf("increments: %v", got)
+	}
 	c = mustApply(t, c, &Change{Op: OpDeleteHistory, Node: "n2", Resource: "web"})
 	if len(c.Status.NodeStates[1].LRM.Resources) != 0 {
 		t.Fatal("cleanup left history")

@@ -243,33 +243,17 @@ func failureChanges(c *cib.CIB, node string, r lrmd.Result, transitionKey string
 	chs = append(chs, &cib.Change{Op: cib.OpRecordOperation, Node: node, Resource: r.Resource,
 		Operation: opRecord(r, r.Resource+"_last_failure_0", transitionKey), Agent: agentSource(r.Agent)})
 	attr := fmt.Sprintf("%s#%s_%d", r.Resource, r.Action, r.Interval.Milliseconds())
-	count := failCount(c, node, "fail-count-"+attr) + 1
-	cs, now := strconv.Itoa(count), strconv.FormatInt(time.Now().Unix(), 10)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	// Incremented where the change is applied: two failures recorded at
+	// once both count.
 	chs = append(chs,
-		&cib.Change{Op: cib.OpSetNodeAttribute, Node: node, Name: "fail-count-" + attr, Value: &cs},
+		&cib.Change{Op: cib.OpIncrementNodeAttribute, Node: node, Name: "fail-count-" + attr},
 		&cib.Change{Op: cib.OpSetNodeAttribute, Node: node, Name: "last-failure-" + attr, Value: &now})
 	return chs
 }
 
 func agentSource(a lrmd.Agent) *cib.AgentSource {
 	return &cib.AgentSource{Class: a.Class, Provider: a.Provider, Type: a.Type}
-}
-
-func failCount(c *cib.CIB, node, name string) int {
-	for _, st := range c.Status.NodeStates {
-		if st.Uname != node {
-			continue
-		}
-		for _, set := range st.Transient {
-			for _, p := range set.Pairs {
-				if p.Name == name {
-					n, _ := strconv.Atoi(p.Value)
-					return n
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // actionRequest builds what a node needs to run a graph action, from the

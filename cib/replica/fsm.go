@@ -58,8 +58,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer f.applied.Store(l.Index)
 	ch, err := cib.DecodeChange(l.Data)
 	if err != nil {
-		f.log.Error("cib: cannot read a committed change; this node cannot follow the cluster's CIB until tachy is upgraded", "index", l.Index, "err", err)
-		return err
+		// Skipping it would leave this node's CIB silently different
+		// from the others' (and it could become DC): stop instead, as a
+		// replicated state machine must; the log keeps the change for
+		// when tachy can read it.
+		f.log.Error("cib: cannot read a committed change; stopping: upgrade tachy on this node to the cluster's version", "index", l.Index, "err", err)
+		panic(fmt.Sprintf("cib: committed change %d cannot be read (%v): upgrade tachy on this node", l.Index, err))
 	}
 	old := f.cur.Load()
 	next, err := old.cib.Apply(ch)

@@ -392,3 +392,16 @@ func TestTLSRejectsForeignCertificates(t *testing.T) {
 		t.Fatalf("refusal without the reason: %v", err)
 	}
 }
+
+// A committed change this node cannot read stops the state machine: it
+// must not skip it and go on with a CIB that differs from the others'.
+func TestFSMStopsOnUnreadableChange(t *testing.T) {
+	f := newFSM(quiet)
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "upgrade tachy") {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte(`{"v":99,"change":{"op":"set-property"}}`)})
+	t.Fatal("an unreadable change was applied")
+}
