@@ -119,11 +119,17 @@ func pacemakerShims(stateDir string) (string, error) {
 }
 
 // handleCall answers the DC's requests.
-func (d *Daemon) handleCall(ctx context.Context, line []byte) []byte {
+func (d *Daemon) handleCall(ctx context.Context, from string, line []byte) []byte {
 	var req callRequest
 	var rep callReply
+	dc, _ := d.cib.r.DC()
 	if err := json.Unmarshal(line, &req); err != nil {
 		rep.Error = "malformed request: " + err.Error()
+	} else if from == "" || from != dc {
+		// Only the DC this node knows runs operations here: a deposed
+		// DC's late request must not start what the new one placed
+		// elsewhere.
+		rep.Error = fmt.Sprintf("%q may not run operations here: only the DC (%q as this node sees it) does", from, dc)
 	} else if req.Op != "exec" || req.Action == nil {
 		rep.Error = fmt.Sprintf("unknown request %q", req.Op)
 	} else if r, err := d.runAction(ctx, *req.Action); err != nil {

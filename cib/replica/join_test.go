@@ -59,9 +59,11 @@ func TestJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n2.Close()
-	nw.Handle(func(ctx context.Context, req []byte) []byte { return append([]byte("echo "), req...) })
+	nw.Handle(func(ctx context.Context, from string, req []byte) []byte {
+		return append([]byte("echo from "+from+": "), req...)
+	})
 	out, err := n2.Call(ctx, nw.Addr(), []byte("hello"))
-	if err != nil || string(out) != "echo hello\n" {
+	if err != nil || string(out) != "echo from n2: hello\n" {
 		t.Fatalf("a call with the joined certificate: %q %v", out, err)
 	}
 	// Without a certificate, nothing but a join request is answered.

@@ -29,7 +29,7 @@ type Network struct {
 	mu        sync.Mutex
 	handler   func(context.Context, *cib.Change) (Version, error)
 	readIndex func(context.Context) (uint64, error)
-	call      func(context.Context, []byte) []byte
+	call      func(ctx context.Context, from string, req []byte) []byte
 	joins     *JoinServer
 }
 
@@ -431,8 +431,9 @@ func (n *Network) serveJoin(c net.Conn, br *bufio.Reader) {
 }
 
 // Handle sets what answers Call on this node: one JSON line in, one out.
-// The daemon uses it for the DC's requests (run this operation).
-func (n *Network) Handle(h func(ctx context.Context, req []byte) (reply []byte)) {
+// from is the calling node, as its certificate names it. The daemon uses
+// it for the DC's requests (run this operation).
+func (n *Network) Handle(h func(ctx context.Context, from string, req []byte) (reply []byte)) {
 	n.mu.Lock()
 	n.call = h
 	n.mu.Unlock()
@@ -459,7 +460,7 @@ func (n *Network) serveCall(c net.Conn, br *bufio.Reader) {
 	// connection's deadline at most.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	reply := h(ctx, line)
+	reply := h(ctx, peerName(c), line)
 	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	c.Write(append(reply, '\n'))
 }
@@ -514,4 +515,18 @@ func (r *Replica) appliedThrough(idx uint64) bool {
 		}
 	}
 	return true
+}
+
+// peerName is the node a connection's certificate names (its CommonName,
+// which the cluster CA sets to the node's name), "" without one.
+func peerName(c net.Conn) string {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ""
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return ""
+	}
+	return certs[0].Subject.CommonName
 }
