@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/config"
 )
 
@@ -120,5 +122,27 @@ func TestClientSaysHowToStartTheDaemon(t *testing.T) {
 	_, err := Client{Socket: filepath.Join(t.TempDir(), "none.sock")}.Status()
 	if err == nil || !strings.Contains(err.Error(), "tachy daemon --config") {
 		t.Fatalf("error %v; want advice to start the daemon", err)
+	}
+}
+
+// The parameters an agent gets are the ones the scheduler digests: the
+// primitive's own first, its group's and clone's for what it leaves
+// unset, the start operation's over them, "#default" unsetting.
+func TestAgentParams(t *testing.T) {
+	c, err := cib.Import(strings.NewReader(`<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/>
+<resources><clone id="cl"><instance_attributes id="cl-ia"><nvpair id="cl-a" name="a" value="clone"/><nvpair id="cl-d" name="d" value="clone"/></instance_attributes>
+<group id="g"><instance_attributes id="g-ia"><nvpair id="g-a" name="a" value="group"/><nvpair id="g-b" name="b" value="group"/></instance_attributes>
+<primitive id="p" class="ocf" provider="heartbeat" type="Dummy">
+<instance_attributes id="p-ia2" score="1"><nvpair id="p-c1" name="c" value="high"/></instance_attributes>
+<instance_attributes id="p-ia"><nvpair id="p-a" name="a" value="own"/><nvpair id="p-c" name="c" value="low"/><nvpair id="p-e" name="e" value="x"/></instance_attributes>
+<operations><op id="p-start" name="start" interval="0"><instance_attributes id="p-start-ia"><nvpair id="p-s-e" name="e" value="#default"/><nvpair id="p-s-f" name="f" value="op"/></instance_attributes></op></operations>
+</primitive></group></clone></resources><constraints/></configuration><status/></cib>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := agentParams(c, c.FindPrimitive("p"))
+	want := map[string]string{"a": "own", "b": "group", "c": "high", "d": "clone", "f": "op"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("params %v, want %v", got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -276,7 +278,7 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 		return ActionRequest{}, fmt.Errorf("resource %s is not configured", a.Resource)
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
-		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: plainPairs(p.InstanceAttributes), Meta: plainPairs(p.MetaAttributes)}
+		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: agentParams(c, p), Meta: plainPairs(p.MetaAttributes)}
 	if cl := cloneOf(c, p.ID); cl != nil {
 		cloneMeta(c, cl, a.Resource, req.Meta)
 		// An anonymous clone's instances are interchangeable: the agent
@@ -392,4 +394,91 @@ func historyAgent(c *cib.CIB, node, rsc string) *cib.AgentSource {
 		}
 	}
 	return nil
+}
+
+// agentParams are the parameters an agent gets, computed as the
+// scheduler computes them for the op-digest (pe's startParams, after
+// Pacemaker's get_rsc_attributes): the primitive's instance attributes
+// (sets by score, the first to name a parameter wins), then its group's
+// and clone's for the names still unset, then the start operation's
+// instance attributes over them; "#default" unsets. Sets with rules are
+// left out (the scheduler then skips the digest comparison).
+func agentParams(c *cib.CIB, p *cib.Primitive) map[string]string {
+	params := map[string]string{}
+	firstWins(p.InstanceAttributes, params)
+	for _, parent := range parentsOf(c, p.ID) {
+		switch r := parent.(type) {
+		case *cib.Group:
+			firstWins(r.InstanceAttributes, params)
+		case *cib.Clone:
+			firstWins(r.InstanceAttributes, params)
+		}
+	}
+	if p.Operations != nil {
+		for _, op := range p.Operations.Ops {
+			if op.Name == "start" && op.Interval == 0 {
+				for k, v := range firstWins(op.InstanceAttributes, nil) {
+					params[k] = v
+				}
+				break
+			}
+		}
+	}
+	for k, v := range params {
+		if strings.EqualFold(v, "#default") {
+			delete(params, k)
+		}
+	}
+	return params
+}
+
+func firstWins(sets []*cib.NVSet, into map[string]string) map[string]string {
+	if into == nil {
+		into = map[string]string{}
+	}
+	ordered := slices.Clone(sets)
+	score := func(s *cib.NVSet) cib.Score {
+		if s.Score == nil {
+			return 0
+		}
+		return *s.Score
+	}
+	sort.SliceStable(ordered, func(i, j int) bool { return score(ordered[i]) > score(ordered[j]) })
+	for _, s := range ordered {
+		if len(s.Rules) > 0 {
+			continue
+		}
+		for _, pair := range s.Pairs {
+			if _, set := into[pair.Name]; pair.HasValue && !set {
+				into[pair.Name] = pair.Value
+			}
+		}
+	}
+	return into
+}
+
+// parentsOf lists the group and the clone a primitive belongs to, inner
+// first.
+func parentsOf(c *cib.CIB, id string) []cib.Resource {
+	var out []cib.Resource
+	for _, r := range c.Configuration.Resources {
+		switch r := r.(type) {
+		case *cib.Group:
+			if slices.ContainsFunc(r.Children, func(m *cib.Primitive) bool { return m.ID == id }) {
+				out = append(out, r)
+			}
+		case *cib.Clone:
+			switch ch := r.Child.(type) {
+			case *cib.Primitive:
+				if ch.ID == id {
+					out = append(out, r)
+				}
+			case *cib.Group:
+				if slices.ContainsFunc(ch.Children, func(m *cib.Primitive) bool { return m.ID == id }) {
+					out = append(out, ch, r)
+				}
+			}
+		}
+	}
+	return out
 }
