@@ -36,6 +36,11 @@ const (
 	// gone (nothing runs on a fenced node), as Pacemaker's controller
 	// records it. Bumps num_updates.
 	OpNodeFenced ChangeOp = "node-fenced"
+	// OpEraseHistory forgets everything a node's history records: a
+	// daemon that starts knows nothing of what runs on its node, so the
+	// DC probes it (Pacemaker erases a joining node's history too).
+	// Bumps num_updates.
+	OpEraseHistory ChangeOp = "erase-history"
 	// OpSetNodeAttribute sets (or deletes) a transient node attribute in
 	// the status: fail counts, last-failure, promotion scores. Bumps
 	// num_updates.
@@ -184,6 +189,17 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		}
 		st.InCCM, st.Crmd, st.Join, st.Expected = "false", "offline", "down", "down"
 		st.Transient, st.TransientID = nil, ""
+		if st.LRM != nil {
+			lrm := *st.LRM
+			lrm.Resources = nil
+			st.LRM = &lrm
+		}
+		next.NumUpdates = c.NumUpdates + 1
+	case OpEraseHistory:
+		st, err := next.editNodeState(ch.Node)
+		if err != nil {
+			return nil, err
+		}
 		if st.LRM != nil {
 			lrm := *st.LRM
 			lrm.Resources = nil

@@ -132,6 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer d.cib.close()
 	d.cib.net.Handle(d.handleCall)
+	go d.forgetOwnHistory()
 	events := make(chan heartbeat.Event, 1024)
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()

@@ -248,6 +248,11 @@ func failureChanges(c *cib.CIB, node string, r lrmd.Result, transitionKey string
 	if r.RC == r.Expected && r.Status == lrmd.StatusDone {
 		return chs
 	}
+	// A probe that finds the resource running (or promoted) found a
+	// fact, not a failure.
+	if isProbe(r) && r.Status == lrmd.StatusDone && (r.RC == lrmd.OK || r.RC == lrmd.RunningPromoted) {
+		return chs
+	}
 	chs = append(chs, &cib.Change{Op: cib.OpRecordOperation, Node: node, Resource: r.Resource,
 		Operation: opRecord(r, r.Resource+"_last_failure_0", transitionKey), Agent: agentSource(r.Agent)})
 	attr := fmt.Sprintf("%s#%s_%d", r.Resource, r.Action, r.Interval.Milliseconds())
@@ -279,6 +284,9 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
 		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: agentParams(c, p), Meta: plainPairs(p.MetaAttributes)}
+	if a.Probe {
+		req.Expected = int(lrmd.NotRunning) // a probe expects nothing, and finds whatever runs
+	}
 	if cl := cloneOf(c, p.ID); cl != nil {
 		cloneMeta(c, cl, a.Resource, req.Meta)
 		// An anonymous clone's instances are interchangeable: the agent
@@ -481,4 +489,28 @@ func parentsOf(c *cib.CIB, id string) []cib.Resource {
 		}
 	}
 	return out
+}
+
+func isProbe(r lrmd.Result) bool { return r.Action == "monitor" && r.Interval == 0 }
+
+// forgetOwnHistory: a daemon that starts knows nothing of what runs on its
+// node (its executor, and every recurring monitor, started afresh), so it
+// erases the node's history from the CIB and the DC probes the node
+// before it plans anything there. Retried until it lands: at a cluster's
+// first start the DC has to list the node first.
+func (d *Daemon) forgetOwnHistory() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpEraseHistory, Node: d.local.Name})
+		cancel()
+		if err == nil {
+			d.log.Info("this node's history is forgotten: the DC probes what runs here")
+			return
+		}
+		select {
+		case <-d.stopping:
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -190,6 +190,11 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 			return transitionResult{action: a, err: fmt.Errorf("recording the result: %w", err)}
 		}
 	}
+	if a.Probe && r.Status == lrmd.StatusDone && r.RC != lrmd.NotRunning {
+		// Not a failure, but the plan assumed it stopped: stop
+		// launching and plan again from what the probe found.
+		return transitionResult{action: a, err: fmt.Errorf("the probe found %s active (rc %d): planning again", a.Resource, int(r.RC))}
+	}
 	if r.RC != lrmd.RC(req.Expected) || r.Status != lrmd.StatusDone {
 		return transitionResult{action: a, err: fmt.Errorf("rc %d (%s), expected %d", int(r.RC), r.ExitReason, req.Expected)}
 	}

@@ -379,3 +379,49 @@ func TestClusterCleanStop(t *testing.T) {
 	}
 	waitPlaced(t, l, "ip", on("n2"), "not back on n2 after it returned")
 }
+
+// A daemon that starts erases its node's history, and the DC probes the
+// node before planning there: a resource found running where it should
+// not (here started behind the cluster's back while n3's daemon was down)
+// is stopped, and it ends up active once, where it belongs.
+func TestClusterProbesRestartedNode(t *testing.T) {
+	needLab(t)
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/Dummy"); err != nil {
+		t.Skip("resource-agents is not installed (ocf:heartbeat:Dummy)")
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	os.WriteFile(cibFile, []byte(resourceCIB), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	on := func(n string) func(string) bool { return func(m string) bool { return m == n } }
+	waitPlaced(t, l, "web", on("n2"), "not on n2")
+	if err := l.Kill("n3"); err != nil {
+		t.Fatal(err)
+	}
+	rogue := filepath.Join(filepath.Dir(l.ConfigPath("n3")), "state", "rsctmp", "Dummy-web.state")
+	os.MkdirAll(filepath.Dir(rogue), 0o755)
+	if err := os.WriteFile(rogue, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start("n3"); err != nil {
+		t.Fatal(err)
+	}
+	// The probe finds web on n3: active twice until the DC resolves it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(rogue); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy of web on n3 was not found and stopped; the CIB:\n%s", mustCLI(t, l, "n1", "config", "export"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	web := waitPlaced(t, l, "web", func(string) bool { return true }, "not running once after the probe")
+	out := mustCLI(t, l, "n1", "config", "export")
+	if !strings.Contains(out, `operation_key="web_monitor_0"`) {
+		t.Fatalf("no probe of web in the history:\n%s", out)
+	}
+	t.Logf("the probe found web on n3; it runs once now, on %s", web)
+}

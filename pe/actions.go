@@ -19,6 +19,7 @@ type Action struct {
 	Pseudo   bool // implied (no agent call): group markers, stops implied by fencing
 	Reason   string
 	FenceOp  string // fencing: "reboot", or "on" for unfencing
+	Probe    bool   // a probe (monitor, interval 0): expects "not running" and finds whatever is there
 
 	guestOf     string // guest fencing: the container recovered
 	inherent    bool   // required when created, not by propagation

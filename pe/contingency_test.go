@@ -87,7 +87,7 @@ func TestContingencyPlansWithFencing(t *testing.T) {
 	if fence < 0 || start < 0 || fence > start {
 		t.Errorf("losing n1: the takeover must follow the fencing: %q", exec)
 	}
-	if on := lines(p.On("n3")); len(on) == 0 || !strings.Contains(on[0], "vip") {
+	if on := lines(p.On("n3")); !slices.Contains(on, "Resource action: vip             start on n3") {
 		t.Errorf("n3's part of the plan: %q", on)
 	}
 	// Losing n3 (running nothing): only its fencing.

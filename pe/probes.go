@@ -1,9 +1,10 @@
 package pe
 
-// Probes are not scheduled as actions (their results are not in the
-// summary), but where they would run matters: they trigger unfencing, and
-// a probe that cannot run holds back the start of a resource active
-// nowhere.
+// Probes ask a node what runs there before anything is started on it:
+// a monitor with interval 0 for each resource its history does not know,
+// ordered before the resource's start (pcmk__schedule_probes). Where they
+// would run also matters for unfencing, and a probe that cannot run holds
+// back the start of a resource active nowhere.
 
 // probedOn lists the primitives of r that would be probed on n
 // (pcmk__probe_rsc_on_node): those with no history there. An anonymous
@@ -127,4 +128,23 @@ func (ws *workingSet) probeAllowed(p *Resource, n *Node) bool {
 		return p.bundleNode == n
 	}
 	return true
+}
+
+// createProbes schedules the probes on every node that can run them
+// (online, clean, not joining, not leaving).
+func (ws *workingSet) createProbes() {
+	for _, n := range ws.nodes {
+		if !n.Online || n.Unclean || n.Pending || n.Shutdown {
+			continue
+		}
+		for _, r := range ws.resources {
+			for _, p := range ws.probedOn(r, n) {
+				probe := ws.newAction(p, "monitor", n, false)
+				probe.Probe = true
+				for _, st := range orderAction(p, "start", false) {
+					ws.order(probe, st, OrderOptional)
+				}
+			}
+		}
+	}
 }

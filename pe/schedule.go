@@ -159,6 +159,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.fenceRemoteNodes()
 	ws.orderAfterUnfencing()
 	ws.blockStartsBehindProbes()
+	ws.createProbes()
 	ws.internalOrderings(all)
 	ws.containerOrderings()
 	ws.unpackOrders()
