@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"github.com/tachy-ha/tachy/config"
 	"slices"
 	"strconv"
 	"sync"
@@ -82,8 +84,10 @@ func (d *Daemon) dcLoop(ctx context.Context) {
 	}
 }
 
-// addMembers makes configured nodes that joined after the cluster was
-// made Raft voters (the founding members are from the bootstrap).
+// addMembers adds configured nodes that joined after the cluster was made
+// (the founding members are from the bootstrap): first as learners, which
+// receive the log without voting, then as voters once they have caught up,
+// so that a node still copying the log never counts towards quorum.
 func (d *Daemon) addMembers(ctx context.Context) {
 	members, err := d.cib.r.Members()
 	if err != nil {
@@ -91,18 +95,39 @@ func (d *Daemon) addMembers(ctx context.Context) {
 	}
 	for i := range d.cfg.Nodes {
 		n := &d.cfg.Nodes[i]
-		if slices.ContainsFunc(members, func(p replica.Peer) bool { return p.Node == n.Name }) {
-			continue
-		}
+		peer := replica.Peer{Node: n.Name, Address: cibAddr(n, d.cfg.CIB.Port)}
+		j := slices.IndexFunc(members, func(p replica.Peer) bool { return p.Node == n.Name })
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := d.cib.r.AddNode(actx, replica.Peer{Node: n.Name, Address: cibAddr(n, d.cfg.CIB.Port)})
-		cancel()
-		if err != nil {
-			d.log.Warn("cib: cannot add a configured node to the CIB's members", "peer", n.Name, "err", err)
-		} else {
-			d.log.Info("cib: node added to the CIB's members", "peer", n.Name)
+		switch {
+		case j < 0:
+			if err := d.cib.r.AddLearner(actx, peer); err != nil {
+				d.log.Warn("cib: cannot add a configured node to the CIB's members", "peer", n.Name, "err", err)
+			} else {
+				d.log.Info("cib: node added to the CIB's members; it votes once it has caught up", "peer", n.Name)
+			}
+		case members[j].Learner && d.caughtUp(actx, n):
+			if err := d.cib.r.AddNode(actx, peer); err != nil {
+				d.log.Warn("cib: cannot make a caught-up node a voter", "peer", n.Name, "err", err)
+			} else {
+				d.log.Info("cib: node caught up: it votes now", "peer", n.Name)
+			}
 		}
+		cancel()
 	}
+}
+
+// caughtUp asks a learner how far it has applied the log.
+func (d *Daemon) caughtUp(ctx context.Context, n *config.Node) bool {
+	line, _ := json.Marshal(callRequest{Op: "applied"})
+	out, err := d.cib.net.Call(ctx, cibAddr(n, d.cfg.CIB.Port), line)
+	if err != nil {
+		return false
+	}
+	var rep callReply
+	if json.Unmarshal(out, &rep) != nil || rep.Error != "" {
+		return false
+	}
+	return rep.Applied+16 >= d.cib.r.LastIndex()
 }
 
 // reconcile submits what the CIB lacks, then plans.

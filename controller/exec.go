@@ -41,8 +41,9 @@ type callRequest struct {
 }
 
 type callReply struct {
-	Error  string       `json:"error,omitempty"`
-	Result *lrmd.Result `json:"result,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Result  *lrmd.Result `json:"result,omitempty"`
+	Applied uint64       `json:"applied,omitempty"` // "applied": how far this node applied the CIB's log
 }
 
 // callIDBlock is how many call ids one daemon run may use: each start
@@ -132,6 +133,8 @@ func (d *Daemon) handleCall(ctx context.Context, from string, line []byte) []byt
 		// DC's late request must not start what the new one placed
 		// elsewhere.
 		rep.Error = fmt.Sprintf("%q may not run operations here: only the DC (%q as this node sees it) does", from, dc)
+	} else if req.Op == "applied" {
+		rep.Applied = d.cib.r.AppliedIndex()
 	} else if req.Op != "exec" || req.Action == nil {
 		rep.Error = fmt.Sprintf("unknown request %q", req.Op)
 	} else if r, err := d.runAction(ctx, *req.Action); err != nil {

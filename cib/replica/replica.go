@@ -162,6 +162,9 @@ func orDefault(d, def time.Duration) time.Duration {
 // Peer is a cluster member's Raft identity and address.
 type Peer struct {
 	Node, Address string
+	// Learner: it receives the log but does not vote yet (a node that
+	// joined and is catching up).
+	Learner bool `json:"learner,omitempty"`
 }
 
 // Bootstrap makes a brand-new cluster of the given members (this node
@@ -199,6 +202,18 @@ func (r *Replica) BootstrapIfNew(peers []Peer) error {
 func (r *Replica) AddNode(ctx context.Context, p Peer) error {
 	return r.wait(ctx, r.raft.AddVoter(raft.ServerID(p.Node), raft.ServerAddress(p.Address), 0, timeoutOf(ctx)))
 }
+
+// AddLearner adds a member that receives the log without voting (on the
+// DC): a joining node catches up before it counts towards quorum.
+func (r *Replica) AddLearner(ctx context.Context, p Peer) error {
+	return r.wait(ctx, r.raft.AddNonvoter(raft.ServerID(p.Node), raft.ServerAddress(p.Address), 0, timeoutOf(ctx)))
+}
+
+// LastIndex is the index of the last entry in this node's log.
+func (r *Replica) LastIndex() uint64 { return r.raft.LastIndex() }
+
+// AppliedIndex is how far this node has applied the log.
+func (r *Replica) AppliedIndex() uint64 { return r.raft.AppliedIndex() }
 
 // RemoveNode removes a member (on the DC).
 func (r *Replica) RemoveNode(ctx context.Context, node string) error {
@@ -312,7 +327,7 @@ func (r *Replica) Members() ([]Peer, error) {
 	}
 	var out []Peer
 	for _, s := range f.Configuration().Servers {
-		out = append(out, Peer{Node: string(s.ID), Address: string(s.Address)})
+		out = append(out, Peer{Node: string(s.ID), Address: string(s.Address), Learner: s.Suffrage == raft.Nonvoter})
 	}
 	return out, nil
 }

@@ -177,13 +177,23 @@ func TestReplicatedCIB(t *testing.T) {
 	defer r4.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := dc.AddNode(ctx, Peer{Node: "n4", Address: "n4"}); err != nil {
+	// First a learner (it copies the log without voting), then a voter.
+	if err := dc.AddLearner(ctx, Peer{Node: "n4", Address: "n4"}); err != nil {
 		t.Fatal(err)
 	}
 	rs["n4"] = r4
 	waitSame(t, dc, rs)
-	if m, _ := dc.Members(); len(m) != 4 {
-		t.Fatalf("members after adding n4: %v", m)
+	if m, _ := dc.Members(); len(m) != 4 || !m[3].Learner {
+		t.Fatalf("members after adding n4 as a learner: %+v", m)
+	}
+	if r4.AppliedIndex()+16 < dc.LastIndex() {
+		t.Fatalf("n4 applied %d of %d", r4.AppliedIndex(), dc.LastIndex())
+	}
+	if err := dc.AddNode(ctx, Peer{Node: "n4", Address: "n4"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := dc.Members(); len(m) != 4 || m[3].Learner {
+		t.Fatalf("members after promoting n4: %+v", m)
 	}
 }
 
