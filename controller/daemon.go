@@ -134,7 +134,9 @@ func Run(ctx context.Context, o Options) error {
 	d.cib.net.Handle(d.handleCall)
 	go d.forgetOwnHistory()
 	events := make(chan heartbeat.Event, 1024)
-	hbCtx, stopHB := context.WithCancel(ctx)
+	// Heartbeats outlive ctx until the node has left cleanly
+	// (leaveCleanly): the others must see it up while its resources move.
+	hbCtx, stopHB := context.WithCancel(context.Background())
 	defer stopHB()
 	d.hb, err = heartbeat.Start(hbCtx, heartbeat.Config{
 		ClusterID: cfg.Cluster.ID, NodeID: local.ID, Incarnation: inc, Key: heartbeat.DeriveKey(secret),

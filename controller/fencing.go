@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -24,11 +25,27 @@ var stonithMetadata = []byte(`<?xml version="1.0"?>
 </resource-agent>`)
 
 // stonithResource answers a stonith resource's own operations: start and
-// stop register nothing (the DC finds devices in the CIB when it fences),
-// monitor checks the device can fence.
+// stop register the device on this node (the DC finds devices in the CIB
+// when it fences), monitor checks a registered device can fence, and
+// reports an unregistered one not running, which is what a probe asks.
 func stonithResource(d *Daemon) lrmd.Builtin {
+	var mu sync.Mutex
+	started := map[string]bool{}
 	return lrmd.BuiltinFunc{Meta: stonithMetadata, Func: func(ctx context.Context, req lrmd.BuiltinRequest) lrmd.BuiltinResult {
-		if req.Action != "monitor" {
+		mu.Lock()
+		defer mu.Unlock()
+		switch req.Action {
+		case "start":
+			started[req.Resource] = true
+			return lrmd.BuiltinResult{RC: lrmd.OK}
+		case "stop":
+			delete(started, req.Resource)
+			return lrmd.BuiltinResult{RC: lrmd.OK}
+		case "monitor":
+			if !started[req.Resource] {
+				return lrmd.BuiltinResult{RC: lrmd.NotRunning}
+			}
+		default:
 			return lrmd.BuiltinResult{RC: lrmd.OK}
 		}
 		var p *cib.Primitive
