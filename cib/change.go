@@ -252,7 +252,7 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		if err != nil {
 			return nil, err
 		}
-		lr, err := next.editHistory(st, ch.Resource, ch.Agent, true)
+		lr, err := next.editHistory(st, ch.Resource, ch.Agent)
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +350,7 @@ func (c *CIB) editNodeState(name string) (*NodeState, error) {
 
 // editHistory returns a private copy of the resource's history on st,
 // creating it (with the agent from the configuration or from agent).
-func (c *CIB) editHistory(st *NodeState, rsc string, agent *AgentSource, create bool) (*LRMResource, error) {
+func (c *CIB) editHistory(st *NodeState, rsc string, agent *AgentSource) (*LRMResource, error) {
 	lrm := &LRM{ID: st.ID, HasRscList: true}
 	if st.LRM != nil {
 		cp := *st.LRM

@@ -201,8 +201,7 @@ func (d *Daemon) onRecurringResult(r lrmd.Result) {
 	// lrmd reports a failure that persists only once: keep trying until
 	// the CIB has it (there may be no DC for a while), or the daemon stops.
 	go func() {
-		c, _ := d.cib.r.Current()
-		chs := failureChanges(c, d.local.Name, r, "")
+		chs := resultChanges(d.local.Name, r, "")
 		for i := 0; i < len(chs); {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := d.cib.r.Change(ctx, d.cib.net, chs[i])
@@ -239,7 +238,7 @@ func opRecord(r lrmd.Result, id, transitionKey string) *cib.LRMRscOp {
 
 // resultChanges records a result: its history entry, and for a failure
 // the last-failure entry and the node's fail count for the operation.
-func failureChanges(c *cib.CIB, node string, r lrmd.Result, transitionKey string) []*cib.Change {
+func resultChanges(node string, r lrmd.Result, transitionKey string) []*cib.Change {
 	if transitionKey == "" {
 		transitionKey = fmt.Sprintf("0:0:%d:tachy", int(r.Expected))
 	}

@@ -202,13 +202,13 @@ func (d *Daemon) writeMetrics(w io.Writer) {
 		}
 		doc, _ := d.cib.r.Current()
 		if res, err := pe.Schedule(doc, time.Now()); err == nil {
-			writeResourceGauges(w, m, res, doc)
+			writeResourceGauges(w, m, res)
 		}
 	}
 	m.writeCounters(w)
 }
 
-func writeResourceGauges(w io.Writer, m *metrics, res *pe.Result, _ *cib.CIB) {
+func writeResourceGauges(w io.Writer, m *metrics, res *pe.Result) {
 	active, failed := map[string]float64{}, map[string]float64{}
 	states, _ := res.States()
 	for _, s := range states {

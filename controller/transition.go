@@ -181,7 +181,7 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 	// The result is recorded through whichever node is DC by now: if
 	// this one lost the role while the action ran, the new DC must still
 	// learn what happened (or it would plan as if it had not).
-	for _, ch := range failureChanges(c, a.Node, r, key) {
+	for _, ch := range resultChanges(a.Node, r, key) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := d.cib.r.Change(sctx, d.cib.net, ch)
 		cancel()

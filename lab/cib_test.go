@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,17 +94,13 @@ func TestClusterCIB(t *testing.T) {
 		t.Fatalf("the CIB does not record quorum:\n%s", before)
 	}
 	// ... and runs what pe plans: web's start is in the history.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, func() error {
 		out := mustCLI(t, l, "n3", "config", "export")
 		if strings.Contains(out, `operation_key="web_start_0" operation="start"`) && strings.Contains(out, `rc-code="0"`) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the DC did not start web:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("the DC did not start web:\n%s", out)
+	})
 	// A malformed import is refused with the reason; nothing changes.
 	bad := filepath.Join(t.TempDir(), "bad.xml")
 	os.WriteFile(bad, []byte(`<cib><configuration><resources><primitive id="x" class="ocf" type="Dummy"/></resources></configuration></cib>`), 0o644)
@@ -132,17 +129,13 @@ func TestClusterCIB(t *testing.T) {
 	if err := l.Start(dc); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	eventually(t, 20*time.Second, func() error {
 		out, err := tachyCLI(t, l, dc, "property", "list")
 		if err == nil && strings.Contains(out, "changed-while-down: yes") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not catch up: %v\n%s", dc, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%s did not catch up: %v\n%s", dc, err, out)
+	})
 
 	// Every node restarts: the configuration is still there (the status
 	// moves on: the DC records the restarts).
@@ -232,17 +225,13 @@ func TestClusterJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLI(t, l, "n2", "property", "set", "after-join=yes")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually(t, 20*time.Second, func() error {
 		out, err := tachyCLI(t, l, "n3", "property", "list")
 		if err == nil && strings.Contains(out, "before-join: yes") && strings.Contains(out, "after-join: yes") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("n3 did not catch up after joining: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("n3 did not catch up after joining: %v\n%s", err, out)
+	})
 	if st := status(t, l, "n3"); st.CIB == nil || len(st.CIB.Members) != 3 {
 		t.Fatalf("n3's view of the CIB's members: %+v", st.CIB)
 	}

@@ -3,6 +3,7 @@ package lab_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -29,24 +30,41 @@ func dummyNodes(l *lab.Lab, rsc string) []string {
 	return out
 }
 
+// eventually calls check every 20 ms until it returns nil, and fails the
+// test with its last error after timeout. check may fail the test itself
+// at once (for a state that must never be seen).
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitPlaced waits until rsc runs on exactly one node that satisfies ok,
 // and returns it.
 func waitPlaced(t *testing.T, l *lab.Lab, rsc string, ok func(string) bool, what string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var node string
+	eventually(t, 20*time.Second, func() error {
 		on := dummyNodes(l, rsc)
 		if len(on) > 1 {
 			t.Fatalf("%s is active on %v at once", rsc, on)
 		}
 		if len(on) == 1 && ok(on[0]) {
-			return on[0]
+			node = on[0]
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s; it runs on %v", rsc, what, on)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: %s; it runs on %v", rsc, what, on)
+	})
+	return node
 }
 
 // Resources in the namespace lab, run by the DC through each node's lrmd
@@ -192,9 +210,9 @@ func statefulRoles(l *lab.Lab, rsc string) map[string]string {
 
 func waitRoles(t *testing.T, l *lab.Lab, ok func(map[string]string) bool, what string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		roles := statefulRoles(l, "st")
+	var roles map[string]string
+	eventually(t, 30*time.Second, func() error {
+		roles = statefulRoles(l, "st")
 		promoted := 0
 		for _, r := range roles {
 			if r == "Promoted" {
@@ -205,13 +223,11 @@ func waitRoles(t *testing.T, l *lab.Lab, ok func(map[string]string) bool, what s
 			t.Fatalf("two instances promoted at once: %v", roles)
 		}
 		if ok(roles) {
-			return roles
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: roles %v", what, roles)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: roles %v", what, roles)
+	})
+	return roles
 }
 
 // A promotable clone of the real ocf:pacemaker:Stateful agent (which sets
@@ -347,27 +363,22 @@ func TestClusterCleanStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The daemon waits for its resources to leave, then exits.
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("n2's daemon did not exit within 30 s of SIGTERM")
+	eventually(t, 30*time.Second, func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return errors.New("n2's daemon did not exit within 30 s of SIGTERM")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	elsewhere := func(m string) bool { return m != "n2" }
 	moved := waitPlaced(t, l, "ip", elsewhere, "not moved off the stopped node")
 	waitPlaced(t, l, "app", on(moved), "not with ip")
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, func() error {
 		out := mustCLI(t, l, "n1", "config", "export")
 		if strings.Contains(out, `uname="n2" in_ccm="false" crmd="offline" join="down" expected="down"`) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("n2 is not recorded as having left:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("n2 is not recorded as having left:\n%s", out)
+	})
 	for _, n := range []string{"n1", "n3"} {
 		if b, _ := os.ReadFile(l.LogPath(n)); strings.Contains(string(b), "node fenced") {
 			t.Fatalf("%s fenced a node that stopped cleanly", n)
@@ -408,16 +419,12 @@ func TestClusterProbesRestartedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The probe finds web on n3: active twice until the DC resolves it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, 30*time.Second, func() error {
 		if _, err := os.Stat(rogue); os.IsNotExist(err) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the copy of web on n3 was not found and stopped; the CIB:\n%s", mustCLI(t, l, "n1", "config", "export"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("the copy of web on n3 was not found and stopped; the CIB:\n%s", mustCLI(t, l, "n1", "config", "export"))
+	})
 	web := waitPlaced(t, l, "web", func(string) bool { return true }, "not running once after the probe")
 	out := mustCLI(t, l, "n1", "config", "export")
 	if !strings.Contains(out, `operation_key="web_monitor_0"`) {

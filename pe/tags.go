@@ -91,70 +91,71 @@ func expandReferences(c *cib.CIB) []cib.Constraint {
 	}
 	out := make([]cib.Constraint, 0, len(c.Configuration.Constraints))
 	for _, con := range c.Configuration.Constraints {
-		switch k := con.(type) {
-		case *cib.Location:
-			if len(k.Sets) > 0 {
-				cp := *k
-				cp.Sets = expandSets(k.Sets, refs)
-				out = append(out, &cp)
-			} else if isRef(k.Rsc) {
-				cp := *k
-				set := toSet(k.Rsc, false)
-				set.Role, cp.Role = k.Role, ""
-				cp.Rsc, cp.Sets = "", []*cib.ResourceSet{set}
-				out = append(out, &cp)
-			} else {
-				out = append(out, k)
-			}
-		case *cib.Colocation:
-			if len(k.Sets) > 0 {
-				cp := *k
-				cp.Sets = expandSets(k.Sets, refs)
-				out = append(out, &cp)
-			} else if isRef(k.Rsc) || isRef(k.WithRsc) {
-				cp := *k
-				dep, prim := toSet(k.Rsc, true), toSet(k.WithRsc, true)
-				dep.Role, prim.Role = k.RscRole, k.WithRscRole
-				cp.Rsc, cp.WithRsc, cp.RscRole, cp.WithRscRole = "", "", "", ""
-				cp.Sets = []*cib.ResourceSet{dep, prim}
-				out = append(out, &cp)
-			} else {
-				out = append(out, k)
-			}
-		case *cib.Order:
-			if len(k.Sets) > 0 {
-				cp := *k
-				cp.Sets = expandSets(k.Sets, refs)
-				out = append(out, &cp)
-			} else if isRef(k.First) || isRef(k.Then) {
-				cp := *k
-				first, then := toSet(k.First, true), toSet(k.Then, true)
-				first.Action, then.Action = k.FirstAction, k.ThenAction
-				cp.First, cp.Then, cp.FirstAction, cp.ThenAction = "", "", "", ""
-				cp.Sets = []*cib.ResourceSet{first, then}
-				out = append(out, &cp)
-			} else {
-				out = append(out, k)
-			}
-		case *cib.Ticket:
-			if len(k.Sets) > 0 {
-				cp := *k
-				cp.Sets = expandSets(k.Sets, refs)
-				out = append(out, &cp)
-			} else if isRef(k.Rsc) {
-				cp := *k
-				set := toSet(k.Rsc, false)
-				set.Role, cp.RscRole = k.RscRole, ""
-				cp.Rsc, cp.Sets = "", []*cib.ResourceSet{set}
-				out = append(out, &cp)
-			} else {
-				out = append(out, k)
-			}
-		default:
-			out = append(out, con)
-		}
+		out = append(out, expandConstraint(con, refs, isRef, toSet))
 	}
 	return out
+}
+
+// expandConstraint rewrites one constraint's template and tag references
+// (the caller's toSet turns a reference into a set), or returns it as is.
+func expandConstraint(con cib.Constraint, refs map[string][]string, isRef func(string) bool, toSet func(string, bool) *cib.ResourceSet) cib.Constraint {
+	switch k := con.(type) {
+	case *cib.Location:
+		cp := *k
+		switch {
+		case len(k.Sets) > 0:
+			cp.Sets = expandSets(k.Sets, refs)
+		case isRef(k.Rsc):
+			set := toSet(k.Rsc, false)
+			set.Role, cp.Role = k.Role, ""
+			cp.Rsc, cp.Sets = "", []*cib.ResourceSet{set}
+		default:
+			return k
+		}
+		return &cp
+	case *cib.Colocation:
+		cp := *k
+		switch {
+		case len(k.Sets) > 0:
+			cp.Sets = expandSets(k.Sets, refs)
+		case isRef(k.Rsc) || isRef(k.WithRsc):
+			dep, prim := toSet(k.Rsc, true), toSet(k.WithRsc, true)
+			dep.Role, prim.Role = k.RscRole, k.WithRscRole
+			cp.Rsc, cp.WithRsc, cp.RscRole, cp.WithRscRole = "", "", "", ""
+			cp.Sets = []*cib.ResourceSet{dep, prim}
+		default:
+			return k
+		}
+		return &cp
+	case *cib.Order:
+		cp := *k
+		switch {
+		case len(k.Sets) > 0:
+			cp.Sets = expandSets(k.Sets, refs)
+		case isRef(k.First) || isRef(k.Then):
+			first, then := toSet(k.First, true), toSet(k.Then, true)
+			first.Action, then.Action = k.FirstAction, k.ThenAction
+			cp.First, cp.Then, cp.FirstAction, cp.ThenAction = "", "", "", ""
+			cp.Sets = []*cib.ResourceSet{first, then}
+		default:
+			return k
+		}
+		return &cp
+	case *cib.Ticket:
+		cp := *k
+		switch {
+		case len(k.Sets) > 0:
+			cp.Sets = expandSets(k.Sets, refs)
+		case isRef(k.Rsc):
+			set := toSet(k.Rsc, false)
+			set.Role, cp.RscRole = k.RscRole, ""
+			cp.Rsc, cp.Sets = "", []*cib.ResourceSet{set}
+		default:
+			return k
+		}
+		return &cp
+	}
+	return con
 }
 
 // expandSets is expand_tags_in_sets: a set member naming a template or a

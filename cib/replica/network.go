@@ -244,17 +244,11 @@ func (n *Network) forward(ctx context.Context, addr string, ch *cib.Change) (Ver
 	if err != nil {
 		return Version{}, err
 	}
-	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := n.dialDC(ctx, addr)
 	if err != nil {
-		// Nothing was sent: the DC this node knows of may have died and
-		// another be elected; Change retries.
-		return Version{}, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
+		return Version{}, err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
 	if _, err := c.Write(append(append([]byte{forwardMagic}, data...), '\n')); err != nil {
 		return Version{}, fmt.Errorf("cib: sending to the DC at %s: %w", addr, err)
 	}
@@ -325,15 +319,11 @@ func (n *Network) serveReadIndex(c net.Conn) {
 }
 
 func (n *Network) askReadIndex(ctx context.Context, addr string) (uint64, error) {
-	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := n.dialDC(ctx, addr)
 	if err != nil {
-		return 0, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
+		return 0, err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
 	if _, err := c.Write([]byte{readIndexMagic}); err != nil {
 		return 0, err
 	}
@@ -468,8 +458,7 @@ func (n *Network) serveCall(c net.Conn, br *bufio.Reader) {
 // Call sends a request line to the daemon at addr (a node's CIB address)
 // and returns its reply line.
 func (n *Network) Call(ctx context.Context, addr string, req []byte) ([]byte, error) {
-	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := n.dial(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("reaching %s: %w", addr, err)
 	}
@@ -529,4 +518,24 @@ func peerName(c net.Conn) string {
 		return ""
 	}
 	return certs[0].Subject.CommonName
+}
+
+// dial connects to a member's CIB port with this node's certificate.
+func (n *Network) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := &tls.Dialer{Config: n.conf, NetDialer: &net.Dialer{Timeout: 2 * time.Second}}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// dialDC connects to the DC for one request bounded by ctx's deadline. A
+// failed dial sent nothing: the DC this node knows of may have died and
+// another be elected, so callers retry (errDCUnreachable).
+func (n *Network) dialDC(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := n.dial(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return c, nil
 }
