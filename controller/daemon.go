@@ -46,8 +46,13 @@ type Daemon struct {
 	// the DC's transition
 	transitionRunning bool
 	transitionSeq     int
-	subs              map[int]chan Event
-	nextSub           int
+	// transitionInputs is planningInputs of the CIB the running
+	// transition was planned from; transitionAbort asks it to stop
+	// launching actions because they changed (abort.go).
+	transitionInputs string
+	transitionAbort  bool
+	subs             map[int]chan Event
+	nextSub          int
 }
 
 // Event is what the control socket streams: a membership change or a quorum

@@ -3,11 +3,13 @@ package lab_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -431,4 +433,99 @@ func TestClusterProbesRestartedNode(t *testing.T) {
 		t.Fatalf("no probe of web in the history:\n%s", out)
 	}
 	t.Logf("the probe found web on n3; it runs once now, on %s", web)
+}
+
+// slowCIB: "slow" takes 2 s per operation (ocf:pacemaker:Dummy's op_sleep),
+// keeps its state in STATEFILE-NODE (sets with rules: agents get what rules
+// give on their node; Dummy's op_sleep refuses two monitors on one state file) and "after" is ordered after it, so one transition starts slow and then,
+// seconds later, after.
+const slowCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="false"/></cluster_property_set>
+</crm_config><nodes/><resources>
+<primitive id="slow" class="ocf" provider="pacemaker" type="Dummy"><instance_attributes id="slow-ia"><nvpair id="slow-sleep" name="op_sleep" value="2"/></instance_attributes>
+<instance_attributes id="slow-n1"><rule id="slow-n1-r" score="0"><expression id="slow-n1-e" attribute="#uname" operation="eq" value="n1"/></rule><nvpair id="slow-n1-s" name="state" value="STATEFILE-n1"/></instance_attributes>
+<instance_attributes id="slow-n2"><rule id="slow-n2-r" score="0"><expression id="slow-n2-e" attribute="#uname" operation="eq" value="n2"/></rule><nvpair id="slow-n2-s" name="state" value="STATEFILE-n2"/></instance_attributes>
+<instance_attributes id="slow-n3"><rule id="slow-n3-r" score="0"><expression id="slow-n3-e" attribute="#uname" operation="eq" value="n3"/></rule><nvpair id="slow-n3-s" name="state" value="STATEFILE-n3"/></instance_attributes></primitive>
+<primitive id="after" class="ocf" provider="heartbeat" type="Dummy"/>
+</resources><constraints><rsc_order id="slow-then-after" first="slow" then="after" kind="Mandatory"/></constraints></configuration><status/></cib>`
+
+// A change to the configuration while a transition runs aborts it, as
+// Pacemaker's: the actions in flight finish, nothing more is launched from
+// the old plan, and the DC plans again. Here "after" is disabled while the
+// transition that would start it waits for "slow": it must never start.
+func TestClusterAbortsTransitionOnChange(t *testing.T) {
+	needLab(t)
+	for _, a := range []string{"/usr/lib/ocf/resource.d/heartbeat/Dummy", "/usr/lib/ocf/resource.d/pacemaker/Dummy"} {
+		if _, err := os.Stat(a); err != nil {
+			t.Skip(a + " is not installed")
+		}
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	dc := waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	stateFile := filepath.Join(t.TempDir(), "slow.state")
+	os.WriteFile(cibFile, []byte(strings.ReplaceAll(slowCIB, "STATEFILE", stateFile)), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	// The transition probes both (2 s for slow) and starts slow (2 s
+	// more) before after: the change lands well inside it.
+	mustCLI(t, l, "n2", "resource", "disable", "after")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if on := dummyNodes(l, "after"); len(on) > 0 {
+			t.Fatalf("after was started on %v although it was disabled before the transition reached it", on)
+		}
+		out := mustCLI(t, l, "n1", "resource", "list", "--json")
+		var list []struct {
+			ID       string   `json:"id"`
+			ActiveOn []string `json:"active_on"`
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatalf("resource list --json: %v\n%s", err, out)
+		}
+		if slices.ContainsFunc(list, func(r struct {
+			ID       string   `json:"id"`
+			ActiveOn []string `json:"active_on"`
+		}) bool {
+			return r.ID == "slow" && len(r.ActiveOn) == 1
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slow did not start: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m, _ := filepath.Glob(stateFile + "-n*"); len(m) != 1 {
+		t.Fatalf("slow runs but its state files are %v: it did not get the parameter of its node's set", m)
+	}
+	// Give a transition that was not aborted the time to start after.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if on := dummyNodes(l, "after"); len(on) > 0 {
+			t.Fatalf("after was started on %v although it was disabled", on)
+		}
+	}
+	// A start of after that was quickly undone could slip between two
+	// looks at its state file; the operation history keeps it.
+	if hist := mustCLI(t, l, "n1", "config", "export"); strings.Contains(hist, `operation_key="after_start_0"`) || strings.Contains(hist, `operation_key="after_stop_0"`) {
+		t.Fatalf("after was started (and stopped) although it was disabled:\n%s", hist)
+	}
+	var out bytes.Buffer
+	url := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(l.Address(dc, 0), lab.MetricsPort))
+	if err := l.Exec(context.Background(), dc, []string{"curl", "-sf", url}, nil, &out, &out); err != nil {
+		t.Fatalf("metrics of %s: %v\n%s", dc, err, out.String())
+	}
+	if !strings.Contains(out.String(), `tachy_transitions_total{outcome="aborted"}`) {
+		t.Fatalf("the DC %s aborted no transition; its metrics:\n%s", dc, out.String())
+	}
+	t.Logf("after stayed stopped; the DC's transition counts: %s", grepLines(out.String(), "tachy_transitions_total{"))
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }
