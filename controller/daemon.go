@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tachy-ha/tachy/config"
@@ -28,6 +29,9 @@ type Daemon struct {
 	log    *slog.Logger
 	names  map[uint32]string
 	hb     *heartbeat.Service
+	// membership is hb for goroutines that start before it exists (the
+	// CIB port's join server).
+	membership atomic.Pointer[heartbeat.Service]
 	cib    *cibService
 	dcKick chan struct{}
 	// stopping is closed when the daemon stops: background retries end.
@@ -131,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer d.exec.Close()
-	if d.cib, err = startCIB(cfg, local, log); err != nil {
+	if d.cib, err = startCIB(cfg, local, d.vacant, log); err != nil {
 		ctl.ln.Close()
 		return err
 	}
@@ -153,6 +157,7 @@ func Run(ctx context.Context, o Options) error {
 		ctl.ln.Close()
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	d.membership.Store(d.hb)
 	// Metrics read the heartbeat, the CIB and the executor: serve them
 	// once those exist.
 	if cfg.Local.Metrics != "" {
