@@ -9,8 +9,10 @@ package fence
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,11 +155,58 @@ func (l *Lab) Fence(ctx context.Context, target, action string) error {
 		}
 	}
 	// What a reboot clears: the node's agents' state (HA_RSCTMP and
-	// HA_VARRUN, which live in /run on a real node).
+	// HA_VARRUN, which live in /run on a real node), and the addresses
+	// its agents added (a VIP must not keep answering from it).
 	for _, d := range []string{"rsctmp", "run"} {
 		os.RemoveAll(filepath.Join(l.dir(), target, "state", d))
 	}
-	return nil
+	return l.resetAddresses(ctx, target, ns)
+}
+
+// resetAddresses removes every global address of the node's namespace
+// that the lab did not give it (its boot-addresses file).
+func (l *Lab) resetAddresses(ctx context.Context, target, ns string) error {
+	boot, err := os.ReadFile(filepath.Join(l.dir(), target, "boot-addresses"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a lab from before the file: nothing known to keep
+	}
+	if err != nil {
+		return fmt.Errorf("fence_tachy_lab: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, line := range strings.Split(string(boot), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			keep[f[0]+" "+f[1]] = true
+		}
+	}
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "-j", "addr", "show").Output()
+	if err != nil {
+		return fmt.Errorf("fence_tachy_lab: listing the addresses of %s: %w", target, err)
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Addrs []struct {
+			Local     string `json:"local"`
+			PrefixLen int    `json:"prefixlen"`
+			Scope     string `json:"scope"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return fmt.Errorf("fence_tachy_lab: ip -j addr show: %w", err)
+	}
+	var errs []error
+	for _, ln := range links {
+		for _, a := range ln.Addrs {
+			pfx := a.Local + "/" + strconv.Itoa(a.PrefixLen)
+			if a.Scope != "global" || keep[ln.Name+" "+pfx] {
+				continue
+			}
+			if b, err := exec.CommandContext(ctx, "ip", "-n", ns, "addr", "del", pfx, "dev", ln.Name).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("fence_tachy_lab: removing %s from %s of %s: %s", pfx, ln.Name, target, strings.TrimSpace(string(b))))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Monitor checks the lab exists.

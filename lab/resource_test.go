@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -170,11 +171,19 @@ func TestClusterFencesLostNode(t *testing.T) {
 	}
 	// Only the daemon dies: its agents' state stays, as resources
 	// would on a node that is merely cut off. Fencing must clear it
-	// before the group may start elsewhere.
+	// before the group may start elsewhere, and remove the addresses its
+	// agents added (as an IPaddr2 VIP would be), as a reboot does.
+	vip := "10.77.2.200/24"
+	if b, err := exec.Command("ip", "-n", l.Namespace(victim), "addr", "add", vip, "dev", "svc").CombinedOutput(); err != nil {
+		t.Fatalf("adding a VIP on %s: %v %s", victim, err, b)
+	}
 	if err := l.Kill(victim); err != nil {
 		t.Fatal(err)
 	}
 	moved := waitPlaced(t, l, "ip", func(n string) bool { return n != victim }, "not recovered after fencing")
+	if b, _ := exec.Command("ip", "-n", l.Namespace(victim), "-o", "addr", "show").CombinedOutput(); strings.Contains(string(b), "10.77.2.200/") || !strings.Contains(string(b), l.Address(victim, lab.Service).String()+"/24") {
+		t.Fatalf("after fencing, %s should have its lab addresses and not the VIP:\n%s", victim, b)
+	}
 	waitPlaced(t, l, "app", func(n string) bool { return n == moved }, "not with ip after fencing")
 	out := mustCLI(t, l, rest[0], "config", "export")
 	if !strings.Contains(out, `uname="`+victim+`" in_ccm="false" crmd="offline" join="down" expected="down"`) {
