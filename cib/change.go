@@ -56,23 +56,29 @@ const (
 	// or the entries named in OpIDs): resource cleanup, cancelled
 	// recurring operations. Bumps num_updates.
 	OpDeleteHistory ChangeOp = "delete-history"
+	// OpRecordFencing appends Fencing to the fencing history (the
+	// tachy_fencing_history section of the status, the newest
+	// FencingHistoryMax entries), which tachy status shows as crm_mon
+	// shows the fencer's. Bumps num_updates.
+	OpRecordFencing ChangeOp = "record-fencing"
 )
 
 // Change is one update to the CIB as the DC, the CLI or lrmd submit it and
 // the Raft log carries it. Apply is deterministic: every node that applies
 // the same changes in the same order holds the same CIB.
 type Change struct {
-	Op         ChangeOp     `json:"op"`
-	XML        string       `json:"xml,omitempty"`
-	Node       string       `json:"node,omitempty"` // node name (uname)
-	NodeID     string       `json:"node_id,omitempty"`
-	Name       string       `json:"name,omitempty"`
-	Value      *string      `json:"value,omitempty"`
-	Membership *Membership  `json:"membership,omitempty"`
-	Resource   string       `json:"resource,omitempty"`
-	Operation  *LRMRscOp    `json:"operation,omitempty"`
-	OpIDs      []string     `json:"op_ids,omitempty"`
-	Agent      *AgentSource `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+	Op         ChangeOp       `json:"op"`
+	XML        string         `json:"xml,omitempty"`
+	Node       string         `json:"node,omitempty"` // node name (uname)
+	NodeID     string         `json:"node_id,omitempty"`
+	Name       string         `json:"name,omitempty"`
+	Value      *string        `json:"value,omitempty"`
+	Membership *Membership    `json:"membership,omitempty"`
+	Resource   string         `json:"resource,omitempty"`
+	Operation  *LRMRscOp      `json:"operation,omitempty"`
+	OpIDs      []string       `json:"op_ids,omitempty"`
+	Agent      *AgentSource   `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+	Fencing    *FencingRecord `json:"fencing,omitempty"`
 	// ExpectEpoch makes a configuration change conditional: it applies
 	// only if the CIB's epoch is still this one, so that a tool that read
 	// the configuration, edited it and writes it back loses no one
@@ -262,6 +268,13 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		} else {
 			lr.Ops = append(lr.Ops, &op)
 		}
+		next.NumUpdates = c.NumUpdates + 1
+	case OpRecordFencing:
+		f := ch.Fencing
+		if f == nil || f.Target == "" || f.Action == "" || !validName(f.Action) {
+			return nil, fmt.Errorf("cib: record-fencing needs a target and an action")
+		}
+		next.Status.Other = withFencing(c.Status.Other, f)
 		next.NumUpdates = c.NumUpdates + 1
 	case OpDeleteHistory:
 		st, err := next.editNodeState(ch.Node)

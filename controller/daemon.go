@@ -24,16 +24,16 @@ import (
 
 // Daemon is one running node.
 type Daemon struct {
-	cfg    *config.Config
-	local  *config.Node
-	log    *slog.Logger
-	names  map[uint32]string
-	hb     *heartbeat.Service
+	cfg   *config.Config
+	local *config.Node
+	log   *slog.Logger
+	names map[uint32]string
+	hb    *heartbeat.Service
 	// membership is hb for goroutines that start before it exists (the
 	// CIB port's join server).
 	membership atomic.Pointer[heartbeat.Service]
-	cib    *cibService
-	dcKick chan struct{}
+	cib        *cibService
+	dcKick     chan struct{}
 	// stopping is closed when the daemon stops: background retries end.
 	stopping chan struct{}
 	// downSince: when the DC loop first saw each node down (dc.go)

@@ -82,7 +82,17 @@ func (a *Agent) run(ctx context.Context, action, target string) error {
 	}
 	fmt.Fprintf(&in, "action=%s\n", action)
 	if target != "" {
-		fmt.Fprintf(&in, "plug=%s\nport=%s\nnodename=%s\n", target, target, target)
+		// The port is the node's pcmk_host_map entry, else its name;
+		// pcmk_host_argument renames the parameter ("none": not sent).
+		port := hostPort(DeviceConfig{Params: a.Params}, target)
+		switch arg := a.Params["pcmk_host_argument"]; arg {
+		case "", "port", "plug":
+			fmt.Fprintf(&in, "plug=%s\nport=%s\n", port, port)
+		case "none":
+		default:
+			fmt.Fprintf(&in, "%s=%s\n", arg, port)
+		}
+		fmt.Fprintf(&in, "nodename=%s\n", target)
 	}
 	cmd := exec.CommandContext(ctx, a.Path)
 	cmd.Stdin = &in

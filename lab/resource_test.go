@@ -197,14 +197,44 @@ func TestClusterFencesLostNode(t *testing.T) {
 	if !fenced {
 		t.Fatal("no survivor logged fencing the lost node")
 	}
+	// The topology's first level (a device that cannot reach the node)
+	// failed, the second fenced it after its pcmk_delay_base; the CIB's
+	// fencing history, which tachy status shows, has it.
+	var st struct {
+		Fencing []struct {
+			Target, Action, Device string
+			OK                     bool
+		} `json:"fencing_history"`
+	}
+	js := mustCLI(t, l, rest[0], "status", "--json")
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, js)
+	}
+	if len(st.Fencing) != 1 || st.Fencing[0].Target != victim || !st.Fencing[0].OK || st.Fencing[0].Device != "fencer" || st.Fencing[0].Action != "reboot" {
+		t.Fatalf("fencing history: %+v, want one reboot of %s by fencer (after broken failed)", st.Fencing, victim)
+	}
+	if txt := mustCLI(t, l, rest[0], "status"); !strings.Contains(txt, "Fencing History:\n  * reboot of "+victim+" successful: delegate=") {
+		t.Fatalf("tachy status lacks the fencing history:\n%s", txt)
+	}
+	logs := ""
+	for _, n := range rest {
+		b, _ := os.ReadFile(l.LogPath(n))
+		logs += string(b)
+	}
+	if !strings.Contains(logs, `msg="fencing delay (pcmk_delay_base/max)" node=`) || !strings.Contains(logs, "broken: fence_tachy_lab: ip netns pids nosuch-"+victim) {
+		t.Fatalf("the logs do not show level 1 failing and the delay of level 2")
+	}
 }
 
 const fencedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
 <cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="true"/></cluster_property_set>
 </crm_config><nodes/><resources>
-<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/></instance_attributes></primitive>
+<primitive id="broken" class="stonith" type="fence_tachy_lab"><instance_attributes id="broken-ia"><nvpair id="broken-dir" name="lab_dir" value="LABDIR"/><nvpair id="broken-ns" name="namespace_prefix" value="nosuch-"/></instance_attributes></primitive>
+<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/><nvpair id="fencer-delay" name="pcmk_delay_base" value="300ms"/></instance_attributes></primitive>
 <group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
-</resources><constraints/></configuration><status/></cib>`
+</resources><constraints/>
+<fencing-topology><fencing-level id="fl-1" index="1" target-pattern="^n[0-9]+$" devices="broken"/><fencing-level id="fl-2" index="2" target-pattern="^n[0-9]+$" devices="fencer"/></fencing-topology>
+</configuration><status/></cib>`
 
 // statefulRoles reads where ocf:pacemaker:Stateful runs and in which role:
 // the agent keeps its role in HA_VARRUN (state_dir/run on each node).
