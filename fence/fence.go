@@ -40,8 +40,11 @@ const LabType = "fence_tachy_lab"
 // type with its parameters: the lab device, or a fence agent from
 // fence-agents found in agentDir (default /usr/sbin).
 func New(typ string, params map[string]string, agentDir string) (Device, error) {
-	if typ == LabType {
+	switch typ {
+	case LabType:
 		return &Lab{Dir: params["lab_dir"], Prefix: params["namespace_prefix"]}, nil
+	case QMPType:
+		return newQMP(params)
 	}
 	if agentDir == "" {
 		agentDir = "/usr/sbin"
