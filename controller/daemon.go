@@ -168,6 +168,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer srv.Close()
 	}
+	// Armed last: from here on, only a clean stop disarms it.
+	wd, err := d.startWatchdog()
+	if err != nil {
+		ctl.ln.Close()
+		return err
+	}
 	go ctl.serve(ctx)
 	// The DC loop outlives ctx for a moment: a stopping DC still moves
 	// its own resources away (leaveCleanly) before it lets go.
@@ -192,6 +198,7 @@ func Run(ctx context.Context, o Options) error {
 			close(d.stopping)
 			d.leaveCleanly()
 			stopDC()
+			wd.stop()
 			stopHB()
 			err := d.hb.Wait()
 			os.Remove(cfg.Local.Socket)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tachy-ha/tachy/cib/replica"
 	"github.com/tachy-ha/tachy/config"
 )
 
@@ -237,6 +238,11 @@ addresses = ["10.77.0.2", "10.77.1.2"]
 	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The CIB's CA and node certificates, as tachy cluster init makes
+	// them (in /etc/tachy/pki, the default cib.pki_dir).
+	if err := replica.InitPKI(filepath.Join(dir, "pki"), "vmlab", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := config.Load(p); err != nil {
 		t.Fatal(err)
 	}
@@ -319,5 +325,52 @@ func TestBootTwoNodes(t *testing.T) {
 	}
 	for _, v := range vms {
 		v.waitExit(t, ctx)
+	}
+}
+
+// TestBootWatchdogSelfFence boots two nodes that need each other for
+// quorum, with the i6300esb watchdog (QEMU powers the VM off when it
+// fires). While both run, n1 feeds its watchdog (it outlives several
+// timeouts); once n2 is gone, n1 has lost quorum, stops feeding it, and is
+// reset by the hardware, the daemon having no say in it.
+func TestBootWatchdogSelfFence(t *testing.T) {
+	needBoot(t)
+	dir := twoNodeConfig(t)
+	conf := filepath.Join(dir, "tachy.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "two_node = true", "two_node = false", 1)
+	s = strings.Replace(s, "[heartbeat]", "[local]\nwatchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"3s\"\n\n[heartbeat]", 1)
+	if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(conf); err != nil {
+		t.Fatal(err)
+	}
+	img := buildImage(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)
+	defer cancel()
+	ports := freeUDPPorts(t, 4)
+	wd := []string{"-device", "i6300esb", "-action", "watchdog=poweroff"}
+	n1 := boot(t, "n1", img, addrs(1), append(nics(1, ports), wd...)...)
+	n2 := boot(t, "n2", img, addrs(2), append(nics(2, ports), wd...)...)
+	n1.waitFor(t, ctx, "watchdog armed")
+	n1.waitFor(t, ctx, "tachy: peer n2 up")
+	// Fed: n1 lives through three watchdog timeouts with quorum.
+	select {
+	case <-n1.exited:
+		t.Fatal("n1 was reset while quorate: its watchdog was not fed")
+	case <-time.After(9 * time.Second):
+	}
+	n2.cmd.Process.Kill()
+	lost := time.Now()
+	n1.waitFor(t, ctx, "self-fencing")
+	select {
+	case <-n1.exited:
+		t.Logf("n1 reset by its watchdog %.1f s after n2 was killed", time.Since(lost).Seconds())
+	case <-ctx.Done():
+		t.Fatal("n1 lost quorum but its watchdog did not reset it")
 	}
 }
