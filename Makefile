@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tachy
 
-.PHONY: help deps build test test-unit bpf lab demo fuzz bench clean image
+.PHONY: help deps build test test-unit bpf lab demo fuzz bench clean image vmtest
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
@@ -27,6 +27,10 @@ bpf: ## regenerate the eBPF objects and Go loaders (installs clang, llvm, libbpf
 image: build ## appliance kernel + initramfs in build/image (IMAGE_CONFIG=DIR adds /etc/tachy; docs/image.md)
 	bash scripts/deps.sh --image
 	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache $(if $(IMAGE_CONFIG),-config $(IMAGE_CONFIG))
+
+vmtest: deps ## the QEMU lab's scenarios (appliance VMs, TCG; root; docs/vmtests.md). VMTEST=regexp picks some
+	bash scripts/deps.sh --image
+	TACHY_VMTEST=1 bash scripts/isolated.sh $(GO) test -count=1 -p 1 -timeout 40m -v -run '$(or $(VMTEST),.)' ./vmtests/
 
 lab: deps build ## a 3-node namespace lab, left running (tachy lab down removes it)
 	$(BIN) lab up --nodes 3

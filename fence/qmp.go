@@ -72,7 +72,9 @@ func (q *QMP) Fence(ctx context.Context, target, action string) error {
 	return nil
 }
 
-// confirmGone waits until the QEMU at addr no longer accepts connections.
+// confirmGone waits until the VM at addr is off: its QEMU no longer
+// accepts connections, or (a hypervisor that outlives its VMs, such as the
+// QEMU lab's power switch) it reports the VM shut down.
 func (q *QMP) confirmGone(ctx context.Context, addr string, quitErr error) error {
 	network, where, _ := strings.Cut(addr, ":")
 	wait := q.QuitWait
@@ -89,6 +91,9 @@ func (q *QMP) confirmGone(ctx context.Context, addr string, quitErr error) error
 			return nil
 		}
 		c.Close()
+		if st, err := q.execute(ctx, addr, "query-status"); err == nil && strings.Contains(string(st), `"status":"shutdown"`) {
+			return nil
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("fence_tachy_qmp off: QEMU at %s still answers after quit (%v)", addr, quitErr)
 		}
@@ -110,6 +115,12 @@ func (q *QMP) Monitor(ctx context.Context) error {
 }
 
 func (q *QMP) address(port string) string { return strings.ReplaceAll(q.Address, "%s", port) }
+
+// Execute runs one QMP command (query-status, stop, cont, ...) on the VM
+// of port, and returns its "return" value.
+func (q *QMP) Execute(ctx context.Context, port, command string) (json.RawMessage, error) {
+	return q.execute(ctx, q.address(port), command)
+}
 
 // qmpMessage is any line QEMU sends: the greeting, a return, an error or
 // an asynchronous event.
