@@ -378,4 +378,3 @@ func openTAP(name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
-
