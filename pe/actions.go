@@ -20,6 +20,15 @@ type Action struct {
 	Reason   string
 	FenceOp  string // fencing: "reboot", or "on" for unfencing
 	Probe    bool   // a probe (monitor, interval 0): expects "not running" and finds whatever is there
+	// Meta holds meta-attributes the action carries beyond its
+	// resource's, named as Pacemaker's action meta (without the
+	// "CRM_meta_" prefix the executor adds): a clone's notification
+	// variables (notify_type, notify_operation, notify_start_resource,
+	// notify_active_uname, ...; see notify.go). Nil for most actions.
+	Meta map[string]string
+
+	key       string // the operation key when it is not RSC_TASK_INTERVAL (notifications)
+	printName string // the resource's id in the graph (graphNames)
 
 	guestOf     string // guest fencing: the container recovered
 	inherent    bool   // required when created, not by propagation
@@ -30,6 +39,9 @@ type Action struct {
 
 // Key is the action key Pacemaker uses, e.g. rsc1_start_0.
 func (a *Action) Key() string {
+	if a.key != "" {
+		return a.key
+	}
 	if a.Resource == "" {
 		return a.Task + "-" + a.Node
 	}
@@ -881,14 +893,21 @@ func (ws *workingSet) propagate() {
 				if !a.Pseudo {
 					continue
 				}
-				task := doneTask(a.Task)
+				// A notification pseudo-action answers for the action it
+				// notifies of (clone_child_action): pre_notify_start for
+				// start, post_notify_running for running.
+				base := a.Task
+				if isNotifyPseudo(a) {
+					base = a.Meta["notify_key_operation"]
+				}
+				task := doneTask(base)
 				found, anyRunnable := false, false
 				for _, inst := range r.Children {
 					// A group instance answers with its own pseudo-action
 					// (get_complex_task maps only a primitive's).
 					itask := task
 					if inst.isGroup() {
-						itask = a.Task
+						itask = base
 					}
 					for _, ia := range orderAction(inst, itask, false) {
 						found = true
