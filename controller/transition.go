@@ -192,6 +192,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe
 	if err != nil {
 		return transitionResult{action: a, err: err}
 	}
+	if isNotify(a) {
+		return notifyResult(a, r) // never recorded in the history
+	}
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
 	// The result is recorded through whichever node is DC by now: if
 	// this one lost the role while the action ran, the new DC must still
