@@ -36,3 +36,9 @@ func addActionMeta(a *pe.Action, meta map[string]string) {
 		meta[k] = v
 	}
 }
+
+// survivesAbort: an aborted transition still runs the actions Pacemaker
+// gives priority INFINITY (a clone's completion pseudo-actions and its
+// post-notifications) once their inputs complete, so that the instances
+// hear of the starts, stops, promotions and demotions that were done.
+func survivesAbort(a *pe.Action) bool { return a.Priority >= pe.InfinityPriority }

@@ -111,9 +111,9 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 		if failed == 0 && !aborted && d.abortRequested() {
 			aborted = true
 		}
-		if failed == 0 && !aborted {
+		if failed == 0 {
 			for _, a := range res.Actions { // graph order
-				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 {
+				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 || aborted && !survivesAbort(a) {
 					continue
 				}
 				launched[a.ID] = true

@@ -26,6 +26,13 @@ type Action struct {
 	// variables (notify_type, notify_operation, notify_start_resource,
 	// notify_active_uname, ...; see notify.go). Nil for most actions.
 	Meta map[string]string
+	// Priority is the graph synapse's priority: InfinityPriority for a
+	// clone's completion pseudo-actions (running, stopped, promoted,
+	// demoted) and its post-notifications, which Pacemaker's executor
+	// still runs once their inputs complete after the transition is
+	// aborted (abort priority INFINITY), so that instances hear of what
+	// was done.
+	Priority int
 
 	key       string // the operation key when it is not RSC_TASK_INTERVAL (notifications)
 	printName string // the resource's id in the graph (graphNames)
@@ -80,6 +87,9 @@ const (
 	// (handle_asymmetric_ordering).
 	OrderAsymmetrical
 )
+
+// InfinityPriority is Pacemaker's INFINITY as an action priority.
+const InfinityPriority = 1000000
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
 	a := &Action{ID: len(ws.actions), Task: task, Optional: optional, Runnable: true, rsc: rsc, node: n, inherent: !optional}

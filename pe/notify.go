@@ -90,8 +90,10 @@ func (ws *workingSet) notifyPseudoOps(cl *Resource, task string, action, complet
 		// they are runnable as its completion was when created.
 		n.post = pseudo(complete, "notify", "post", "post")
 		n.post.Runnable = complete.Runnable
+		n.post.Priority = InfinityPriority
 		n.postDone = pseudo(complete, "notified", "confirmed-post", "post")
 		n.postDone.Runnable = complete.Runnable
+		n.postDone.Priority = InfinityPriority
 		ws.order(complete, n.post, OrderImpliesThen)
 		ws.order(n.post, n.postDone, OrderImpliesThen)
 	}
@@ -407,7 +409,9 @@ func (ws *workingSet) postNotify(p *Resource, node *Node, n *notifyData) {
 	if n.post == nil {
 		return
 	}
-	ws.notifyAction(p, node, n.post, n.postDone, n)
+	if a := ws.notifyAction(p, node, n.post, n.postDone, n); a != nil {
+		a.Priority = InfinityPriority
+	}
 	if n.postDone == nil {
 		return
 	}

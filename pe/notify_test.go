@@ -169,6 +169,14 @@ func TestNotifyPromote(t *testing.T) {
 	before("ms_confirmed-post_notify_running_0@", "ms_pre_notify_promote_0@")
 	before(pr+"_pre_notify_promote_0@node1", pr+"_promote_0@node1")
 	before(pr+"_promote_0@node1", pr+"_post_notify_promote_0@node1")
+	// Post-notifications and the clone's completions still run after an
+	// abort (priority INFINITY); pre-notifications do not.
+	for _, a := range ex.Executed {
+		post := a.Meta["notify_type"] == "post" || a.Task == "running" || a.Task == "promoted"
+		if post != (a.Priority == InfinityPriority) {
+			t.Errorf("%s on %s: priority %d", a.Key(), a.Node, a.Priority)
+		}
+	}
 	// The required start and promote carry the variables too.
 	for _, a := range ex.Executed {
 		if (a.Task == "start" || a.Task == "promote") && !a.Pseudo && a.Meta["notify_start_uname"] != "node3" {

@@ -374,12 +374,18 @@ func (ws *workingSet) promotablePseudo(cl *Resource) {
 	for _, t := range []string{"promote", "promoted"} {
 		a := ws.newAction(cl, t, nil, !anyPromoting)
 		a.Pseudo = true
+		if t == "promoted" {
+			a.Priority = InfinityPriority
+		}
 		acts = append(acts, a)
 	}
 	promoteNotify := ws.notifyPseudoOps(cl, "promote", acts[0], acts[1])
 	for _, t := range []string{"demote", "demoted"} {
 		a := ws.newAction(cl, t, nil, !anyDemoting)
 		a.Pseudo = true
+		if t == "demoted" {
+			a.Priority = InfinityPriority
+		}
 		acts = append(acts, a)
 	}
 	demoteNotify := ws.notifyPseudoOps(cl, "demote", acts[2], acts[3])
