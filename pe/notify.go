@@ -138,6 +138,52 @@ func (ws *workingSet) createNotifications() {
 			ws.createNotifyActions(cl, n)
 		}
 	}
+	ws.orderAfterNotifications()
+}
+
+// orderAfterNotifications: what is ordered after a notifying clone's
+// action waits for its post-notifications to be confirmed, as Pacemaker
+// remaps such an ordering's first action (action_for_ordering: running
+// becomes confirmed-post_notify_running). The edges added here only
+// sequence: the flags already propagated through the original ones.
+func (ws *workingSet) orderAfterNotifications() {
+	done := map[*Action]*Action{}
+	for _, cl := range ws.cloneList {
+		for _, n := range cl.notifs {
+			if n.postDone == nil {
+				continue
+			}
+			for _, a := range cl.actions {
+				if !a.Pseudo || isNotifyPseudo(a) || a.node != nil {
+					continue
+				}
+				if doneTask(a.Task) == n.action {
+					done[a] = n.postDone
+				}
+			}
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	for _, e := range append([]*Edge(nil), ws.edges...) {
+		first, then := ws.actions[e.First], ws.actions[e.Then]
+		pd := done[first]
+		if pd == nil || then.rsc == nil || then.rsc == first.rsc || isAncestor(first.rsc, then.rsc) {
+			continue
+		}
+		ws.order(pd, then, OrderOptional)
+	}
+}
+
+// isAncestor reports whether a is r or one of r's parents.
+func isAncestor(a, r *Resource) bool {
+	for ; r != nil; r = r.Parent {
+		if r == a {
+			return true
+		}
+	}
+	return false
 }
 
 // collectNotifyData is collect_resource_data: every instance's state

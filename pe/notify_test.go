@@ -199,7 +199,7 @@ func TestNotifyMetaAgainstCrmSimulate(t *testing.T) {
 	}
 	tests := readIndex(t)
 	dir := t.TempDir()
-	compared, actions := 0, 0
+	compared, strict, actions := 0, 0, 0
 	for _, ct := range tests {
 		path := filepath.Join(conformanceDir, "xml", ct.name+".xml")
 		data, err := os.ReadFile(path)
@@ -241,6 +241,9 @@ func TestNotifyMetaAgainstCrmSimulate(t *testing.T) {
 			}
 		}
 		compared++
+		if sameSet {
+			strict++
+		}
 		for k, rm := range ref {
 			actions++
 			mm, ok := mine[k]
@@ -268,8 +271,8 @@ func TestNotifyMetaAgainstCrmSimulate(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("notification variables compared for %d corpus inputs, %d notify actions", compared, actions)
-	if compared == 0 {
+	t.Logf("notification variables compared for %d corpus inputs (%d with the same executed actions, where they must be equal), %d notify actions", compared, strict, actions)
+	if strict == 0 {
 		t.Fatal("no corpus input compared")
 	}
 }
