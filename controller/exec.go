@@ -303,6 +303,7 @@ func actionRequest(c *cib.CIB, res *pe.Result, a *pe.Action) (ActionRequest, err
 			req.Resource = p.ID
 		}
 	}
+	addActionMeta(a, req.Meta)
 
 	if p.Operations != nil {
 		for _, op := range p.Operations.Ops {

@@ -111,9 +111,9 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 		if failed == 0 && !aborted && d.abortRequested() {
 			aborted = true
 		}
-		if failed == 0 && !aborted {
+		if failed == 0 {
 			for _, a := range res.Actions { // graph order
-				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 {
+				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 || aborted && !survivesAbort(a) {
 					continue
 				}
 				launched[a.ID] = true
@@ -191,6 +191,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe
 	r, err := d.execOn(actx, a.Node, req)
 	if err != nil {
 		return transitionResult{action: a, err: err}
+	}
+	if isNotify(a) {
+		return notifyResult(a, r) // never recorded in the history
 	}
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
 	// The result is recorded through whichever node is DC by now: if

@@ -166,6 +166,8 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()
+	ws.createNotifications()
+	ws.graphNames()
 
 	res := &Result{Nodes: ws.nodes, Resources: all, Actions: ws.actions, Edges: ws.edges, ws: ws}
 	res.summary = ws.summarise(all)
