@@ -12,10 +12,12 @@ deps: ## install what the tests, lab and demo need (Debian 12, as root; no-op wh
 build: ## build bin/tachy (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tachy
 
-test: deps build ## every test: unit and BPF tests, then the namespace-lab tests (root)
+test: deps build ## every test: unit and BPF tests, the namespace-lab tests, the QEMU lab's smoke scenario (root)
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 ./...
 	TACHY_BIN=$(abspath $(BIN)) $(GO) test -count=1 -p 1 -timeout 25m ./lab/...
+	bash scripts/deps.sh --image
+	TACHY_VMTEST=1 bash scripts/isolated.sh $(GO) test -count=1 -timeout 15m -v -run 'Smoke' ./vmtests/
 
 test-unit: ## unit tests only (no root needed; root-only tests skip)
 	$(GO) test -race -short -count=1 ./...
