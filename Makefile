@@ -26,9 +26,9 @@ bpf: ## regenerate the eBPF objects and Go loaders (installs clang, llvm, libbpf
 	bash scripts/deps.sh --bpf
 	$(GO) generate ./bpf/...
 
-image: build ## appliance kernel + initramfs in build/image (IMAGE_CONFIG=DIR adds /etc/tachy; docs/image.md)
+image: build ## appliance kernel + initramfs + UEFI disk image in build/image (IMAGE_CONFIG=DIR adds /etc/tachy, NODE_PARAMS the identity; docs/image.md)
 	bash scripts/deps.sh --image
-	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache $(if $(IMAGE_CONFIG),-config $(IMAGE_CONFIG))
+	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache -disk $(if $(IMAGE_CONFIG),-config $(IMAGE_CONFIG)) $(if $(NODE_PARAMS),-node-params '$(NODE_PARAMS)')
 
 vmtest: deps ## the QEMU lab's scenarios (appliance VMs, TCG; root; docs/vmtests.md). VMTEST=regexp picks some
 	bash scripts/deps.sh --image

@@ -10,7 +10,10 @@ want=(ip:iproute2 nft:nftables stress-ng:stress-ng ping:iputils-ping curl:curl p
 # The appliance image (make image) and its boot tests: apt-get download and
 # dpkg-deb fetch and unpack the kernel, xz/zstd decompress its modules if
 # they are compressed, QEMU boots it, cpio checks archives.
-[ "${1:-}" = "--image" ] && want+=(apt-get:apt dpkg-deb:dpkg xz:xz-utils zstd:zstd cpio:cpio qemu-system-x86_64:qemu-system-x86)
+# The disk image: objcopy joins systemd's EFI stub, the kernel and the
+# initramfs; mtools writes the EFI partition, mkfs.ext4 the data partition;
+# OVMF is the UEFI firmware QEMU boots it with.
+[ "${1:-}" = "--image" ] && want+=(apt-get:apt dpkg-deb:dpkg xz:xz-utils zstd:zstd cpio:cpio qemu-system-x86_64:qemu-system-x86 objcopy:binutils mformat:mtools mkfs.ext4:e2fsprogs /usr/lib/systemd/boot/efi/linuxx64.efi.stub:systemd-boot-efi /usr/share/OVMF/OVMF_CODE.fd:ovmf)
 missing=()
 for w in "${want[@]}"; do
   cmd=${w%%:*} pkg=${w#*:}
