@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,7 +50,10 @@ func waitDC(t *testing.T, l *lab.Lab, nodes []string, timeout time.Duration) str
 		}
 		if len(dcs) == 1 && !dcs[""] {
 			for dc := range dcs {
-				if slices.Contains(nodes, dc) {
+				// ... and the DC has listed every configured node in
+				// the CIB (it does so right after its election), so a
+				// constraint may name any of them.
+				if slices.Contains(nodes, dc) && cibNodes(t, l, dc) == len(l.Nodes()) {
 					return dc
 				}
 			}
@@ -250,4 +254,18 @@ func TestClusterJoin(t *testing.T) {
 	if st := status(t, l, "n3"); st.CIB == nil || len(st.CIB.Members) != 3 {
 		t.Fatalf("n3's view of the CIB's members: %+v", st.CIB)
 	}
+}
+
+// cibNodes is how many nodes the CIB's configuration lists, as node sees
+// it (-1 if it cannot tell).
+func cibNodes(t *testing.T, l *lab.Lab, node string) int {
+	out, err := tachyCLI(t, l, node, "node", "list", "--json")
+	if err != nil {
+		return -1
+	}
+	var list []struct{ Name string }
+	if json.Unmarshal([]byte(out), &list) != nil {
+		return -1
+	}
+	return len(list)
 }

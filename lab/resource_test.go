@@ -505,8 +505,16 @@ func TestClusterAbortsTransitionOnChange(t *testing.T) {
 	stateFile := filepath.Join(t.TempDir(), "slow.state")
 	os.WriteFile(cibFile, []byte(strings.ReplaceAll(slowCIB, "STATEFILE", stateFile)), 0o644)
 	mustCLI(t, l, "n1", "config", "import", cibFile)
-	// The transition probes both (2 s for slow) and starts slow (2 s
-	// more) before after: the change lands well inside it.
+	// Once the transition that starts both has begun (the DC logs it),
+	// it probes them (2 s for slow) and starts slow (2 s more) before
+	// after: the change lands well inside it.
+	eventually(t, 20*time.Second, func() error {
+		b, _ := os.ReadFile(l.LogPath(dc))
+		if strings.Contains(string(b), `msg="transition started"`) && strings.Contains(string(b), "Start after") {
+			return nil
+		}
+		return fmt.Errorf("the DC %s started no transition that starts after", dc)
+	})
 	mustCLI(t, l, "n2", "resource", "disable", "after")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
