@@ -51,6 +51,12 @@ func KernelFromDir(dir string) (*Kernel, error) {
 // when apt knows of none (offline), the newest one already in the cache.
 // Progress goes to log.
 func FetchKernel(cacheDir, pkg string, log io.Writer) (*Kernel, error) {
+	// apt-get and dpkg-deb run in a directory of their own: paths
+	// handed to them must not be relative.
+	cacheDir, err := filepath.Abs(cacheDir)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
