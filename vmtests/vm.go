@@ -2,6 +2,7 @@ package vmtests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,7 @@ func (v *VM) PowerOn() error {
 		defer close(exited)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sc.Split(consoleLines)
 		for sc.Scan() {
 			v.line(strings.TrimRight(sc.Text(), "\r"))
 		}
@@ -87,6 +89,26 @@ func (v *VM) PowerOn() error {
 		v.mu.Unlock()
 	}()
 	return nil
+}
+
+// consolePrompt is what the appliance's console prints, without a
+// newline, when it waits for a command.
+const consolePrompt = "tachy> "
+
+// consoleLines splits the console into lines, and also ends one at a
+// prompt that waits for input (no newline follows it until the next
+// output).
+func consoleLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, bytes.TrimSuffix(data[:i], []byte("\r")), nil
+	}
+	if bytes.HasSuffix(data, []byte(consolePrompt)) {
+		return len(data), data, nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 func (v *VM) line(l string) {
