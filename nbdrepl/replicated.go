@@ -449,8 +449,11 @@ func (r *Replicated) waitWrite(peers []*Peer, seq uint64, fua bool) {
 	}
 }
 
-func writeFrames(p []byte, off int64, flags uint32) []Frame {
-	data := append([]byte(nil), p...) // the caller may reuse p once we return
+func writeFrames(p []byte, off int64, flags uint32, owned bool) []Frame {
+	data := p
+	if !owned {
+		data = append([]byte(nil), p...) // the caller may reuse p once we return
+	}
 	var fs []Frame
 	for len(data) > 0 {
 		n := min(len(data), maxWriteChunk)
@@ -460,14 +463,23 @@ func writeFrames(p []byte, off int64, flags uint32) []Frame {
 	return fs
 }
 
-func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false) }
+func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false, false) }
+
+// WriteOwned is WriteAt (or WriteAtFUA) for a caller that gives p away: it
+// is queued to the secondaries as it is, not copied, so the caller must
+// never modify it again.
+func (r *Replicated) WriteOwned(p []byte, off int64, fua bool) (int, error) {
+	return r.write(p, off, fua, true)
+}
 
 // WriteAtFUA writes p and makes it durable on the primary and every
 // connected secondary before returning (NBD_CMD_FLAG_FUA): the server uses
 // it instead of WriteAt followed by Sync, which saves a round trip.
-func (r *Replicated) WriteAtFUA(p []byte, off int64) (int, error) { return r.write(p, off, true) }
+func (r *Replicated) WriteAtFUA(p []byte, off int64) (int, error) {
+	return r.write(p, off, true, false)
+}
 
-func (r *Replicated) write(p []byte, off int64, fua bool) (int, error) {
+func (r *Replicated) write(p []byte, off int64, fua, owned bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -480,7 +492,7 @@ func (r *Replicated) write(p []byte, off int64, fua bool) (int, error) {
 		var err error
 		n, err = r.local.WriteAt(p, off)
 		return err
-	}, writeFrames(p, off, flags), off, int64(len(p)))
+	}, writeFrames(p, off, flags, owned), off, int64(len(p)))
 	if err != nil {
 		return n, err
 	}
@@ -565,6 +577,7 @@ type Peer struct {
 	queued   int64      // payload bytes in queue
 	inflight []span     // changes queued or sent, not yet acknowledged as applied
 	lastSent uint64     // last sequence number queued
+	sending  bool       // the sender, or enqueue directly, is writing to the socket
 	recv     uint64     // acknowledged as received
 	done     uint64     // acknowledged as applied
 	err      error      // why it disconnected; nil while connected
@@ -735,16 +748,22 @@ func (p *Peer) notify() {
 	p.changed = make(chan struct{})
 }
 
+// directSendMax bounds the payload enqueue writes to the socket itself
+// when the sender is idle; larger changes go through the sender, so that
+// hashing and sending them overlaps with the next local writes.
+const directSendMax = 64 << 10
+
 // enqueue queues frames for the peer, or marks the range dirty if it is
 // disconnected. Called with r.order held, so queues are in sequence order;
-// it blocks while the queue is full.
+// it blocks while the queue is full. A small change finding the sender idle
+// and the queue empty is written to the socket at once, saving the sender's
+// wake-up on the latency path.
 func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	var cost int64
 	for _, f := range frames {
 		cost += int64(len(f.Data))
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for p.err == nil && p.queued > 0 && p.queued+cost > p.r.cfg.MaxQueueBytes {
 		// The sender frees space as it writes to the socket; a socket
 		// stalled for longer than Timeout fails the peer.
@@ -757,17 +776,50 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 		if kind != kindCopy && kind != kindCtl {
 			p.dirty.Mark(off, length)
 		}
+		p.mu.Unlock()
 		return
 	}
-	p.queue = append(p.queue, frames...)
-	p.queued += cost
 	last := frames[len(frames)-1].Seq
 	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync})
 	if kind == kindResync {
 		p.resyncBytes.Add(cost)
 	}
 	p.lastSent = last
-	p.cond.Signal()
+	if len(p.queue) > 0 || p.sending || cost > directSendMax {
+		p.queue = append(p.queue, frames...)
+		p.queued += cost
+		p.cond.Signal()
+		p.mu.Unlock()
+		return
+	}
+	// Direct: the sender stays away while sending is set; frames queued
+	// meanwhile (none can be, r.order is held) would follow.
+	p.sending = true
+	p.mu.Unlock()
+	_, err := p.send(frames)
+	p.mu.Lock()
+	p.sending = false
+	if len(p.queue) > 0 {
+		p.cond.Signal()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.fail(fmt.Errorf("sending: %w", err))
+	}
+}
+
+// send writes frames to the socket and flushes. Only the holder of
+// p.sending calls it.
+func (p *Peer) send(frames []Frame) (int64, error) {
+	var sent int64
+	for _, f := range frames {
+		p.nc.SetWriteDeadline(time.Now().Add(p.r.cfg.Timeout))
+		if err := p.fw.write(f); err != nil {
+			return sent, err
+		}
+		sent += int64(len(f.Data))
+	}
+	return sent, p.fw.Flush()
 }
 
 // wait returns once the peer acknowledged seq (as applied if done), or is
@@ -833,7 +885,7 @@ func (p *Peer) sender() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		for len(p.queue) == 0 && p.err == nil {
+		for (len(p.queue) == 0 || p.sending) && p.err == nil {
 			p.cond.Wait()
 		}
 		if p.err != nil {
@@ -842,19 +894,12 @@ func (p *Peer) sender() {
 		}
 		batch := p.queue
 		p.queue = nil
+		p.sending = true
 		p.mu.Unlock()
-		var err error
-		var sent int64
-		for _, f := range batch {
-			p.nc.SetWriteDeadline(time.Now().Add(p.r.cfg.Timeout))
-			if err = p.fw.write(f); err != nil {
-				break
-			}
-			sent += int64(len(f.Data))
-		}
-		if err == nil {
-			err = p.fw.Flush()
-		}
+		sent, err := p.send(batch)
+		p.mu.Lock()
+		p.sending = false
+		p.mu.Unlock()
 		if err != nil {
 			p.fail(fmt.Errorf("sending: %w", err))
 			return

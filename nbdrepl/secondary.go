@@ -123,7 +123,7 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	nc.SetDeadline(time.Now().Add(to))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	fr, fw, err := s.handshake(nc)
+	fr, fw, proto, err := s.handshake(nc)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,8 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	}
 	nc.SetDeadline(time.Time{})
 	log.Info("replication: primary connected", "node", pm.Node, "decision", res.Decision.String(), "rule", res.Rule)
-	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity}
+	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity,
+		inline: proto != ProtocolB}
 	return sc.run(ctx)
 }
 
@@ -263,10 +264,15 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 	return pm, res, nil
 }
 
-func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
+func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, Protocol, error) {
+	fr, fw, h, err := s.handshake1(nc)
+	return fr, fw, h.Protocol, err
+}
+
+func (s *Secondary) handshake1(nc net.Conn) (*frameReader, *frameWriter, hello, error) {
 	h, hb, err := readHello(nc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, h, err
 	}
 	var nonceS [nonceSize]byte
 	rand.Read(nonceS[:])
@@ -274,17 +280,17 @@ func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
 	chal = append(chal, nonceS[:]...)
 	chal = append(chal, replMAC(s.Secret, []byte(labelSecondary), hb, nonceS[:])...)
 	if _, err := nc.Write(chal); err != nil {
-		return nil, nil, fmt.Errorf("sending CHALLENGE: %w", err)
+		return nil, nil, h, fmt.Errorf("sending CHALLENGE: %w", err)
 	}
 	auth := make([]byte, authSize)
 	if _, err := io.ReadFull(nc, auth); err != nil {
-		return nil, nil, fmt.Errorf("reading AUTH: %w", err)
+		return nil, nil, h, fmt.Errorf("reading AUTH: %w", err)
 	}
 	if auth[0] != 0 {
-		return nil, nil, fmt.Errorf("%w: the primary rejected our proof (the shared secrets differ)", ErrAuth)
+		return nil, nil, h, fmt.Errorf("%w: the primary rejected our proof (the shared secrets differ)", ErrAuth)
 	}
 	if !hmac.Equal(auth[1:], replMAC(s.Secret, []byte(labelPrimary), hb, chal)) {
-		return nil, nil, fmt.Errorf("%w: the primary did not prove knowledge of the shared secret", ErrAuth)
+		return nil, nil, h, fmt.Errorf("%w: the primary did not prove knowledge of the shared secret", ErrAuth)
 	}
 	p2s, s2p := sessionKeys(s.Secret, h.Nonce[:], nonceS[:])
 	fr, fw := newFrameReader(nc, p2s), newFrameWriter(nc, s2p)
@@ -298,9 +304,9 @@ func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
 	if why != "" {
 		fw.write(Frame{Type: FrameError, Code: ReplErrVolume, Data: []byte(why)})
 		fw.Flush()
-		return nil, nil, errors.New(why)
+		return nil, nil, h, errors.New(why)
 	}
-	return fr, fw, nil
+	return fr, fw, h, nil
 }
 
 // secConn is one primary connection in the replication phase: the reader
@@ -323,6 +329,14 @@ type secConn struct {
 	// it): received and applied may still be an earlier connection's,
 	// which this primary must not be told about.
 	first atomic.Uint64
+	// inline (protocols A and C): the reader applies each frame itself
+	// and acknowledges it as applied once no further whole frame is
+	// waiting, with no hand-over to the applier and the acker (two
+	// goroutine wake-ups per write on the latency path). Protocol B needs
+	// the applier: it acknowledges receipt before the frame is applied.
+	inline bool
+
+	sentRecv, sentDone uint64 // guarded by wmu
 }
 
 func (c *secConn) kick() {
@@ -401,6 +415,21 @@ read:
 			c.first.Store(f.Seq)
 		}
 		expect = f.Seq + 1
+		if c.inline {
+			s.received.Store(f.Seq)
+			if err := c.apply(f); err != nil {
+				applyErr.Store(err)
+				c.fail(ReplErrIO, fmt.Sprintf("applying %v seq %d: %v", f.Type, f.Seq, err))
+				reason = err
+				break read
+			}
+			s.applied.Store(f.Seq)
+			if !c.fr.frameWaiting() && !c.sendAcks() {
+				reason = errors.New("sending acknowledgements failed")
+				break read
+			}
+			continue
+		}
 		if err := budget.Acquire(ctx, min(cost(f), budgetMax)); err != nil {
 			reason = err
 			break read
@@ -513,49 +542,54 @@ func (c *secConn) apply(f Frame) error {
 	return err
 }
 
+// sendAcks sends the acknowledgements due (received or applied moved).
+// false: sending failed (the connection is closed).
+func (c *secConn) sendAcks() bool {
+	if c.failure.Load() != nil {
+		return true // fail sends the ERROR frame and closes
+	}
+	recv, done := c.s.received.Load(), c.s.applied.Load()
+	first := c.first.Load()
+	if first == 0 || recv < first {
+		return true
+	}
+	if done < first {
+		done = 0
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var err error
+	sent := false
+	if recv > c.sentRecv && recv > done {
+		err = c.fw.write(Frame{Type: FrameAckRecv, Seq: recv})
+		c.sentRecv, sent = recv, true
+	}
+	if err == nil && done > c.sentDone {
+		err = c.fw.write(Frame{Type: FrameAckDone, Seq: done})
+		c.sentDone, sent = done, true
+	}
+	if err == nil && sent {
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		err = c.fw.Flush()
+	}
+	if err != nil {
+		c.nc.Close()
+	}
+	return err == nil
+}
+
 // acker sends cumulative acknowledgements whenever received or applied
 // moved, until stop is closed (then it sends the last ones).
 func (c *secConn) acker(stop <-chan struct{}) {
-	var sentRecv, sentDone uint64
-	send := func() bool {
-		if c.failure.Load() != nil {
-			return true // fail sends the ERROR frame and closes
-		}
-		recv, done := c.s.received.Load(), c.s.applied.Load()
-		first := c.first.Load()
-		if first == 0 || recv < first {
-			return true
-		}
-		if done < first {
-			done = 0
-		}
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		var err error
-		if recv > sentRecv && recv > done {
-			err = c.fw.write(Frame{Type: FrameAckRecv, Seq: recv})
-			sentRecv = recv
-		}
-		if err == nil && done > sentDone {
-			err = c.fw.write(Frame{Type: FrameAckDone, Seq: done})
-			sentDone = done
-		}
-		if err == nil {
-			c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			err = c.fw.Flush()
-		}
-		return err == nil
-	}
 	for {
 		select {
 		case <-c.wake:
-			if !send() {
-				c.nc.Close()
+			if !c.sendAcks() {
 				<-stop
 				return
 			}
 		case <-stop:
-			send()
+			c.sendAcks()
 			return
 		}
 	}
