@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,7 +52,10 @@ type VolumeOptions struct {
 	Protocols []string
 	// Profile, if set, is a directory: each tachy process writes a CPU
 	// profile there (role-protocol.pprof).
-	Profile  string
+	Profile string
+	// Tests to run (seq, rand4k, qd1); empty: all. Figures of tests not
+	// run are zero, and so are the must-show checks that need them.
+	Tests    []string
 	Progress io.Writer
 }
 
@@ -96,15 +100,24 @@ type VolumeTarget struct {
 	// SeqWriteMBps: 1 MiB sequential writes, 8 in flight (MB = 10^6 B).
 	SeqWriteMBps float64 `json:"seq_write_MBps"`
 	// Rand4kIOPS: 4 KiB random writes, 32 in flight.
-	Rand4kIOPS  float64   `json:"rand4k_write_iops"`
-	Rand4kMBps  float64   `json:"rand4k_write_MBps"`
-	QD1P50Us    float64   `json:"qd1_4k_write_p50_us"`
-	QD1P99Us    float64   `json:"qd1_4k_write_p99_us"`
-	QD1MeanUs   float64   `json:"qd1_4k_write_mean_us"`
-	RoundsSeq   []float64 `json:"rounds_seq_write_MBps"`
-	RoundsRand  []float64 `json:"rounds_rand4k_write_iops"`
-	RoundsQD1   []float64 `json:"rounds_qd1_p50_us"`
-	InSyncAfter *bool     `json:"secondary_identical_after,omitempty"`
+	Rand4kIOPS float64 `json:"rand4k_write_iops"`
+	Rand4kMBps float64 `json:"rand4k_write_MBps"`
+	QD1P50Us   float64 `json:"qd1_4k_write_p50_us"`
+	QD1P99Us   float64 `json:"qd1_4k_write_p99_us"`
+	QD1MeanUs  float64 `json:"qd1_4k_write_mean_us"`
+	// CPU: the target's server processes (nbdkit; tachy's primary and
+	// secondary together) and the whole machine, in cores busy during
+	// the test (1.0 = one core), and the servers' CPU per unit of work.
+	SeqServerCores    float64   `json:"seq_server_cpu_cores"`
+	SeqMachineCores   float64   `json:"seq_machine_busy_cores"`
+	SeqServerCPUPerGB float64   `json:"seq_server_cpu_s_per_GB"`
+	RandServerCores   float64   `json:"rand4k_server_cpu_cores"`
+	RandMachineCores  float64   `json:"rand4k_machine_busy_cores"`
+	RandServerUsPerOp float64   `json:"rand4k_server_cpu_us_per_write"`
+	RoundsSeq         []float64 `json:"rounds_seq_write_MBps"`
+	RoundsRand        []float64 `json:"rounds_rand4k_write_iops"`
+	RoundsQD1         []float64 `json:"rounds_qd1_p50_us"`
+	InSyncAfter       *bool     `json:"secondary_identical_after,omitempty"`
 }
 
 // VolumeRatio compares one tachy target with nbdkit.
@@ -227,19 +240,41 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	o.logf("rtt: icmp p50 %.1f us, tcp ping-pong p50 %.1f us", res.RTT.ICMPP50Us, res.RTT.TCPP50Us)
 
 	rt := strconv.Itoa(max(1, int(o.Runtime.Seconds())))
+	type cpuSample struct{ server, machine []float64 }
+	seqCPU, randCPU := map[string]*cpuSample{}, map[string]*cpuSample{}
+	for _, t := range targets {
+		seqCPU[t.name], randCPU[t.name] = &cpuSample{}, &cpuSample{}
+	}
 	for round := range o.Rounds {
 		for _, t := range targets {
-			seq, err := runFio(ctx, t.port, "seq", "--rw=write", "--bs=1M", "--iodepth=8", "--time_based", "--runtime="+rt, "--ramp_time=1")
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.name, err)
+			run := func(test string) bool { return len(o.Tests) == 0 || slices.Contains(o.Tests, test) }
+			var seq, rnd, qd1 fioResult
+			// measure runs one fio job and records the servers' and the
+			// machine's CPU over it.
+			measure := func(test string, cpu *cpuSample, args ...string) (fioResult, error) {
+				if !run(test) {
+					return fioResult{}, nil
+				}
+				m0, s0, at := busyTicks(), serverTicks(t.procs), time.Now()
+				r, err := runFio(ctx, t.port, test, args...)
+				if err != nil {
+					return r, fmt.Errorf("%s: %w", t.name, err)
+				}
+				if cpu != nil {
+					el := time.Since(at).Seconds()
+					cpu.server = append(cpu.server, float64(serverTicks(t.procs)-s0)/clockTicks/el)
+					cpu.machine = append(cpu.machine, float64(busyTicks()-m0)/clockTicks/el)
+				}
+				return r, nil
 			}
-			rnd, err := runFio(ctx, t.port, "rand4k", "--rw=randwrite", "--bs=4k", "--iodepth=32", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0")
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.name, err)
+			if seq, err = measure("seq", seqCPU[t.name], "--rw=write", "--bs=1M", "--iodepth=8", "--time_based", "--runtime="+rt, "--ramp_time=1"); err != nil {
+				return nil, err
 			}
-			qd1, err := runFio(ctx, t.port, "qd1", "--rw=randwrite", "--bs=4k", "--iodepth=1", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0", "--lat_percentiles=1")
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.name, err)
+			if rnd, err = measure("rand4k", randCPU[t.name], "--rw=randwrite", "--bs=4k", "--iodepth=32", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0"); err != nil {
+				return nil, err
+			}
+			if qd1, err = measure("qd1", nil, "--rw=randwrite", "--bs=4k", "--iodepth=1", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0", "--lat_percentiles=1"); err != nil {
+				return nil, err
 			}
 			t.res.RoundsSeq = append(t.res.RoundsSeq, round1(seq.BW/1e6))
 			t.res.RoundsRand = append(t.res.RoundsRand, math0(rnd.IOPS))
@@ -257,6 +292,16 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 		t.res.QD1P50Us = round1(median(t.res.RoundsQD1))
 		t.res.QD1P99Us = round1(t.res.QD1P99Us)
 		t.res.QD1MeanUs = round1(t.res.QD1MeanUs)
+		t.res.SeqServerCores = round3(median(seqCPU[t.name].server))
+		t.res.SeqMachineCores = round3(median(seqCPU[t.name].machine))
+		t.res.RandServerCores = round3(median(randCPU[t.name].server))
+		t.res.RandMachineCores = round3(median(randCPU[t.name].machine))
+		if t.res.SeqWriteMBps > 0 {
+			t.res.SeqServerCPUPerGB = round3(t.res.SeqServerCores / (t.res.SeqWriteMBps / 1000))
+		}
+		if t.res.Rand4kIOPS > 0 {
+			t.res.RandServerUsPerOp = round1(t.res.RandServerCores * 1e6 / t.res.Rand4kIOPS)
+		}
 		if t.protocol != "" {
 			// The secondary stops after the primary, so it has
 			// applied everything; then both files must be equal.
@@ -273,8 +318,8 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	base := targets[0].res
 	for _, t := range targets[1:] {
 		r := VolumeRatio{Target: t.name,
-			SeqWrite:     round3(t.res.SeqWriteMBps / base.SeqWriteMBps),
-			Rand4kWrite:  round3(t.res.Rand4kIOPS / base.Rand4kIOPS),
+			SeqWrite:     ratio(t.res.SeqWriteMBps, base.SeqWriteMBps),
+			Rand4kWrite:  ratio(t.res.Rand4kIOPS, base.Rand4kIOPS),
 			QD1P50Delta:  round1(t.res.QD1P50Us - base.QD1P50Us),
 			QD1P99Delta:  round1(t.res.QD1P99Us - base.QD1P99Us),
 			QD1MeanDelta: round1(t.res.QD1MeanUs - base.QD1MeanUs)}
@@ -297,6 +342,13 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	return res, nil
 }
 
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round3(a / b)
+}
+
 // append99 keeps the worst p99 of the rounds.
 func append99(cur, v float64, round int) float64 {
 	if round == 0 {
@@ -307,6 +359,38 @@ func append99(cur, v float64, round int) float64 {
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 func math0(v float64) float64  { return float64(int64(v + 0.5)) }
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const clockTicks = 100
+
+// serverTicks sums the user and system time of the processes, in ticks.
+func serverTicks(cmds []*exec.Cmd) int64 {
+	var n int64
+	for _, c := range cmds {
+		if c.Process == nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which may hold spaces).
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			n += u + s
+		}
+	}
+	return n
+}
+
+// busyTicks is the machine's busy time (all CPUs), in ticks.
+func busyTicks() int64 {
+	b, _ := machineTicks()
+	return int64(b)
+}
 
 func randReader() io.Reader {
 	f, err := os.Open("/dev/urandom")

@@ -215,12 +215,13 @@ func (c *conn) reader(ctx context.Context) string {
 			j.wait.seal()
 			c.epoch = &epoch{done: make(chan struct{}), prev: j.wait}
 		}
-		if req.Type != CmdFlush && c.pending.Load() == 0 && c.br.Buffered() == 0 {
+		if req.Type != CmdFlush && req.Length <= inlineMax && c.pending.Load() == 0 && c.br.Buffered() == 0 {
 			// Nothing else in flight and no request waiting: run it
 			// here and answer at once, saving two goroutine
 			// wake-ups (a queue-depth-1 client's whole latency).
 			// A request arriving meanwhile waits for this one, so
-			// not a FLUSH (it may take milliseconds).
+			// not a FLUSH (it may take milliseconds) nor a large
+			// request (a sequential stream would lose its overlap).
 			c.execute(j)
 			c.reply(j, true)
 			continue
@@ -234,6 +235,10 @@ func (c *conn) reader(ctx context.Context) string {
 // connection. A replicated write under protocol C holds its worker for a
 // network round trip, so it takes many to keep a deep queue busy.
 const DefaultWorkers = 128
+
+// inlineMax is the largest request the reader runs itself when nothing
+// else is in flight.
+const inlineMax = 64 << 10
 
 // ownedWriter is implemented by backends that may keep a write's payload
 // after returning (the server never reuses it), such as Replicated, which

@@ -91,6 +91,11 @@ type Replicated struct {
 
 	meta    *MetaStore
 	limiter *tokenBucket // nil: unlimited
+
+	// active counts the changes in progress (waiting for or holding
+	// r.order): with others behind it, a change leaves its frames to the
+	// sender, which sends them in batches, instead of sending directly.
+	active atomic.Int32
 }
 
 // ErrReplClosed is returned by changes after Close.
@@ -406,6 +411,8 @@ func (r *Replicated) Caps() Caps {
 // change applies a change locally (apply) and queues its frames to every
 // peer under the order lock. It returns the last frame's sequence number.
 func (r *Replicated) change(apply func() error, frames []Frame, off, length int64) (uint64, []*Peer, error) {
+	r.active.Add(1)
+	defer r.active.Add(-1)
 	r.order.Lock()
 	defer r.order.Unlock()
 	if r.closed {
@@ -756,8 +763,8 @@ const directSendMax = 64 << 10
 // enqueue queues frames for the peer, or marks the range dirty if it is
 // disconnected. Called with r.order held, so queues are in sequence order;
 // it blocks while the queue is full. A small change finding the sender idle
-// and the queue empty is written to the socket at once, saving the sender's
-// wake-up on the latency path.
+// and the queue empty, with no other change waiting behind it, is written to
+// the socket at once, saving the sender's wake-up on the latency path.
 func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	var cost int64
 	for _, f := range frames {
@@ -785,7 +792,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 		p.resyncBytes.Add(cost)
 	}
 	p.lastSent = last
-	if len(p.queue) > 0 || p.sending || cost > directSendMax {
+	if len(p.queue) > 0 || p.sending || cost > directSendMax || kind != kindChange || p.r.active.Load() > 1 {
 		p.queue = append(p.queue, frames...)
 		p.queued += cost
 		p.cond.Signal()

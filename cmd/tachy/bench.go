@@ -30,6 +30,7 @@ type benchVolumeCmd struct {
 	Rounds    int           `help:"Rounds over all targets (medians are kept)." default:"3"`
 	Protocols string        `help:"Replication protocols to measure, comma-separated." default:"A,B,C"`
 	Profile   string        `help:"Write a CPU profile of every tachy process into this directory." type:"path"`
+	Tests     string        `help:"Tests to run, comma-separated: seq, rand4k, qd1 (the must-show checks need all)." default:"seq,rand4k,qd1"`
 	Binary    string        `help:"tachy binary run as primary and secondary (default: this one)." type:"path"`
 }
 
@@ -64,7 +65,7 @@ func (c *benchVolumeCmd) Run() error {
 		}
 	}
 	res, err := bench.Volume(ctx, bench.VolumeOptions{Binary: bin, Dir: c.Dir, Size: c.Size, Runtime: c.Runtime, Rounds: c.Rounds,
-		Protocols: protos, Profile: c.Profile, Progress: os.Stderr})
+		Protocols: protos, Profile: c.Profile, Tests: strings.Split(c.Tests, ","), Progress: os.Stderr})
 	if res != nil {
 		if perr := printJSON(res); perr != nil && err == nil {
 			err = perr
