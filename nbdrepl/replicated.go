@@ -342,11 +342,13 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
 	r.peers = append(peers, p)
 	r.order.Unlock()
+	// Read before the goroutines start: they change them under p.mu.
+	seq, syncing := p.done, p.syncing
 	p.wg.Add(2)
 	go p.sender()
 	go p.ackReader()
-	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done, "decision", res.Decision.String(), "rule", res.Rule, "out_of_sync_bytes", p.dirty.Bytes())
-	if p.syncing {
+	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", seq, "decision", res.Decision.String(), "rule", res.Rule, "out_of_sync_bytes", p.dirty.Bytes())
+	if syncing {
 		p.wg.Add(1)
 		go p.resync()
 	}

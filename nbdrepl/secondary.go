@@ -44,7 +44,28 @@ type Secondary struct {
 	sbReason string        // last refusal (split brain, unrelated data)
 	received atomic.Uint64 // last sequence number received
 	applied  atomic.Uint64 // last sequence number applied
+
+	// primary is the node name of the primary connected now ("" none).
+	primary atomic.Pointer[string]
+	// inSync: the data was up to date with the primary when last
+	// connected (a sync that ended, or none needed), and no later
+	// connection has started a sync. It stays set after the primary goes
+	// away, as DRBD keeps UpToDate: what the primary completed under
+	// protocol C is here.
+	inSync atomic.Bool
 }
+
+// Primary returns the node name of the primary connected now, or "".
+func (s *Secondary) Primary() string {
+	if p := s.primary.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// InSync says whether this secondary's data was up to date with its
+// primary when it was last connected (see the field).
+func (s *Secondary) InSync() bool { return s.inSync.Load() }
 
 // Received returns the last sequence number received (and acknowledged as
 // such); Applied the last one applied to the backend.
@@ -145,6 +166,8 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	}
 	nc.SetDeadline(time.Time{})
 	log.Info("replication: primary connected", "node", pm.Node, "decision", res.Decision.String(), "rule", res.Rule)
+	s.primary.Store(&pm.Node)
+	defer s.primary.Store(nil)
 	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity,
 		inline: proto != ProtocolB}
 	return sc.run(ctx)
@@ -226,6 +249,7 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 		log.Warn("replication: split brain resolved by policy: this node's changes are discarded", append(args, "reason", res.Reason)...)
 	}
 	if res.Decision.IsTarget() {
+		s.inSync.Store(false)
 		if err := meta.SetConsistent(false); err != nil {
 			return pm, res, fail(ReplErrIO, err.Error())
 		}
@@ -260,6 +284,9 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 		if err := meta.AdoptGen(f.Gen, true, pm.Node); err != nil {
 			return pm, res, fail(ReplErrIO, err.Error())
 		}
+		s.inSync.Store(true)
+	} else {
+		s.inSync.Store(false)
 	}
 	return pm, res, nil
 }
@@ -522,7 +549,13 @@ func (c *secConn) apply(f Frame) error {
 				return err
 			}
 		}
-		return c.s.Meta.AdoptGen(f.Gen, sync, c.primary)
+		if err := c.s.Meta.AdoptGen(f.Gen, sync, c.primary); err != nil {
+			return err
+		}
+		if sync {
+			c.s.inSync.Store(true)
+		}
+		return nil
 	case FrameVerify:
 		d, err := digests(nil, be, off, n, c.gran)
 		if err != nil {
