@@ -463,7 +463,13 @@ read:
 		}
 		queue <- f
 		s.received.Store(f.Seq)
-		c.kick()
+		// Receipt is what protocol B waits for: acknowledge it from
+		// here, once no further whole frame is waiting, rather than
+		// through the acker.
+		if !c.fr.frameWaiting() && !c.sendAcks() {
+			reason = errors.New("sending acknowledgements failed")
+			break read
+		}
 	}
 	// Everything received is applied (it may have been acknowledged as
 	// received), then made durable.

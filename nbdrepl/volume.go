@@ -293,7 +293,8 @@ func (v *Volume) refuse(format string, args ...any) error {
 // It refuses (an error wrapping ErrPromote that says what to do) when the
 // local data is Inconsistent, when a primary is connected, when the last
 // primary was refused for split brain, when quorum is tracked and lost, and,
-// unless force, when the data is only Consistent (not known UpToDate).
+// unless force, when the data is only Consistent (not known UpToDate) and
+// not just created.
 func (v *Volume) Promote(force bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -306,7 +307,9 @@ func (v *Volume) Promote(force bool) error {
 	switch st := v.diskState(); {
 	case st == "Inconsistent":
 		return v.refuse("its data is Inconsistent (a resync to this node has not finished); let the resync from the primary finish (tachy volume status shows its progress)")
-	case st == "Consistent" && !force:
+	case st == "Consistent" && !force && v.cfg.Meta.Current() != GenJustCreated:
+		// (Metadata that never had a primary holds no data yet:
+		// one node must become the first primary.)
 		return v.refuse("its data is Consistent but not known to be UpToDate (this node has not been in sync with a primary since it started); connect it to the primary first, or use --force only if you know no other node has newer data")
 	}
 	if p := v.sec.Primary(); p != "" {

@@ -79,9 +79,11 @@ func TestVolumePromoteDemote(t *testing.T) {
 	if v1.Role() != RoleSecondary || v2.Role() != RoleSecondary {
 		t.Fatal("volumes do not start as secondaries")
 	}
-	// Fresh data is Consistent, not known UpToDate: refused without force.
-	mustRefuse(t, v2.Promote(false), "--force")
-	if err := v1.Promote(true); err != nil {
+	// Fresh metadata holds no data yet: the first primary needs no force.
+	if st := v1.Status(); st.Disk != "Consistent" {
+		t.Fatalf("fresh volume: disk %s", st.Disk)
+	}
+	if err := v1.Promote(false); err != nil {
 		t.Fatal(err)
 	}
 	if err := v1.Promote(false); err != nil {
@@ -172,8 +174,32 @@ func TestVolumePromoteDemote(t *testing.T) {
 	}
 }
 
-func TestVolumeRefusesInconsistent(t *testing.T) {
-	v1, _, _, _ := volPair(t, 1<<20)
+func TestVolumeRefusesStale(t *testing.T) {
+	// Data that had a primary once, on a node not in sync with a primary
+	// since it started: Consistent, not UpToDate.
+	v1, _, _, _ := volPair(t, 1<<20, func(c *VolumeConfig) {
+		m, err := NewMemMeta(MetaOptions{Size: c.Backend.Size()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetPrimary(true)
+		m.SetPrimary(false)
+		c.Meta = m
+	})
+	mustRefuse(t, v1.Promote(false), "--force")
+	if err := v1.Promote(true); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	if err := v1.Demote(); err != nil {
+		t.Fatal(err)
+	}
+	// Once primary, it is UpToDate: no force needed.
+	if err := v1.Promote(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1.Demote(); err != nil {
+		t.Fatal(err)
+	}
 	if err := v1.cfg.Meta.SetConsistent(false); err != nil {
 		t.Fatal(err)
 	}
