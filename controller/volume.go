@@ -3,10 +3,15 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/lrmd"
+	"github.com/tachy-ha/tachy/nbdrepl"
 )
 
 // newVolumeAgent is the built-in ocf:tachy:volume agent of this node: it
@@ -14,8 +19,9 @@ import (
 // attribute master-<primitive>), and follows this node's quorum.
 func newVolumeAgent(d *Daemon) *lrmd.VolumeAgent {
 	return lrmd.NewVolumeAgent(lrmd.VolumeAgentOptions{
-		Node:   d.local.Name,
-		Logger: d.log,
+		Node:     d.local.Name,
+		StateDir: d.cfg.Local.StateDir,
+		Logger:   d.log,
 		SetPromotion: func(ctx context.Context, rsc string, score int) error {
 			if d.cib == nil {
 				return errors.New("the CIB is not running yet")
@@ -34,4 +40,108 @@ func newVolumeAgent(d *Daemon) *lrmd.VolumeAgent {
 			return d.qs.Quorate
 		},
 	})
+}
+
+// VolumeRequest is an operator's request to this node's volumes (tachy
+// volume ...).
+type VolumeRequest struct {
+	// Action: status, promote, demote, verify, resync, disconnect, connect.
+	Action string `json:"action"`
+	Name   string `json:"name,omitempty"` // the volume id ("" with status: all)
+	Peer   string `json:"peer,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+	Repair bool   `json:"repair,omitempty"`
+}
+
+// VolumeResponse answers a VolumeRequest.
+type VolumeResponse struct {
+	Volumes []nbdrepl.VolumeStatus `json:"volumes,omitempty"`
+	Verify  *nbdrepl.VerifyResult  `json:"verify,omitempty"`
+}
+
+// volumeRequest runs an operator's request against the volumes this node's
+// agent runs.
+func (d *Daemon) volumeRequest(req VolumeRequest) (*VolumeResponse, error) {
+	if d.volumes == nil {
+		return nil, errors.New("this daemon runs no volume agent")
+	}
+	vols := d.volumes.Volumes()
+	if req.Action == "status" && req.Name == "" {
+		res := &VolumeResponse{Volumes: []nbdrepl.VolumeStatus{}}
+		for _, v := range vols {
+			res.Volumes = append(res.Volumes, v.Status())
+		}
+		sort.Slice(res.Volumes, func(i, j int) bool { return res.Volumes[i].Name < res.Volumes[j].Name })
+		return res, nil
+	}
+	var v *nbdrepl.Volume
+	var names []string
+	for _, x := range vols {
+		st := x.Status()
+		names = append(names, st.Name)
+		if st.Name == req.Name {
+			v = x
+		}
+	}
+	if v == nil {
+		sort.Strings(names)
+		running := "none"
+		if len(names) > 0 {
+			running = strings.Join(names, ", ")
+		}
+		return nil, fmt.Errorf("volume %q does not run on %s (running here: %s); its resource (ocf:tachy:volume) must be started on this node: see tachy resource list", req.Name, d.local.Name, running)
+	}
+	needPeer := func() error {
+		if req.Peer == "" {
+			return fmt.Errorf("%s needs a peer: tachy volume %s %s PEER", req.Action, req.Action, req.Name)
+		}
+		return nil
+	}
+	res := &VolumeResponse{}
+	var err error
+	switch req.Action {
+	case "status":
+	case "promote":
+		err = v.Promote(req.Force)
+	case "demote":
+		err = v.Demote()
+	case "verify":
+		if err = needPeer(); err == nil {
+			var vr nbdrepl.VerifyResult
+			vr, err = v.Verify(req.Peer, req.Repair)
+			res.Verify = &vr
+		}
+	case "resync":
+		if err = needPeer(); err == nil {
+			err = v.Resync(req.Peer)
+		}
+	case "disconnect":
+		if err = needPeer(); err == nil {
+			err = v.Disconnect(req.Peer)
+		}
+	case "connect":
+		if err = needPeer(); err == nil {
+			err = v.Connect(req.Peer)
+		}
+	default:
+		return nil, fmt.Errorf("unknown volume action %q: use status, promote, demote, verify, resync, disconnect or connect", req.Action)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Volumes = []nbdrepl.VolumeStatus{v.Status()}
+	return res, nil
+}
+
+// Volume sends a request about this node's volumes to the daemon. Verify
+// may take as long as reading the volume.
+func (c Client) Volume(req VolumeRequest) (*VolumeResponse, error) {
+	r, err := c.call(request{Op: "volume", Volume: &req}, 30*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if r.Volume == nil {
+		return nil, fmt.Errorf("the daemon at %s sent no answer about volumes", c.Socket)
+	}
+	return r.Volume, nil
 }

@@ -33,7 +33,7 @@ secondary, 10 on a volume that has never held data, and none otherwise.</longdes
 <shortdesc lang="en">replicated block device (promotable)</shortdesc>
 <parameters>
 <parameter name="volume" unique="1" required="1"><longdesc lang="en">Volume id, the same on every node.</longdesc><shortdesc lang="en">volume id</shortdesc><content type="string"/></parameter>
-<parameter name="backing" required="1"><longdesc lang="en">The local backing store: a block device or a file.</longdesc><shortdesc lang="en">backing device or file</shortdesc><content type="string"/></parameter>
+<parameter name="backing" required="1"><longdesc lang="en">The local backing store: a block device or a file. Relative paths (here, in meta and in secret_file) are taken from the daemon's state directory.</longdesc><shortdesc lang="en">backing device or file</shortdesc><content type="string"/></parameter>
 <parameter name="size"><longdesc lang="en">Create the backing file with this many bytes (suffixes K, M, G) if it does not exist.</longdesc><shortdesc lang="en">size of a new backing file</shortdesc><content type="string"/></parameter>
 <parameter name="meta"><longdesc lang="en">Metadata file (generations, bitmaps, activity log). Default: the backing path with ".meta" appended.</longdesc><shortdesc lang="en">metadata file</shortdesc><content type="string"/></parameter>
 <parameter name="peers" required="1"><longdesc lang="en">Every replica's node and replication address, this node's included: node=host:port,node=host:port,...</longdesc><shortdesc lang="en">replicas</shortdesc><content type="string"/></parameter>
@@ -56,6 +56,10 @@ secondary, 10 on a volume that has never held data, and none otherwise.</longdes
 // VolumeAgentOptions wire the volume agent to its daemon.
 type VolumeAgentOptions struct {
 	Node string // this node's name
+	// StateDir is the daemon's state directory: relative backing, meta
+	// and secret_file paths are taken relative to it (so that nodes
+	// sharing a file system, as in the namespace lab, keep apart).
+	StateDir string
 	// SetPromotion sets (score >= 0) or deletes (score < 0) this node's
 	// promotion score for the clone of resource (crm_attribute
 	// --promotion).
@@ -143,6 +147,11 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 	if vp.metaPath == "" {
 		vp.metaPath = vp.backing + ".meta"
 	}
+	for _, path := range []*string{&vp.backing, &vp.metaPath, &vp.secretFile} {
+		if !filepath.IsAbs(*path) && a.o.StateDir != "" {
+			*path = filepath.Join(a.o.StateDir, *path)
+		}
+	}
 	if s := p["size"]; s != "" {
 		n, err := parseSize(s)
 		if err != nil {
@@ -199,6 +208,9 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 }
 
 func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty size")
+	}
 	mult := int64(1)
 	switch strings.ToUpper(s[len(s)-1:]) {
 	case "K":
@@ -396,4 +408,5 @@ func (a *VolumeAgent) setScore(ctx context.Context, rsc string, s int) {
 	a.mu.Lock()
 	a.scores[base] = s
 	a.mu.Unlock()
+	a.o.Logger.Info("volume agent: promotion score", "resource", base, "score", s)
 }

@@ -46,6 +46,12 @@ type conn struct {
 	wmu  sync.Mutex
 	bw   *bufio.Writer
 	werr error
+
+	// readerDone receives why the session ended from whichever
+	// goroutine was reading last; inline counts requests run by a
+	// goroutine that handed reading over.
+	readerDone chan<- string
+	inline     sync.WaitGroup
 }
 
 type job struct {
@@ -140,8 +146,12 @@ func (c *conn) run(ctx context.Context) {
 		c.nc.SetReadDeadline(time.Now())
 		c.nc.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	})
-	reason := c.reader(ctx)
+	readerDone := make(chan string, 1)
+	c.readerDone = readerDone
+	c.reader(ctx)
+	reason := <-readerDone
 	stop()
+	c.inline.Wait()
 	close(c.jobs)
 	wwg.Wait()
 	close(c.replies)
@@ -154,9 +164,20 @@ func (c *conn) run(ctx context.Context) {
 	}
 }
 
-// reader decodes requests until the session ends and returns why, or "" for
+// handedOff is read's answer when another goroutine took over reading.
+const handedOff = "\x00handed off"
+
+// reader reads requests (read) and, when the session ends, sends why on
+// c.readerDone, unless it handed reading over to another goroutine.
+func (c *conn) reader(ctx context.Context) {
+	if why := c.read(ctx); why != handedOff {
+		c.readerDone <- why
+	}
+}
+
+// read decodes requests until the session ends and returns why, or "" for
 // an orderly end (NBD_CMD_DISC or the client closing between requests).
-func (c *conn) reader(ctx context.Context) string {
+func (c *conn) read(ctx context.Context) string {
 	var hdr [requestSize]byte
 	for {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
@@ -216,15 +237,22 @@ func (c *conn) reader(ctx context.Context) string {
 			c.epoch = &epoch{done: make(chan struct{}), prev: j.wait}
 		}
 		if req.Type != CmdFlush && req.Length <= inlineMax && c.pending.Load() == 0 && c.br.Buffered() == 0 {
-			// Nothing else in flight and no request waiting: run it
-			// here and answer at once, saving two goroutine
-			// wake-ups (a queue-depth-1 client's whole latency).
-			// A request arriving meanwhile waits for this one, so
-			// not a FLUSH (it may take milliseconds) nor a large
-			// request (a sequential stream would lose its overlap).
+			// Nothing else in flight and no request waiting: a new
+			// goroutine takes over reading, and this one runs the
+			// request and answers it at once. The request's latency
+			// then includes no goroutine wake-up (a queue-depth-1
+			// client's whole latency), and a slow request still
+			// holds up no other. Not a FLUSH (it waits for earlier
+			// writes), nor a large request (a sequential stream
+			// would lose the workers' overlap).
+			c.pending.Add(1)
+			c.inline.Add(1)
+			go c.reader(ctx)
 			c.execute(j)
 			c.reply(j, true)
-			continue
+			c.pending.Add(-1)
+			c.inline.Done()
+			return handedOff
 		}
 		c.pending.Add(1)
 		c.jobs <- j

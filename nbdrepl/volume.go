@@ -585,6 +585,30 @@ func (v *Volume) Verify(peer string, repair bool) (VerifyResult, error) {
 	return p.Verify(repair)
 }
 
+// Resync copies the whole volume to a peer again (DRBD's invalidate-remote):
+// the peer is held disconnected, every chunk marked out of sync for it, and
+// it is reconnected: the resync sends everything, under the resync rate.
+func (v *Volume) Resync(peer string) error {
+	p, err := v.primaryPeer(peer)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	wasManual := v.manual[peer]
+	v.manual[peer] = true
+	v.mu.Unlock()
+	p.Disconnect()
+	p.Wait()
+	p.Dirty().Mark(0, v.cfg.Backend.Size())
+	v.mu.Lock()
+	if !wasManual {
+		delete(v.manual, peer)
+	}
+	v.mu.Unlock()
+	v.log.Info("volume: full resync of a peer requested", "peer", peer, "bytes", v.cfg.Backend.Size())
+	return nil
+}
+
 // VolumeStatus is a volume's state on this node.
 type VolumeStatus struct {
 	Name       string       `json:"name"`

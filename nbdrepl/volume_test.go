@@ -268,3 +268,31 @@ func TestVolumeQuorum(t *testing.T) {
 		})
 	}
 }
+
+func TestVolumeResync(t *testing.T) {
+	v1, v2, m1, m2 := volPair(t, 1<<20)
+	if err := v1.Promote(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "n2 UpToDate", func() bool { return peerState(v1, "n2") == string(PeerUpToDate) })
+	if err := v2.Resync("n1"); err == nil || !strings.Contains(err.Error(), "run this on the primary") {
+		t.Fatalf("resync on a secondary: %v", err)
+	}
+	data := bytes.Repeat([]byte{9}, 1<<20)
+	if e := nbdWrite(t, v1, 0, data); e != 0 {
+		t.Fatalf("errno %d", e)
+	}
+	// Damage n2's copy behind replication's back; a full resync repairs
+	// it by sending the whole volume.
+	copy(m2.Bytes()[4096:], bytes.Repeat([]byte{1}, 100))
+	if err := v1.Resync("n2"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the resync", func() bool {
+		ps := v1.Status().Peers[0]
+		return ps.State == string(PeerUpToDate) && ps.Resynced == 1<<20
+	})
+	if !bytes.Equal(m1.Bytes(), m2.Bytes()) {
+		t.Fatal("n2 differs after a full resync")
+	}
+}
