@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -125,7 +126,39 @@ func TestClusterVolumeFailover(t *testing.T) {
 	if len(back) != 64<<20 || !bytes.Equal(back[:len(data)], data) {
 		t.Fatalf("the new primary %s does not hold the data written through %s before it was killed (read %d bytes)", newPrimary, primary, len(back))
 	}
-	t.Logf("wrote 8 MiB through %s, killed it, read them back from %s", primary, newPrimary)
+	// The new primary replicates to the remaining node, which an online
+	// verify finds identical; both through the volume CLI.
+	third := live[0]
+	if third == newPrimary {
+		third = live[1]
+	}
+	eventually(t, 60*time.Second, func() error {
+		out, err := tachyCLI(t, l, newPrimary, "volume", "status", "vol", "--json")
+		if err != nil {
+			return fmt.Errorf("volume status: %v: %s", err, out)
+		}
+		var vols []struct {
+			Role  string `json:"role"`
+			Peers []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"peers"`
+		}
+		if err := json.Unmarshal([]byte(out), &vols); err != nil || len(vols) != 1 {
+			return fmt.Errorf("volume status --json: %v: %s", err, out)
+		}
+		for _, p := range vols[0].Peers {
+			if p.Name == third && p.State == "UpToDate" && vols[0].Role == "Primary" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not an UpToDate peer of the new primary %s: %s", third, newPrimary, out)
+	})
+	verify := mustCLI(t, l, newPrimary, "volume", "verify", "vol", third)
+	if !strings.Contains(verify, " 0 differ") {
+		t.Fatalf("verify of %s against %s: %s", third, newPrimary, verify)
+	}
+	t.Logf("wrote 8 MiB through %s, killed it, read them back from %s; %s", primary, newPrimary, strings.TrimSpace(strings.Split(verify, "\n")[0]))
 }
 
 // no-quorum-policy=freeze: a node that loses quorum keeps its replica

@@ -80,10 +80,17 @@ type VolumeAgent struct {
 }
 
 type runningVolume struct {
-	v    *nbdrepl.Volume
-	meta *nbdrepl.MetaStore
-	be   *nbdrepl.FileBackend
+	v     *nbdrepl.Volume
+	meta  *nbdrepl.MetaStore
+	be    *nbdrepl.FileBackend
+	stop  context.CancelFunc
+	watch sync.WaitGroup
 }
+
+// scoreInterval is how often a running volume's promotion score is
+// brought up to date (a secondary becoming UpToDate must become
+// promotable without waiting for a monitor).
+const scoreInterval = 500 * time.Millisecond
 
 // NewVolumeAgent returns the agent; register it as "volume".
 func NewVolumeAgent(o VolumeAgentOptions) *VolumeAgent {
@@ -325,10 +332,24 @@ func (a *VolumeAgent) start(ctx context.Context, rsc string, vp *volumeParams) B
 	if a.o.Quorate != nil {
 		v.SetQuorum(a.o.Quorate())
 	}
+	wctx, stop := context.WithCancel(context.Background())
+	rv := &runningVolume{v: v, meta: meta, be: be, stop: stop}
 	a.mu.Lock()
-	a.vols[rsc] = &runningVolume{v: v, meta: meta, be: be}
+	a.vols[rsc] = rv
 	a.mu.Unlock()
 	a.score(ctx, rsc, v)
+	rv.watch.Add(1)
+	go func() {
+		defer rv.watch.Done()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-time.After(scoreInterval):
+				a.score(wctx, rsc, v)
+			}
+		}
+	}()
 	return BuiltinResult{RC: OK}
 }
 
@@ -340,6 +361,8 @@ func (a *VolumeAgent) stop(ctx context.Context, rsc string) BuiltinResult {
 	if rv == nil {
 		return BuiltinResult{RC: OK}
 	}
+	rv.stop()
+	rv.watch.Wait()
 	err := rv.v.Stop()
 	if cerr := rv.meta.Close(); err == nil {
 		err = cerr
