@@ -108,16 +108,22 @@ type VolumeTarget struct {
 	// CPU: the target's server processes (nbdkit; tachy's primary and
 	// secondary together) and the whole machine, in cores busy during
 	// the test (1.0 = one core), and the servers' CPU per unit of work.
-	SeqServerCores    float64   `json:"seq_server_cpu_cores"`
-	SeqMachineCores   float64   `json:"seq_machine_busy_cores"`
-	SeqServerCPUPerGB float64   `json:"seq_server_cpu_s_per_GB"`
-	RandServerCores   float64   `json:"rand4k_server_cpu_cores"`
-	RandMachineCores  float64   `json:"rand4k_machine_busy_cores"`
-	RandServerUsPerOp float64   `json:"rand4k_server_cpu_us_per_write"`
-	RoundsSeq         []float64 `json:"rounds_seq_write_MBps"`
-	RoundsRand        []float64 `json:"rounds_rand4k_write_iops"`
-	RoundsQD1         []float64 `json:"rounds_qd1_p50_us"`
-	InSyncAfter       *bool     `json:"secondary_identical_after,omitempty"`
+	SeqServerCores    float64 `json:"seq_server_cpu_cores"`
+	SeqMachineCores   float64 `json:"seq_machine_busy_cores"`
+	SeqServerCPUPerGB float64 `json:"seq_server_cpu_s_per_GB"`
+	RandServerCores   float64 `json:"rand4k_server_cpu_cores"`
+	RandMachineCores  float64 `json:"rand4k_machine_busy_cores"`
+	RandServerUsPerOp float64 `json:"rand4k_server_cpu_us_per_write"`
+	// The same split by process (replicated targets): the primary's
+	// share is what a secondary on another machine would leave here.
+	SeqPrimaryCPUPerGB   float64   `json:"seq_primary_cpu_s_per_GB,omitempty"`
+	SeqSecondaryCPUPerGB float64   `json:"seq_secondary_cpu_s_per_GB,omitempty"`
+	RandPrimaryUsPerOp   float64   `json:"rand4k_primary_cpu_us_per_write,omitempty"`
+	RandSecondaryUsPerOp float64   `json:"rand4k_secondary_cpu_us_per_write,omitempty"`
+	RoundsSeq            []float64 `json:"rounds_seq_write_MBps"`
+	RoundsRand           []float64 `json:"rounds_rand4k_write_iops"`
+	RoundsQD1            []float64 `json:"rounds_qd1_p50_us"`
+	InSyncAfter          *bool     `json:"secondary_identical_after,omitempty"`
 }
 
 // VolumeRatio compares one tachy target with nbdkit.
@@ -240,7 +246,7 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	o.logf("rtt: icmp p50 %.1f us, tcp ping-pong p50 %.1f us", res.RTT.ICMPP50Us, res.RTT.TCPP50Us)
 
 	rt := strconv.Itoa(max(1, int(o.Runtime.Seconds())))
-	type cpuSample struct{ server, machine []float64 }
+	type cpuSample struct{ server, machine, primary, secondary []float64 }
 	seqCPU, randCPU := map[string]*cpuSample{}, map[string]*cpuSample{}
 	for _, t := range targets {
 		seqCPU[t.name], randCPU[t.name] = &cpuSample{}, &cpuSample{}
@@ -256,6 +262,7 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 					return fioResult{}, nil
 				}
 				m0, s0, at := busyTicks(), serverTicks(t.procs), time.Now()
+				p0, q0 := serverTicks(t.procs[:1]), serverTicks(t.procs[1:])
 				r, err := runFio(ctx, t.port, test, args...)
 				if err != nil {
 					return r, fmt.Errorf("%s: %w", t.name, err)
@@ -264,6 +271,10 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 					el := time.Since(at).Seconds()
 					cpu.server = append(cpu.server, float64(serverTicks(t.procs)-s0)/clockTicks/el)
 					cpu.machine = append(cpu.machine, float64(busyTicks()-m0)/clockTicks/el)
+					if len(t.procs) == 2 { // primary, secondary
+						cpu.primary = append(cpu.primary, float64(serverTicks(t.procs[:1])-p0)/clockTicks/el)
+						cpu.secondary = append(cpu.secondary, float64(serverTicks(t.procs[1:])-q0)/clockTicks/el)
+					}
 				}
 				return r, nil
 			}
@@ -301,6 +312,14 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 		}
 		if t.res.Rand4kIOPS > 0 {
 			t.res.RandServerUsPerOp = round1(t.res.RandServerCores * 1e6 / t.res.Rand4kIOPS)
+		}
+		if c := seqCPU[t.name]; len(c.primary) > 0 && t.res.SeqWriteMBps > 0 {
+			t.res.SeqPrimaryCPUPerGB = round3(median(c.primary) / (t.res.SeqWriteMBps / 1000))
+			t.res.SeqSecondaryCPUPerGB = round3(median(c.secondary) / (t.res.SeqWriteMBps / 1000))
+		}
+		if c := randCPU[t.name]; len(c.primary) > 0 && t.res.Rand4kIOPS > 0 {
+			t.res.RandPrimaryUsPerOp = round1(median(c.primary) * 1e6 / t.res.Rand4kIOPS)
+			t.res.RandSecondaryUsPerOp = round1(median(c.secondary) * 1e6 / t.res.Rand4kIOPS)
 		}
 		if t.protocol != "" {
 			// The secondary stops after the primary, so it has

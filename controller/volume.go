@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,4 +145,49 @@ func (c Client) Volume(req VolumeRequest) (*VolumeResponse, error) {
 		return nil, fmt.Errorf("the daemon at %s sent no answer about volumes", c.Socket)
 	}
 	return r.Volume, nil
+}
+
+// volumeGauges are the volume metrics and their help.
+var volumeGauges = []struct{ name, help string }{
+	{"tachy_volume_primary", "1 when this node is the volume's primary."},
+	{"tachy_volume_up_to_date", "1 when this node's data of the volume is UpToDate."},
+	{"tachy_volume_suspended_io", "I/O requests of the volume waiting for quorum."},
+	{"tachy_volume_peer_connected", "1 while the primary replicates to the peer."},
+	{"tachy_volume_out_of_sync_bytes", "Bytes the peer may lack (its out-of-sync chunks), as the primary sees it."},
+	{"tachy_volume_resync_done_ratio", "Fraction of the peer's resync done (1 when in sync)."},
+	{"tachy_volume_replication_latency_seconds", "Replication latency to the peer: moving average of queued to applied there."},
+}
+
+// writeVolumeGauges renders the metrics of the volumes this node runs.
+func (d *Daemon) writeVolumeGauges(w io.Writer) {
+	if d.volumes == nil {
+		return
+	}
+	values := map[string]map[string]float64{}
+	for _, g := range volumeGauges {
+		values[g.name] = map[string]float64{}
+	}
+	for _, v := range d.volumes.Volumes() {
+		st := v.Status()
+		vl := labels("volume", st.Name)
+		values["tachy_volume_primary"][vl] = b2f(st.Role == nbdrepl.RolePrimary)
+		values["tachy_volume_up_to_date"][vl] = b2f(st.Disk == "UpToDate")
+		values["tachy_volume_suspended_io"][vl] = float64(st.Suspended)
+		if st.Role != nbdrepl.RolePrimary {
+			continue
+		}
+		for _, p := range st.Peers {
+			pl := labels("volume", st.Name, "peer", p.Name)
+			values["tachy_volume_peer_connected"][pl] = b2f(p.State == string(nbdrepl.PeerUpToDate) || p.State == string(nbdrepl.PeerSyncTarget))
+			values["tachy_volume_out_of_sync_bytes"][pl] = float64(p.OutOfSync)
+			values["tachy_volume_resync_done_ratio"][pl] = p.ResyncDone
+			values["tachy_volume_replication_latency_seconds"][pl] = p.LatencyUs / 1e6
+		}
+	}
+	for _, g := range volumeGauges {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
+		for _, l := range sortedKeys(values[g.name]) {
+			fmt.Fprintf(w, "%s %s\n", series(g.name, l), num(values[g.name][l]))
+		}
+	}
 }

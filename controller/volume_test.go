@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -48,6 +49,15 @@ func TestVolumeRequest(t *testing.T) {
 	res, err := d.volumeRequest(VolumeRequest{Action: "promote", Name: "vol"})
 	if err != nil || res.Volumes[0].Role != "Primary" || res.Volumes[0].NBD == "" {
 		t.Fatalf("promote: %+v %v", res, err)
+	}
+	var m bytes.Buffer
+	d.writeVolumeGauges(&m)
+	for _, want := range []string{`tachy_volume_primary{volume="vol"} 1`, `tachy_volume_up_to_date{volume="vol"} 1`,
+		`tachy_volume_peer_connected{volume="vol",peer="n2"} 0`, `tachy_volume_out_of_sync_bytes{volume="vol",peer="n2"} 0`,
+		"# TYPE tachy_volume_replication_latency_seconds gauge"} {
+		if !strings.Contains(m.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, m.String())
+		}
 	}
 	if _, err := d.volumeRequest(VolumeRequest{Action: "verify", Name: "vol", Peer: "n2"}); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("verify against a peer that is down: %v", err)

@@ -579,6 +579,8 @@ type Peer struct {
 
 	resyncBytes  atomic.Int64 // payload of resync frames queued
 	skippedBytes atomic.Int64 // full sync: chunks found equal, not sent
+	latency      atomic.Int64 // replication latency, ns: moving average (1/8) of queued-to-applied
+	latencyMax   atomic.Int64 // the largest since the last LatencyMax
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signals the sender: queue not empty, or failed
@@ -602,7 +604,8 @@ type Peer struct {
 type span struct {
 	seq         uint64
 	off, length int64
-	resync      bool // a dirty chunk's copy: clear its bit once applied
+	resync      bool      // a dirty chunk's copy: clear its bit once applied
+	at          time.Time // when it was queued
 }
 
 // enqueue kinds.
@@ -644,6 +647,29 @@ func (p *Peer) State() PeerState {
 
 // OutOfSync returns the bytes the secondary may lack (its dirty chunks).
 func (p *Peer) OutOfSync() int64 { return p.dirty.Bytes() }
+
+// observeLatency records one change's time from queued to applied on the
+// secondary. Called by ackReader only.
+func (p *Peer) observeLatency(d time.Duration) {
+	old := p.latency.Load()
+	if old == 0 {
+		p.latency.Store(int64(d))
+	} else {
+		p.latency.Store(old + (int64(d)-old)/8)
+	}
+	if int64(d) > p.latencyMax.Load() {
+		p.latencyMax.Store(int64(d))
+	}
+}
+
+// Latency returns the replication latency: a moving average of the time
+// from a change being queued for the secondary to its acknowledgement as
+// applied (0 before the first).
+func (p *Peer) Latency() time.Duration { return time.Duration(p.latency.Load()) }
+
+// LatencyMax returns the largest replication latency since the last call,
+// and starts again.
+func (p *Peer) LatencyMax() time.Duration { return time.Duration(p.latencyMax.Swap(0)) }
 
 // ResyncBytes returns the payload bytes queued to the secondary as resync
 // copies by this connection.
@@ -789,7 +815,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 		return
 	}
 	last := frames[len(frames)-1].Seq
-	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync})
+	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync, at: time.Now()})
 	if kind == kindResync {
 		p.resyncBytes.Add(cost)
 	}
@@ -964,10 +990,13 @@ func (p *Peer) ackReader() {
 			p.done = f.Seq
 			p.recv = max(p.recv, f.Seq)
 			i := 0
+			now := time.Now()
 			for i < len(p.inflight) && p.inflight[i].seq <= f.Seq {
-				if s := p.inflight[i]; s.resync {
+				s := p.inflight[i]
+				if s.resync {
 					p.dirty.Clear(s.off, s.length)
 				}
+				p.observeLatency(now.Sub(s.at))
 				i++
 			}
 			p.inflight = p.inflight[i:]

@@ -637,8 +637,11 @@ type PeerStatus struct {
 	Resynced  int64  `json:"resync_bytes"`
 	// ResyncDone is the fraction of the resync done (1 when in sync).
 	ResyncDone float64 `json:"resync_done"`
-	Manual     bool    `json:"operator_disconnected,omitempty"`
-	Err        string  `json:"error,omitempty"`
+	// LatencyUs is the replication latency (queued to applied on the
+	// peer), a moving average, in microseconds.
+	LatencyUs float64 `json:"replication_latency_us"`
+	Manual    bool    `json:"operator_disconnected,omitempty"`
+	Err       string  `json:"error,omitempty"`
 }
 
 // Status returns the volume's state.
@@ -677,6 +680,7 @@ func (v *Volume) Status() VolumeStatus {
 			if p := v.repl.Peer(cp.Name); p != nil {
 				ps.State = string(p.State())
 				ps.OutOfSync, ps.Resynced = p.OutOfSync(), p.ResyncBytes()
+				ps.LatencyUs = float64(p.Latency().Nanoseconds()) / 1e3
 				if err := p.Err(); err != nil {
 					ps.Err = err.Error()
 				}

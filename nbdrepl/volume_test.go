@@ -135,6 +135,9 @@ func TestVolumePromoteDemote(t *testing.T) {
 	if !bytes.Equal(m1.Bytes(), m2.Bytes()) {
 		t.Fatal("n1 differs from n2 after the role swap")
 	}
+	if l := v2.Status().Peers[0].LatencyUs; l <= 0 {
+		t.Fatalf("replication latency %v after a protocol C write", l)
+	}
 	if st := v1.Status(); st.Primary != "n2" || st.Disk != "UpToDate" {
 		t.Fatalf("n1: %+v", st)
 	}
