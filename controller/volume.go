@@ -68,12 +68,7 @@ func (d *Daemon) volumeRequest(req VolumeRequest) (*VolumeResponse, error) {
 	}
 	vols := d.volumes.Volumes()
 	if req.Action == "status" && req.Name == "" {
-		res := &VolumeResponse{Volumes: []nbdrepl.VolumeStatus{}}
-		for _, v := range vols {
-			res.Volumes = append(res.Volumes, v.Status())
-		}
-		sort.Slice(res.Volumes, func(i, j int) bool { return res.Volumes[i].Name < res.Volumes[j].Name })
-		return res, nil
+		return &VolumeResponse{Volumes: append([]nbdrepl.VolumeStatus{}, d.volumeStatuses()...)}, nil
 	}
 	var v *nbdrepl.Volume
 	var names []string
@@ -190,4 +185,18 @@ func (d *Daemon) writeVolumeGauges(w io.Writer) {
 			fmt.Fprintf(w, "%s %s\n", series(g.name, l), num(values[g.name][l]))
 		}
 	}
+}
+
+// volumeStatuses returns the status of every volume this node runs, by
+// name.
+func (d *Daemon) volumeStatuses() []nbdrepl.VolumeStatus {
+	if d.volumes == nil {
+		return nil
+	}
+	var out []nbdrepl.VolumeStatus
+	for _, v := range d.volumes.Volumes() {
+		out = append(out, v.Status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

@@ -50,6 +50,11 @@ func TestVolumeRequest(t *testing.T) {
 	if err != nil || res.Volumes[0].Role != "Primary" || res.Volumes[0].NBD == "" {
 		t.Fatalf("promote: %+v %v", res, err)
 	}
+	var out bytes.Buffer
+	WriteStatus(&out, Status{Volumes: d.volumeStatuses()})
+	if !strings.Contains(out.String(), "Volume vol: Primary, disk UpToDate, protocol C, quorum untracked; n2 Disconnected") {
+		t.Errorf("tachy status:\n%s", out.String())
+	}
 	var m bytes.Buffer
 	d.writeVolumeGauges(&m)
 	for _, want := range []string{`tachy_volume_primary{volume="vol"} 1`, `tachy_volume_up_to_date{volume="vol"} 1`,
