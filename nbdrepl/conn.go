@@ -237,22 +237,33 @@ func (c *conn) read(ctx context.Context) string {
 			c.epoch = &epoch{done: make(chan struct{}), prev: j.wait}
 		}
 		if req.Type != CmdFlush && req.Length <= inlineMax && c.pending.Load() == 0 && c.br.Buffered() == 0 {
-			// Nothing else in flight and no request waiting: a new
-			// goroutine takes over reading, and this one runs the
-			// request and answers it at once. The request's latency
-			// then includes no goroutine wake-up (a queue-depth-1
-			// client's whole latency), and a slow request still
-			// holds up no other. Not a FLUSH (it waits for earlier
-			// writes), nor a large request (a sequential stream
-			// would lose the workers' overlap).
+			// Nothing else in flight and no request waiting: run it
+			// here and answer at once. The request's latency then
+			// includes no goroutine wake-up (a queue-depth-1
+			// client's whole latency). If it takes longer than
+			// inlineHandoff, a new goroutine takes over reading, so
+			// a slow request never holds up the others for long.
+			// Not a FLUSH (it waits for earlier writes), nor a large
+			// request (a sequential stream would lose the workers'
+			// overlap).
 			c.pending.Add(1)
+			var state atomic.Int32 // 0 running, 1 done, 2 handed off
 			c.inline.Add(1)
-			go c.reader(ctx)
+			t := time.AfterFunc(inlineHandoff, func() {
+				if state.CompareAndSwap(0, 2) {
+					go c.reader(ctx)
+				}
+			})
 			c.execute(j)
+			done := state.CompareAndSwap(0, 1)
+			t.Stop()
 			c.reply(j, true)
 			c.pending.Add(-1)
 			c.inline.Done()
-			return handedOff
+			if !done {
+				return handedOff
+			}
+			continue
 		}
 		c.pending.Add(1)
 		c.jobs <- j
@@ -267,6 +278,12 @@ const DefaultWorkers = 128
 // inlineMax is the largest request the reader runs itself when nothing
 // else is in flight.
 const inlineMax = 64 << 10
+
+// inlineHandoff is how long a request the reader runs itself may hold up
+// reading: then another goroutine takes over. It is longer than a protocol
+// C write's round trip, so a queue-depth-1 client's requests run in the
+// reader without any goroutine hand-over.
+const inlineHandoff = time.Millisecond
 
 // ownedWriter is implemented by backends that may keep a write's payload
 // after returning (the server never reuses it), such as Replicated, which

@@ -36,6 +36,14 @@ type Secondary struct {
 	// SplitBrain is the split-brain policy; the primary's decision must
 	// agree with the one this secondary reaches with it.
 	SplitBrain SplitBrainPolicy
+	// Replicas names the volume's other replicas (Volume sets it). When
+	// the connection to a primary ends, the ranges of the last changes
+	// applied (up to recentChanges) are marked out of sync in the bitmap
+	// kept for each of them but that primary: the other secondaries may
+	// not have received them, or may have received more, and whichever
+	// replica becomes primary next resyncs those ranges to the others
+	// (as a bitmap sync of the union) instead of leaving them diverged.
+	Replicas []string
 
 	busy     sync.Mutex
 	metaOnce sync.Once
@@ -364,6 +372,59 @@ type secConn struct {
 	inline bool
 
 	sentRecv, sentDone uint64 // guarded by wmu
+
+	// recent holds the ranges of the last changes applied (a ring).
+	recentMu sync.Mutex
+	recent   [][2]int64
+	recentAt int
+}
+
+// recentChanges is how many of the last applied changes a secondary
+// remembers for Replicas.
+const recentChanges = 1 << 16
+
+// remember records an applied change's range.
+func (c *secConn) remember(off, n int64) {
+	if n <= 0 || len(c.s.Replicas) == 0 {
+		return
+	}
+	c.recentMu.Lock()
+	if len(c.recent) < recentChanges {
+		c.recent = append(c.recent, [2]int64{off, n})
+	} else {
+		c.recent[c.recentAt] = [2]int64{off, n}
+		c.recentAt = (c.recentAt + 1) % recentChanges
+	}
+	c.recentMu.Unlock()
+}
+
+// markUnstable marks the recent changes out of sync for every other
+// replica (see Secondary.Replicas).
+func (c *secConn) markUnstable() {
+	c.recentMu.Lock()
+	recent := c.recent
+	c.recent = nil
+	c.recentMu.Unlock()
+	if len(recent) == 0 || c.s.Meta == nil {
+		return
+	}
+	for _, name := range c.s.Replicas {
+		if name == c.primary || name == c.s.Node {
+			continue
+		}
+		bm, _, err := c.s.Meta.Slot(name)
+		if err != nil {
+			c.log.Error("replication: marking the last changes for another replica", "replica", name, "err", err)
+			continue
+		}
+		for _, r := range recent {
+			bm.Mark(r[0], r[1])
+		}
+		if err := c.s.Meta.SaveBitmap(name); err != nil {
+			c.log.Error("replication: writing metadata", "err", err)
+		}
+	}
+	c.log.Info("replication: the last changes applied are marked out of sync for the other replicas", "changes", len(recent), "replicas", len(c.s.Replicas))
 }
 
 func (c *secConn) kick() {
@@ -483,6 +544,7 @@ read:
 	close(stopAcker)
 	<-ackerDone
 	c.nc.Close()
+	c.markUnstable()
 	if e, ok := applyErr.Load().(error); ok && reason == nil {
 		reason = e
 	}
@@ -537,10 +599,13 @@ func (c *secConn) apply(f Frame) error {
 	case FrameWrite:
 		n = int64(len(f.Data))
 		_, err = be.WriteAt(f.Data, off)
+		c.remember(off, n)
 	case FrameTrim:
 		err = be.Trim(off, n)
+		c.remember(off, n)
 	case FrameZeroes:
 		err = be.WriteZeroes(off, n, f.Flags&FrameFlagMayTrim != 0)
+		c.remember(off, n)
 	case FrameFlush:
 		if n == 0 {
 			return be.Flush()

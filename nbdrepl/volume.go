@@ -249,8 +249,12 @@ func (v *Volume) acceptLoop() {
 
 // startSecondary enters the secondary role. Call with v.mu held.
 func (v *Volume) startSecondary() {
+	var replicas []string
+	for _, p := range v.cfg.Peers {
+		replicas = append(replicas, p.Name)
+	}
 	v.sec = &Secondary{Backend: v.cfg.Backend, Volume: v.cfg.Name, Secret: v.cfg.Secret, Logger: v.cfg.Logger,
-		Node: v.cfg.Node, Meta: v.cfg.Meta, SplitBrain: v.cfg.SplitBrain, HandshakeTimeout: v.cfg.Timeout}
+		Node: v.cfg.Node, Meta: v.cfg.Meta, SplitBrain: v.cfg.SplitBrain, HandshakeTimeout: v.cfg.Timeout, Replicas: replicas}
 	v.sec.inSync.Store(v.upToDate)
 	v.roleCtx, v.roleStop = context.WithCancel(v.ctx)
 	v.role = RoleSecondary
@@ -384,6 +388,11 @@ func (v *Volume) Demote() error {
 	}
 	v.shutGate()
 	v.stopRole()
+	// Every change made is on every connected peer before they are let
+	// go, so a peer promoted next has all of it.
+	if err := v.repl.Flush(); err != nil {
+		v.log.Warn("volume: flush before demotion", "err", err)
+	}
 	err := v.repl.Close()
 	v.repl, v.nbdAddr = nil, nil
 	v.startSecondary()
