@@ -57,6 +57,8 @@ type VolumeOptions struct {
 	// run are zero, and so are the must-show checks that need them.
 	Tests    []string
 	Progress io.Writer
+
+	echo string // the first secondary's echo address (set by Volume)
 }
 
 // VolumeResult is the JSON output of `tachy bench volume`.
@@ -91,6 +93,12 @@ type RTTResult struct {
 	ICMPMeanUs float64 `json:"icmp_mean_us"`
 	TCPP50Us   float64 `json:"tcp_pingpong_p50_us"`
 	TCPP99Us   float64 `json:"tcp_pingpong_p99_us"`
+	// ProcP50Us: the same ping-pong between this process and an echo
+	// server in the secondary's process (another namespace): each way
+	// wakes a process, as a replicated write's frame and acknowledgement
+	// do.
+	ProcP50Us float64 `json:"tcp_process_pingpong_p50_us,omitempty"`
+	ProcP99Us float64 `json:"tcp_process_pingpong_p99_us,omitempty"`
 }
 
 // VolumeTarget is one server's figures (medians over the rounds).
@@ -145,6 +153,11 @@ type MustShow struct {
 	CQD1BudgetUs  float64 `json:"c_qd1_p50_budget_us"`
 	CQD1Us        float64 `json:"c_qd1_p50_us"`
 	CQD1OK        bool    `json:"c_qd1_within_budget"`
+	// The same with the process-to-process round trip (what a
+	// replicated write's frame and acknowledgement cost on the wire and
+	// in wake-ups) instead of ICMP's.
+	CQD1BudgetProcUs float64 `json:"c_qd1_p50_budget_process_rtt_us,omitempty"`
+	CQD1OKProc       bool    `json:"c_qd1_within_budget_process_rtt"`
 }
 
 const (
@@ -229,7 +242,12 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 		if err := makeFile(t.file, o.Size); err != nil {
 			return nil, err
 		}
-		if err := startTarget(ctx, o, t, secret, dir, 7800+i); err != nil {
+		echoAddr := ""
+		if t.protocol != "" && o.echo == "" {
+			echoAddr = bvAddrS + ":7798"
+			o.echo = echoAddr
+		}
+		if err := startTarget(ctx, o, t, secret, dir, 7800+i, echoAddr); err != nil {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 		o.logf("%s: serving on %s:%d; filling the volume", t.name, "127.0.0.1", t.port)
@@ -243,7 +261,7 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	if res.RTT, err = measureRTT(ctx, o); err != nil {
 		return nil, err
 	}
-	o.logf("rtt: icmp p50 %.1f us, tcp ping-pong p50 %.1f us", res.RTT.ICMPP50Us, res.RTT.TCPP50Us)
+	o.logf("rtt: icmp p50 %.1f us, tcp ping-pong p50 %.1f us, process to process %.1f us", res.RTT.ICMPP50Us, res.RTT.TCPP50Us, res.RTT.ProcP50Us)
 
 	rt := strconv.Itoa(max(1, int(o.Runtime.Seconds())))
 	type cpuSample struct{ server, machine, primary, secondary []float64 }
@@ -358,6 +376,10 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 			res.MustShow.CQD1BudgetUs = round1(base.QD1P50Us + res.RTT.ICMPP50Us + 100)
 			res.MustShow.CQD1Us = t.res.QD1P50Us
 			res.MustShow.CQD1OK = t.res.QD1P50Us <= res.MustShow.CQD1BudgetUs
+			if res.RTT.ProcP50Us > 0 {
+				res.MustShow.CQD1BudgetProcUs = round1(base.QD1P50Us + res.RTT.ProcP50Us + 100)
+				res.MustShow.CQD1OKProc = t.res.QD1P50Us <= res.MustShow.CQD1BudgetProcUs
+			}
 		}
 	}
 	for _, t := range targets {
@@ -523,7 +545,7 @@ func bvTeardown() {
 
 // startTarget starts a target's server processes and waits until they
 // serve.
-func startTarget(ctx context.Context, o VolumeOptions, t *bvTarget, secret []byte, dir string, replPort int) error {
+func startTarget(ctx context.Context, o VolumeOptions, t *bvTarget, secret []byte, dir string, replPort int, echoAddr string) error {
 	nbdAddr := fmt.Sprintf("127.0.0.1:%d", t.port)
 	prof := func(role string) []string {
 		if o.Profile == "" {
@@ -555,7 +577,11 @@ func startTarget(ctx context.Context, o VolumeOptions, t *bvTarget, secret []byt
 	}
 	env := []string{"TACHY_BENCH_SECRET=" + hex.EncodeToString(secret)}
 	repl := fmt.Sprintf("%s:%d", bvAddrS, replPort)
-	sec, err := startNode(o, bvNSSecondary, append([]string{"bench", "volume-node", "--role", "secondary", "--backing", t.secFile, "--listen", repl}, prof("secondary")...), env)
+	args := []string{"bench", "volume-node", "--role", "secondary", "--backing", t.secFile, "--listen", repl}
+	if echoAddr != "" {
+		args = append(args, "--echo", echoAddr)
+	}
+	sec, err := startNode(o, bvNSSecondary, append(args, prof("secondary")...), env)
 	if err != nil {
 		return err
 	}
@@ -775,23 +801,70 @@ func measureRTT(ctx context.Context, o VolumeOptions) (RTTResult, error) {
 		return r, err
 	}
 	defer c.Close()
-	buf := make([]byte, 64)
-	var tcp []time.Duration
-	for i := range 2200 {
-		t0 := time.Now()
-		if _, err := c.Write(buf); err != nil {
-			return r, err
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return r, err
-		}
-		if i >= 200 {
-			tcp = append(tcp, time.Since(t0))
-		}
+	tcp, err := pingPong(c, 2000)
+	if err != nil {
+		return r, err
 	}
 	s = Summarize(tcp, 0, false)
 	r.TCPP50Us, r.TCPP99Us = round1(s.P50*1e3), round1(s.P99*1e3)
+	if o.echo != "" {
+		var ec net.Conn
+		if err := inNetns(bvNSPrimary, func() (err error) {
+			ec, err = net.DialTimeout("tcp", o.echo, 5*time.Second)
+			return err
+		}); err != nil {
+			return r, err
+		}
+		defer ec.Close()
+		proc, err := pingPong(ec, 2000)
+		if err != nil {
+			return r, err
+		}
+		s = Summarize(proc, 0, false)
+		r.ProcP50Us, r.ProcP99Us = round1(s.P50*1e3), round1(s.P99*1e3)
+	}
 	return r, nil
+}
+
+// echo answers every 64-byte message with itself, on each connection.
+func echo(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 64)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// pingPong times n 64-byte round trips on c (after 200 unmeasured).
+func pingPong(c net.Conn, n int) ([]time.Duration, error) {
+	buf := make([]byte, 64)
+	var out []time.Duration
+	for i := range n + 200 {
+		t0 := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			return nil, err
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return nil, err
+		}
+		if i >= 200 {
+			out = append(out, time.Since(t0))
+		}
+	}
+	return out, nil
 }
 
 // VolumeNodeOptions configure one process of the benchmark (`tachy bench
@@ -802,6 +875,7 @@ type VolumeNodeOptions struct {
 	NBD        string // primary, plain: NBD listen address
 	Listen     string // secondary: replication listen address
 	Peer       string // primary: the secondary's address
+	Echo       string // secondary: also echo 64-byte messages here (RTT)
 	Protocol   string
 	Secret     []byte
 	CPUProfile string
@@ -837,6 +911,14 @@ func VolumeNode(o VolumeNodeOptions) error {
 			return err
 		}
 		sec := &nbdrepl.Secondary{Backend: fb, Volume: bvVolume, Secret: o.Secret, Node: "s", Logger: log}
+		if o.Echo != "" {
+			eln, err := net.Listen("tcp", o.Echo)
+			if err != nil {
+				return err
+			}
+			defer eln.Close()
+			go echo(eln)
+		}
 		fmt.Fprintln(o.Ready, "ready")
 		return sec.Serve(ctx, ln)
 	case "primary":
@@ -871,6 +953,7 @@ func VolumeNode(o VolumeNodeOptions) error {
 			if !peer.Connected() {
 				log.Error("bench: the secondary disconnected during the run", "err", peer.Err())
 			}
+			log.Warn("bench: replication latency (moving average, queued to applied)", "protocol", o.Protocol, "latency", peer.Latency())
 		}()
 	case "plain":
 	default:

@@ -427,16 +427,30 @@ func (r *Replicated) change(apply func() error, frames []Frame, off, length int6
 		if err := r.meta.BeforeWrite(off, length, r.seq+uint64(len(frames)), r.ackedByAll); err != nil {
 			return 0, nil, err
 		}
-		if err := apply(); err != nil {
-			return 0, nil, err
-		}
 	}
 	for i := range frames {
 		r.seq++
 		frames[i].Seq = r.seq
 	}
+	// The change goes to the peers first and is applied locally while it
+	// travels, as DRBD submits both at once: a protocol C write then costs
+	// the longer of the local write and the peers' round trip, not their
+	// sum. Both happen under r.order, so the order of changes is the same
+	// everywhere.
 	for _, p := range r.peers {
 		p.enqueue(frames, off, length, kindChange)
+	}
+	if apply != nil {
+		if err := apply(); err != nil {
+			// The peers may have applied what failed here: mark it
+			// out of sync for each, so they are brought back to this
+			// node's data at their next resync.
+			for _, p := range r.peers {
+				p.dirty.Mark(off, length)
+			}
+			r.log.Error("replication: local write failed after it was sent; marked out of sync for every peer", "off", off, "length", length, "err", err)
+			return 0, nil, err
+		}
 	}
 	return r.seq, r.peers, nil
 }
@@ -783,6 +797,9 @@ func (p *Peer) notify() {
 	p.changed = make(chan struct{})
 }
 
+// senderBatch bounds the payload the sender writes per flush.
+const senderBatch = 1 << 20
+
 // directSendMax bounds the payload enqueue writes to the socket itself
 // when the sender is idle; larger changes go through the sender, so that
 // hashing and sending them overlaps with the next local writes.
@@ -927,8 +944,20 @@ func (p *Peer) sender() {
 			p.mu.Unlock()
 			return
 		}
-		batch := p.queue
-		p.queue = nil
+		// At most senderBatch bytes per write: the space they held is
+		// given back (and writers waiting for it woken) as they go,
+		// not after the whole queue.
+		n, size := 0, int64(0)
+		for n < len(p.queue) && (n == 0 || size+int64(len(p.queue[n].Data)) <= senderBatch) {
+			size += int64(len(p.queue[n].Data))
+			n++
+		}
+		batch := p.queue[:n:n]
+		if n == len(p.queue) {
+			p.queue = nil
+		} else {
+			p.queue = p.queue[n:]
+		}
 		p.sending = true
 		p.mu.Unlock()
 		sent, err := p.send(batch)

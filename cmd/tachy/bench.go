@@ -80,6 +80,7 @@ type benchVolumeNodeCmd struct {
 	NBD        string `name:"nbd"`
 	Listen     string
 	Peer       string
+	Echo       string
 	Protocol   string
 	CPUProfile string `name:"cpuprofile"`
 }
@@ -89,7 +90,7 @@ func (c *benchVolumeNodeCmd) Run() error {
 	if err != nil {
 		return fmt.Errorf("TACHY_BENCH_SECRET: %w", err)
 	}
-	return bench.VolumeNode(bench.VolumeNodeOptions{Role: c.Role, Backing: c.Backing, NBD: c.NBD, Listen: c.Listen, Peer: c.Peer,
+	return bench.VolumeNode(bench.VolumeNodeOptions{Role: c.Role, Backing: c.Backing, NBD: c.NBD, Listen: c.Listen, Peer: c.Peer, Echo: c.Echo,
 		Protocol: c.Protocol, Secret: secret, CPUProfile: c.CPUProfile, Ready: os.Stdout})
 }
 
