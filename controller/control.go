@@ -26,6 +26,8 @@ type request struct {
 	Change *cib.Change `json:"change,omitempty"` // cib-change
 	// AllowStale (cib): this node's copy will do when no DC confirms it.
 	AllowStale bool `json:"allow_stale,omitempty"`
+	// Volume (volume): an operator's request to this node's volumes.
+	Volume *VolumeRequest `json:"volume,omitempty"`
 }
 
 type response struct {
@@ -34,6 +36,7 @@ type response struct {
 	Event   *Event           `json:"event,omitempty"`
 	CIB     *CIBDocument     `json:"cib,omitempty"`
 	Version *replica.Version `json:"version,omitempty"`
+	Volume  *VolumeResponse  `json:"volume,omitempty"`
 }
 
 // maxRequest bounds a request line: a whole CIB for config import.
@@ -148,8 +151,19 @@ func (s *controlServer) handle(ctx context.Context, c *net.UnixConn) {
 			return
 		}
 		enc.Encode(response{Version: &v})
+	case "volume":
+		if req.Volume == nil {
+			enc.Encode(response{Error: "volume without a request"})
+			return
+		}
+		vr, err := s.d.volumeRequest(*req.Volume)
+		if err != nil {
+			enc.Encode(response{Error: err.Error()})
+			return
+		}
+		enc.Encode(response{Volume: vr})
 	default:
-		enc.Encode(response{Error: fmt.Sprintf("unknown op %q: use status, events, cib or cib-change", req.Op)})
+		enc.Encode(response{Error: fmt.Sprintf("unknown op %q: use status, events, cib, cib-change or volume", req.Op)})
 	}
 }
 

@@ -40,6 +40,7 @@ type Daemon struct {
 	downSince map[uint32]time.Time
 	plan      plan
 	exec      *lrmd.Executor
+	volumes   *lrmd.VolumeAgent // built-in ocf:tachy:volume
 	metrics   *metrics
 	started   time.Time
 	inc       uint64
@@ -269,6 +270,9 @@ func (d *Daemon) onQuorum(qs quorum.Status, at int64) {
 		d.log.Warn("quorum lost", "reason", qs.Reason)
 	default:
 		d.log.Info("quorum changed", "reason", qs.Reason)
+	}
+	if d.volumes != nil && was.Quorate != qs.Quorate {
+		d.volumes.SetQuorum(qs.Quorate)
 	}
 	d.publish(Event{Type: typ, TimeNs: at, Wall: time.Now(), Quorum: &qs})
 }

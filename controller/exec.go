@@ -81,7 +81,13 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}
+	d.volumes = newVolumeAgent(d)
+	builtins := lrmd.NewRegistry()
+	if err := builtins.Register("volume", d.volumes); err != nil {
+		return nil, fmt.Errorf("lrmd: %w", err)
+	}
 	return lrmd.New(lrmd.Config{
+		Builtins: builtins,
 		// Pacemaker's tools that agents call are this binary's shims
 		// (cmd/tachy/shim.go); agents' run-time files stay per node.
 		Path: sbin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

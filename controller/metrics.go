@@ -205,6 +205,7 @@ func (d *Daemon) writeMetrics(w io.Writer) {
 			writeResourceGauges(w, m, res)
 		}
 	}
+	d.writeVolumeGauges(w)
 	m.writeCounters(w)
 }
 

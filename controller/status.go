@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tachy-ha/tachy/heartbeat"
+	"github.com/tachy-ha/tachy/nbdrepl"
 	"github.com/tachy-ha/tachy/quorum"
 )
 
@@ -29,6 +30,8 @@ type Status struct {
 	Frames      heartbeat.Stats       `json:"frames"`
 	Sender      heartbeat.SenderStats `json:"sender"`
 	CIB         *CIBStatus            `json:"cib,omitempty"`
+	// Volumes are the replicated volumes this node runs.
+	Volumes []nbdrepl.VolumeStatus `json:"volumes,omitempty"`
 }
 
 // Member is one cluster node as this node sees it.
@@ -104,6 +107,7 @@ func (d *Daemon) Status() Status {
 		}
 		st.Members = append(st.Members, m)
 	}
+	st.Volumes = d.volumeStatuses()
 	return st
 }
 
@@ -168,5 +172,15 @@ func WriteStatus(w io.Writer, s Status) {
 	fmt.Fprintf(w, "Sender: %d sent, %d late ticks (worst wake-up %.1f ms late), %d send errors\n", s.Sender.Sent, s.Sender.LateTicks, float64(s.Sender.MaxWakeLateUs)/1000, s.Sender.SendErrors)
 	if s.Sender.Note != "" {
 		fmt.Fprintf(w, "Sender note: %s\n", s.Sender.Note)
+	}
+	for _, v := range s.Volumes {
+		fmt.Fprintf(w, "Volume %s: %s, disk %s, protocol %s, quorum %s", v.Name, v.Role, v.Disk, v.Protocol, v.Quorum)
+		for _, p := range v.Peers {
+			fmt.Fprintf(w, "; %s %s", p.Name, p.State)
+			if p.OutOfSync > 0 {
+				fmt.Fprintf(w, " (%d bytes out of sync)", p.OutOfSync)
+			}
+		}
+		fmt.Fprintln(w)
 	}
 }

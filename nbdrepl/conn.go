@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -36,6 +37,21 @@ type conn struct {
 	// epoch collects the write-type requests queued since the last FLUSH;
 	// a FLUSH waits for its epoch and all earlier ones.
 	epoch *epoch
+
+	// pending counts the requests handed to the workers (or to the
+	// writer) whose replies are not sent yet.
+	pending atomic.Int64
+	// wmu guards bw and werr: the writer goroutine and the reader (for a
+	// request it ran itself) send replies.
+	wmu  sync.Mutex
+	bw   *bufio.Writer
+	werr error
+
+	// readerDone receives why the session ended from whichever
+	// goroutine was reading last; inline counts requests run by a
+	// goroutine that handed reading over.
+	readerDone chan<- string
+	inline     sync.WaitGroup
 }
 
 type job struct {
@@ -75,7 +91,7 @@ const shutdownGrace = 5 * time.Second
 func newConn(s *Server, exp *Export, nc net.Conn, br *bufio.Reader, log *slog.Logger) *conn {
 	workers := s.Workers
 	if workers <= 0 {
-		workers = 8
+		workers = DefaultWorkers
 	}
 	budget := s.MaxInflightBytes
 	if budget <= 0 {
@@ -88,6 +104,7 @@ func newConn(s *Server, exp *Export, nc net.Conn, br *bufio.Reader, log *slog.Lo
 		budget:  semaphore.NewWeighted(budget),
 		maxCost: budget,
 		epoch:   &epoch{done: make(chan struct{})},
+		bw:      bufio.NewWriterSize(nc, 256<<10),
 	}
 }
 
@@ -129,8 +146,12 @@ func (c *conn) run(ctx context.Context) {
 		c.nc.SetReadDeadline(time.Now())
 		c.nc.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	})
-	reason := c.reader(ctx)
+	readerDone := make(chan string, 1)
+	c.readerDone = readerDone
+	c.reader(ctx)
+	reason := <-readerDone
 	stop()
+	c.inline.Wait()
 	close(c.jobs)
 	wwg.Wait()
 	close(c.replies)
@@ -143,9 +164,20 @@ func (c *conn) run(ctx context.Context) {
 	}
 }
 
-// reader decodes requests until the session ends and returns why, or "" for
+// handedOff is read's answer when another goroutine took over reading.
+const handedOff = "\x00handed off"
+
+// reader reads requests (read) and, when the session ends, sends why on
+// c.readerDone, unless it handed reading over to another goroutine.
+func (c *conn) reader(ctx context.Context) {
+	if why := c.read(ctx); why != handedOff {
+		c.readerDone <- why
+	}
+}
+
+// read decodes requests until the session ends and returns why, or "" for
 // an orderly end (NBD_CMD_DISC or the client closing between requests).
-func (c *conn) reader(ctx context.Context) string {
+func (c *conn) read(ctx context.Context) string {
 	var hdr [requestSize]byte
 	for {
 		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
@@ -180,6 +212,7 @@ func (c *conn) reader(ctx context.Context) string {
 					return "read: " + err.Error()
 				}
 			}
+			c.pending.Add(1)
 			c.replies <- j
 			continue
 		}
@@ -203,8 +236,60 @@ func (c *conn) reader(ctx context.Context) string {
 			j.wait.seal()
 			c.epoch = &epoch{done: make(chan struct{}), prev: j.wait}
 		}
+		if req.Type != CmdFlush && req.Length <= inlineMax && c.pending.Load() == 0 && c.br.Buffered() == 0 {
+			// Nothing else in flight and no request waiting: run it
+			// here and answer at once. The request's latency then
+			// includes no goroutine wake-up (a queue-depth-1
+			// client's whole latency). If it takes longer than
+			// inlineHandoff, a new goroutine takes over reading, so
+			// a slow request never holds up the others for long.
+			// Not a FLUSH (it waits for earlier writes), nor a large
+			// request (a sequential stream would lose the workers'
+			// overlap).
+			c.pending.Add(1)
+			var state atomic.Int32 // 0 running, 1 done, 2 handed off
+			c.inline.Add(1)
+			t := time.AfterFunc(inlineHandoff, func() {
+				if state.CompareAndSwap(0, 2) {
+					go c.reader(ctx)
+				}
+			})
+			c.execute(j)
+			done := state.CompareAndSwap(0, 1)
+			t.Stop()
+			c.reply(j, true)
+			c.pending.Add(-1)
+			c.inline.Done()
+			if !done {
+				return handedOff
+			}
+			continue
+		}
+		c.pending.Add(1)
 		c.jobs <- j
 	}
+}
+
+// DefaultWorkers is the default number of requests run concurrently per
+// connection. A replicated write under protocol C holds its worker for a
+// network round trip, so it takes many to keep a deep queue busy.
+const DefaultWorkers = 128
+
+// inlineMax is the largest request the reader runs itself when nothing
+// else is in flight.
+const inlineMax = 64 << 10
+
+// inlineHandoff is how long a request the reader runs itself may hold up
+// reading: then another goroutine takes over. It is longer than a protocol
+// C write's round trip, so a queue-depth-1 client's requests run in the
+// reader without any goroutine hand-over.
+const inlineHandoff = time.Millisecond
+
+// ownedWriter is implemented by backends that may keep a write's payload
+// after returning (the server never reuses it), such as Replicated, which
+// then queues it to its secondaries without copying it.
+type ownedWriter interface {
+	WriteOwned(p []byte, off int64, fua bool) (int, error)
 }
 
 // fuaWriter is implemented by backends that can write and make the write
@@ -232,7 +317,10 @@ func (c *conn) execute(j *job) {
 			err = io.ErrUnexpectedEOF
 		}
 	case CmdWrite:
-		if fw, ok := c.be.(fuaWriter); ok && fua {
+		if ow, ok := c.be.(ownedWriter); ok {
+			_, err = ow.WriteOwned(j.data, off, fua)
+			fua = false
+		} else if fw, ok := c.be.(fuaWriter); ok && fua {
 			_, err = fw.WriteAtFUA(j.data, off)
 			fua = false
 		} else {
@@ -263,36 +351,46 @@ func (c *conn) execute(j *job) {
 	}
 }
 
-// writer sends replies as they come. After a write error it keeps draining
-// (so workers never block) but sends nothing more.
-func (c *conn) writer() {
-	bw := bufio.NewWriterSize(c.nc, 256<<10)
-	var werr error
-	var hdr [replySize]byte
-	for j := range c.replies {
-		if werr == nil {
-			binary.BigEndian.PutUint32(hdr[0:4], magicReply)
-			binary.BigEndian.PutUint32(hdr[4:8], j.errno)
-			binary.BigEndian.PutUint64(hdr[8:16], j.req.Handle)
-			_, werr = bw.Write(hdr[:])
-			if werr == nil && j.req.Type == CmdRead && j.errno == 0 {
-				_, werr = bw.Write(j.data)
-			}
-			if werr == nil && len(c.replies) == 0 {
-				werr = bw.Flush()
-			}
-			if werr != nil {
-				c.log.Info("nbd: sending reply failed; closing", "err", werr)
-				c.nc.Close() // unblocks the reader
-			}
+// reply sends j's reply (flushing if flush), then releases its budget.
+// After a write error nothing more is sent.
+func (c *conn) reply(j *job, flush bool) {
+	c.wmu.Lock()
+	if c.werr == nil {
+		var hdr [replySize]byte
+		binary.BigEndian.PutUint32(hdr[0:4], magicReply)
+		binary.BigEndian.PutUint32(hdr[4:8], j.errno)
+		binary.BigEndian.PutUint64(hdr[8:16], j.req.Handle)
+		_, c.werr = c.bw.Write(hdr[:])
+		if c.werr == nil && j.req.Type == CmdRead && j.errno == 0 {
+			_, c.werr = c.bw.Write(j.data)
 		}
-		j.data = nil
-		if j.cost > 0 {
-			c.budget.Release(j.cost)
+		if c.werr == nil && flush {
+			c.werr = c.bw.Flush()
+		}
+		if c.werr != nil {
+			c.log.Info("nbd: sending reply failed; closing", "err", c.werr)
+			c.nc.Close() // unblocks the reader
 		}
 	}
-	if werr == nil {
-		if err := bw.Flush(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+	c.wmu.Unlock()
+	j.data = nil
+	if j.cost > 0 {
+		c.budget.Release(j.cost)
+	}
+}
+
+// writer sends the workers' replies as they come, flushing when no other
+// is waiting. After a write error it keeps draining (so workers never
+// block) but sends nothing more.
+func (c *conn) writer() {
+	for j := range c.replies {
+		c.reply(j, len(c.replies) == 0)
+		c.pending.Add(-1)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr == nil {
+		if err := c.bw.Flush(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 			c.log.Debug("nbd: final flush", "err", err)
 		}
 	}

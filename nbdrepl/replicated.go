@@ -91,6 +91,11 @@ type Replicated struct {
 
 	meta    *MetaStore
 	limiter *tokenBucket // nil: unlimited
+
+	// active counts the changes in progress (waiting for or holding
+	// r.order): with others behind it, a change leaves its frames to the
+	// sender, which sends them in batches, instead of sending directly.
+	active atomic.Int32
 }
 
 // ErrReplClosed is returned by changes after Close.
@@ -337,11 +342,13 @@ func (r *Replicated) Attach(ctx context.Context, nc net.Conn, name string) (*Pee
 	p.recv, p.done, p.lastSent = r.seq, r.seq, r.seq
 	r.peers = append(peers, p)
 	r.order.Unlock()
+	// Read before the goroutines start: they change them under p.mu.
+	seq, syncing := p.done, p.syncing
 	p.wg.Add(2)
 	go p.sender()
 	go p.ackReader()
-	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", p.done, "decision", res.Decision.String(), "rule", res.Rule, "out_of_sync_bytes", p.dirty.Bytes())
-	if p.syncing {
+	p.log.Info("replication: secondary connected", "protocol", r.cfg.Protocol.String(), "seq", seq, "decision", res.Decision.String(), "rule", res.Rule, "out_of_sync_bytes", p.dirty.Bytes())
+	if syncing {
 		p.wg.Add(1)
 		go p.resync()
 	}
@@ -406,6 +413,8 @@ func (r *Replicated) Caps() Caps {
 // change applies a change locally (apply) and queues its frames to every
 // peer under the order lock. It returns the last frame's sequence number.
 func (r *Replicated) change(apply func() error, frames []Frame, off, length int64) (uint64, []*Peer, error) {
+	r.active.Add(1)
+	defer r.active.Add(-1)
 	r.order.Lock()
 	defer r.order.Unlock()
 	if r.closed {
@@ -418,16 +427,30 @@ func (r *Replicated) change(apply func() error, frames []Frame, off, length int6
 		if err := r.meta.BeforeWrite(off, length, r.seq+uint64(len(frames)), r.ackedByAll); err != nil {
 			return 0, nil, err
 		}
-		if err := apply(); err != nil {
-			return 0, nil, err
-		}
 	}
 	for i := range frames {
 		r.seq++
 		frames[i].Seq = r.seq
 	}
+	// The change goes to the peers first and is applied locally while it
+	// travels, as DRBD submits both at once: a protocol C write then costs
+	// the longer of the local write and the peers' round trip, not their
+	// sum. Both happen under r.order, so the order of changes is the same
+	// everywhere.
 	for _, p := range r.peers {
 		p.enqueue(frames, off, length, kindChange)
+	}
+	if apply != nil {
+		if err := apply(); err != nil {
+			// The peers may have applied what failed here: mark it
+			// out of sync for each, so they are brought back to this
+			// node's data at their next resync.
+			for _, p := range r.peers {
+				p.dirty.Mark(off, length)
+			}
+			r.log.Error("replication: local write failed after it was sent; marked out of sync for every peer", "off", off, "length", length, "err", err)
+			return 0, nil, err
+		}
 	}
 	return r.seq, r.peers, nil
 }
@@ -449,8 +472,11 @@ func (r *Replicated) waitWrite(peers []*Peer, seq uint64, fua bool) {
 	}
 }
 
-func writeFrames(p []byte, off int64, flags uint32) []Frame {
-	data := append([]byte(nil), p...) // the caller may reuse p once we return
+func writeFrames(p []byte, off int64, flags uint32, owned bool) []Frame {
+	data := p
+	if !owned {
+		data = append([]byte(nil), p...) // the caller may reuse p once we return
+	}
 	var fs []Frame
 	for len(data) > 0 {
 		n := min(len(data), maxWriteChunk)
@@ -460,14 +486,23 @@ func writeFrames(p []byte, off int64, flags uint32) []Frame {
 	return fs
 }
 
-func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false) }
+func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false, false) }
+
+// WriteOwned is WriteAt (or WriteAtFUA) for a caller that gives p away: it
+// is queued to the secondaries as it is, not copied, so the caller must
+// never modify it again.
+func (r *Replicated) WriteOwned(p []byte, off int64, fua bool) (int, error) {
+	return r.write(p, off, fua, true)
+}
 
 // WriteAtFUA writes p and makes it durable on the primary and every
 // connected secondary before returning (NBD_CMD_FLAG_FUA): the server uses
 // it instead of WriteAt followed by Sync, which saves a round trip.
-func (r *Replicated) WriteAtFUA(p []byte, off int64) (int, error) { return r.write(p, off, true) }
+func (r *Replicated) WriteAtFUA(p []byte, off int64) (int, error) {
+	return r.write(p, off, true, false)
+}
 
-func (r *Replicated) write(p []byte, off int64, fua bool) (int, error) {
+func (r *Replicated) write(p []byte, off int64, fua, owned bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -480,7 +515,7 @@ func (r *Replicated) write(p []byte, off int64, fua bool) (int, error) {
 		var err error
 		n, err = r.local.WriteAt(p, off)
 		return err
-	}, writeFrames(p, off, flags), off, int64(len(p)))
+	}, writeFrames(p, off, flags, owned), off, int64(len(p)))
 	if err != nil {
 		return n, err
 	}
@@ -558,6 +593,8 @@ type Peer struct {
 
 	resyncBytes  atomic.Int64 // payload of resync frames queued
 	skippedBytes atomic.Int64 // full sync: chunks found equal, not sent
+	latency      atomic.Int64 // replication latency, ns: moving average (1/8) of queued-to-applied
+	latencyMax   atomic.Int64 // the largest since the last LatencyMax
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signals the sender: queue not empty, or failed
@@ -565,6 +602,7 @@ type Peer struct {
 	queued   int64      // payload bytes in queue
 	inflight []span     // changes queued or sent, not yet acknowledged as applied
 	lastSent uint64     // last sequence number queued
+	sending  bool       // the sender, or enqueue directly, is writing to the socket
 	recv     uint64     // acknowledged as received
 	done     uint64     // acknowledged as applied
 	err      error      // why it disconnected; nil while connected
@@ -580,7 +618,8 @@ type Peer struct {
 type span struct {
 	seq         uint64
 	off, length int64
-	resync      bool // a dirty chunk's copy: clear its bit once applied
+	resync      bool      // a dirty chunk's copy: clear its bit once applied
+	at          time.Time // when it was queued
 }
 
 // enqueue kinds.
@@ -622,6 +661,29 @@ func (p *Peer) State() PeerState {
 
 // OutOfSync returns the bytes the secondary may lack (its dirty chunks).
 func (p *Peer) OutOfSync() int64 { return p.dirty.Bytes() }
+
+// observeLatency records one change's time from queued to applied on the
+// secondary. Called by ackReader only.
+func (p *Peer) observeLatency(d time.Duration) {
+	old := p.latency.Load()
+	if old == 0 {
+		p.latency.Store(int64(d))
+	} else {
+		p.latency.Store(old + (int64(d)-old)/8)
+	}
+	if int64(d) > p.latencyMax.Load() {
+		p.latencyMax.Store(int64(d))
+	}
+}
+
+// Latency returns the replication latency: a moving average of the time
+// from a change being queued for the secondary to its acknowledgement as
+// applied (0 before the first).
+func (p *Peer) Latency() time.Duration { return time.Duration(p.latency.Load()) }
+
+// LatencyMax returns the largest replication latency since the last call,
+// and starts again.
+func (p *Peer) LatencyMax() time.Duration { return time.Duration(p.latencyMax.Swap(0)) }
 
 // ResyncBytes returns the payload bytes queued to the secondary as resync
 // copies by this connection.
@@ -735,16 +797,25 @@ func (p *Peer) notify() {
 	p.changed = make(chan struct{})
 }
 
+// senderBatch bounds the payload the sender writes per flush.
+const senderBatch = 1 << 20
+
+// directSendMax bounds the payload enqueue writes to the socket itself
+// when the sender is idle; larger changes go through the sender, so that
+// hashing and sending them overlaps with the next local writes.
+const directSendMax = 64 << 10
+
 // enqueue queues frames for the peer, or marks the range dirty if it is
 // disconnected. Called with r.order held, so queues are in sequence order;
-// it blocks while the queue is full.
+// it blocks while the queue is full. A small change finding the sender idle
+// and the queue empty, with no other change waiting behind it, is written to
+// the socket at once, saving the sender's wake-up on the latency path.
 func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	var cost int64
 	for _, f := range frames {
 		cost += int64(len(f.Data))
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for p.err == nil && p.queued > 0 && p.queued+cost > p.r.cfg.MaxQueueBytes {
 		// The sender frees space as it writes to the socket; a socket
 		// stalled for longer than Timeout fails the peer.
@@ -757,17 +828,50 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 		if kind != kindCopy && kind != kindCtl {
 			p.dirty.Mark(off, length)
 		}
+		p.mu.Unlock()
 		return
 	}
-	p.queue = append(p.queue, frames...)
-	p.queued += cost
 	last := frames[len(frames)-1].Seq
-	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync})
+	p.inflight = append(p.inflight, span{seq: last, off: off, length: length, resync: kind == kindResync, at: time.Now()})
 	if kind == kindResync {
 		p.resyncBytes.Add(cost)
 	}
 	p.lastSent = last
-	p.cond.Signal()
+	if len(p.queue) > 0 || p.sending || cost > directSendMax || kind != kindChange || p.r.active.Load() > 1 {
+		p.queue = append(p.queue, frames...)
+		p.queued += cost
+		p.cond.Signal()
+		p.mu.Unlock()
+		return
+	}
+	// Direct: the sender stays away while sending is set; frames queued
+	// meanwhile (none can be, r.order is held) would follow.
+	p.sending = true
+	p.mu.Unlock()
+	_, err := p.send(frames)
+	p.mu.Lock()
+	p.sending = false
+	if len(p.queue) > 0 {
+		p.cond.Signal()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.fail(fmt.Errorf("sending: %w", err))
+	}
+}
+
+// send writes frames to the socket and flushes. Only the holder of
+// p.sending calls it.
+func (p *Peer) send(frames []Frame) (int64, error) {
+	var sent int64
+	for _, f := range frames {
+		p.nc.SetWriteDeadline(time.Now().Add(p.r.cfg.Timeout))
+		if err := p.fw.write(f); err != nil {
+			return sent, err
+		}
+		sent += int64(len(f.Data))
+	}
+	return sent, p.fw.Flush()
 }
 
 // wait returns once the peer acknowledged seq (as applied if done), or is
@@ -833,28 +937,33 @@ func (p *Peer) sender() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		for len(p.queue) == 0 && p.err == nil {
+		for (len(p.queue) == 0 || p.sending) && p.err == nil {
 			p.cond.Wait()
 		}
 		if p.err != nil {
 			p.mu.Unlock()
 			return
 		}
-		batch := p.queue
-		p.queue = nil
+		// At most senderBatch bytes per write: the space they held is
+		// given back (and writers waiting for it woken) as they go,
+		// not after the whole queue.
+		n, size := 0, int64(0)
+		for n < len(p.queue) && (n == 0 || size+int64(len(p.queue[n].Data)) <= senderBatch) {
+			size += int64(len(p.queue[n].Data))
+			n++
+		}
+		batch := p.queue[:n:n]
+		if n == len(p.queue) {
+			p.queue = nil
+		} else {
+			p.queue = p.queue[n:]
+		}
+		p.sending = true
 		p.mu.Unlock()
-		var err error
-		var sent int64
-		for _, f := range batch {
-			p.nc.SetWriteDeadline(time.Now().Add(p.r.cfg.Timeout))
-			if err = p.fw.write(f); err != nil {
-				break
-			}
-			sent += int64(len(f.Data))
-		}
-		if err == nil {
-			err = p.fw.Flush()
-		}
+		sent, err := p.send(batch)
+		p.mu.Lock()
+		p.sending = false
+		p.mu.Unlock()
 		if err != nil {
 			p.fail(fmt.Errorf("sending: %w", err))
 			return
@@ -910,10 +1019,13 @@ func (p *Peer) ackReader() {
 			p.done = f.Seq
 			p.recv = max(p.recv, f.Seq)
 			i := 0
+			now := time.Now()
 			for i < len(p.inflight) && p.inflight[i].seq <= f.Seq {
-				if s := p.inflight[i]; s.resync {
+				s := p.inflight[i]
+				if s.resync {
 					p.dirty.Clear(s.off, s.length)
 				}
+				p.observeLatency(now.Sub(s.at))
 				i++
 			}
 			p.inflight = p.inflight[i:]

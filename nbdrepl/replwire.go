@@ -432,15 +432,30 @@ func (fw *frameWriter) write(f Frame) error {
 
 func (fw *frameWriter) Flush() error { return fw.w.Flush() }
 
-// frameReader reads and verifies authenticated frames.
+// frameReader reads and verifies authenticated frames, through a buffer
+// (small frames that arrive together cost one read).
 type frameReader struct {
-	r   io.Reader
+	r   *bufio.Reader
 	mac *frameMAC
 	max int // largest body accepted
 }
 
 func newFrameReader(r io.Reader, key []byte) *frameReader {
-	return &frameReader{r: r, mac: newFrameMAC(key), max: MaxFrameBody}
+	return &frameReader{r: bufio.NewReaderSize(r, 256<<10), mac: newFrameMAC(key), max: MaxFrameBody}
+}
+
+// frameWaiting says whether a whole frame has already been read from the
+// connection into the buffer (so the next read will not block).
+func (fr *frameReader) frameWaiting() bool {
+	n := fr.r.Buffered()
+	if n < 4 {
+		return false
+	}
+	hdr, err := fr.r.Peek(4)
+	if err != nil {
+		return false
+	}
+	return n >= 4+int(binary.BigEndian.Uint32(hdr))+frameMACSize
 }
 
 // read reads one frame into a fresh buffer (so Data may be kept) and

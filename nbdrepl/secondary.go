@@ -36,6 +36,14 @@ type Secondary struct {
 	// SplitBrain is the split-brain policy; the primary's decision must
 	// agree with the one this secondary reaches with it.
 	SplitBrain SplitBrainPolicy
+	// Replicas names the volume's other replicas (Volume sets it). When
+	// the connection to a primary ends, the ranges of the last changes
+	// applied (up to recentChanges) are marked out of sync in the bitmap
+	// kept for each of them but that primary: the other secondaries may
+	// not have received them, or may have received more, and whichever
+	// replica becomes primary next resyncs those ranges to the others
+	// (as a bitmap sync of the union) instead of leaving them diverged.
+	Replicas []string
 
 	busy     sync.Mutex
 	metaOnce sync.Once
@@ -44,7 +52,28 @@ type Secondary struct {
 	sbReason string        // last refusal (split brain, unrelated data)
 	received atomic.Uint64 // last sequence number received
 	applied  atomic.Uint64 // last sequence number applied
+
+	// primary is the node name of the primary connected now ("" none).
+	primary atomic.Pointer[string]
+	// inSync: the data was up to date with the primary when last
+	// connected (a sync that ended, or none needed), and no later
+	// connection has started a sync. It stays set after the primary goes
+	// away, as DRBD keeps UpToDate: what the primary completed under
+	// protocol C is here.
+	inSync atomic.Bool
 }
+
+// Primary returns the node name of the primary connected now, or "".
+func (s *Secondary) Primary() string {
+	if p := s.primary.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// InSync says whether this secondary's data was up to date with its
+// primary when it was last connected (see the field).
+func (s *Secondary) InSync() bool { return s.inSync.Load() }
 
 // Received returns the last sequence number received (and acknowledged as
 // such); Applied the last one applied to the backend.
@@ -123,7 +152,7 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	nc.SetDeadline(time.Now().Add(to))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	fr, fw, err := s.handshake(nc)
+	fr, fw, proto, err := s.handshake(nc)
 	if err != nil {
 		return err
 	}
@@ -145,7 +174,10 @@ func (s *Secondary) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	}
 	nc.SetDeadline(time.Time{})
 	log.Info("replication: primary connected", "node", pm.Node, "decision", res.Decision.String(), "rule", res.Rule)
-	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity}
+	s.primary.Store(&pm.Node)
+	defer s.primary.Store(nil)
+	sc := &secConn{s: s, nc: nc, fr: fr, fw: fw, log: log, wake: make(chan struct{}, 1), primary: pm.Node, gran: pm.Granularity,
+		inline: proto != ProtocolB}
 	return sc.run(ctx)
 }
 
@@ -225,6 +257,7 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 		log.Warn("replication: split brain resolved by policy: this node's changes are discarded", append(args, "reason", res.Reason)...)
 	}
 	if res.Decision.IsTarget() {
+		s.inSync.Store(false)
 		if err := meta.SetConsistent(false); err != nil {
 			return pm, res, fail(ReplErrIO, err.Error())
 		}
@@ -259,14 +292,22 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 		if err := meta.AdoptGen(f.Gen, true, pm.Node); err != nil {
 			return pm, res, fail(ReplErrIO, err.Error())
 		}
+		s.inSync.Store(true)
+	} else {
+		s.inSync.Store(false)
 	}
 	return pm, res, nil
 }
 
-func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
+func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, Protocol, error) {
+	fr, fw, h, err := s.handshake1(nc)
+	return fr, fw, h.Protocol, err
+}
+
+func (s *Secondary) handshake1(nc net.Conn) (*frameReader, *frameWriter, hello, error) {
 	h, hb, err := readHello(nc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, h, err
 	}
 	var nonceS [nonceSize]byte
 	rand.Read(nonceS[:])
@@ -274,17 +315,17 @@ func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
 	chal = append(chal, nonceS[:]...)
 	chal = append(chal, replMAC(s.Secret, []byte(labelSecondary), hb, nonceS[:])...)
 	if _, err := nc.Write(chal); err != nil {
-		return nil, nil, fmt.Errorf("sending CHALLENGE: %w", err)
+		return nil, nil, h, fmt.Errorf("sending CHALLENGE: %w", err)
 	}
 	auth := make([]byte, authSize)
 	if _, err := io.ReadFull(nc, auth); err != nil {
-		return nil, nil, fmt.Errorf("reading AUTH: %w", err)
+		return nil, nil, h, fmt.Errorf("reading AUTH: %w", err)
 	}
 	if auth[0] != 0 {
-		return nil, nil, fmt.Errorf("%w: the primary rejected our proof (the shared secrets differ)", ErrAuth)
+		return nil, nil, h, fmt.Errorf("%w: the primary rejected our proof (the shared secrets differ)", ErrAuth)
 	}
 	if !hmac.Equal(auth[1:], replMAC(s.Secret, []byte(labelPrimary), hb, chal)) {
-		return nil, nil, fmt.Errorf("%w: the primary did not prove knowledge of the shared secret", ErrAuth)
+		return nil, nil, h, fmt.Errorf("%w: the primary did not prove knowledge of the shared secret", ErrAuth)
 	}
 	p2s, s2p := sessionKeys(s.Secret, h.Nonce[:], nonceS[:])
 	fr, fw := newFrameReader(nc, p2s), newFrameWriter(nc, s2p)
@@ -298,9 +339,9 @@ func (s *Secondary) handshake(nc net.Conn) (*frameReader, *frameWriter, error) {
 	if why != "" {
 		fw.write(Frame{Type: FrameError, Code: ReplErrVolume, Data: []byte(why)})
 		fw.Flush()
-		return nil, nil, errors.New(why)
+		return nil, nil, h, errors.New(why)
 	}
-	return fr, fw, nil
+	return fr, fw, h, nil
 }
 
 // secConn is one primary connection in the replication phase: the reader
@@ -323,6 +364,67 @@ type secConn struct {
 	// it): received and applied may still be an earlier connection's,
 	// which this primary must not be told about.
 	first atomic.Uint64
+	// inline (protocols A and C): the reader applies each frame itself
+	// and acknowledges it as applied once no further whole frame is
+	// waiting, with no hand-over to the applier and the acker (two
+	// goroutine wake-ups per write on the latency path). Protocol B needs
+	// the applier: it acknowledges receipt before the frame is applied.
+	inline bool
+
+	sentRecv, sentDone uint64 // guarded by wmu
+
+	// recent holds the ranges of the last changes applied (a ring).
+	recentMu sync.Mutex
+	recent   [][2]int64
+	recentAt int
+}
+
+// recentChanges is how many of the last applied changes a secondary
+// remembers for Replicas.
+const recentChanges = 1 << 16
+
+// remember records an applied change's range.
+func (c *secConn) remember(off, n int64) {
+	if n <= 0 || len(c.s.Replicas) == 0 {
+		return
+	}
+	c.recentMu.Lock()
+	if len(c.recent) < recentChanges {
+		c.recent = append(c.recent, [2]int64{off, n})
+	} else {
+		c.recent[c.recentAt] = [2]int64{off, n}
+		c.recentAt = (c.recentAt + 1) % recentChanges
+	}
+	c.recentMu.Unlock()
+}
+
+// markUnstable marks the recent changes out of sync for every other
+// replica (see Secondary.Replicas).
+func (c *secConn) markUnstable() {
+	c.recentMu.Lock()
+	recent := c.recent
+	c.recent = nil
+	c.recentMu.Unlock()
+	if len(recent) == 0 || c.s.Meta == nil {
+		return
+	}
+	for _, name := range c.s.Replicas {
+		if name == c.primary || name == c.s.Node {
+			continue
+		}
+		bm, _, err := c.s.Meta.Slot(name)
+		if err != nil {
+			c.log.Error("replication: marking the last changes for another replica", "replica", name, "err", err)
+			continue
+		}
+		for _, r := range recent {
+			bm.Mark(r[0], r[1])
+		}
+		if err := c.s.Meta.SaveBitmap(name); err != nil {
+			c.log.Error("replication: writing metadata", "err", err)
+		}
+	}
+	c.log.Info("replication: the last changes applied are marked out of sync for the other replicas", "changes", len(recent), "replicas", len(c.s.Replicas))
 }
 
 func (c *secConn) kick() {
@@ -401,13 +503,34 @@ read:
 			c.first.Store(f.Seq)
 		}
 		expect = f.Seq + 1
+		if c.inline {
+			s.received.Store(f.Seq)
+			if err := c.apply(f); err != nil {
+				applyErr.Store(err)
+				c.fail(ReplErrIO, fmt.Sprintf("applying %v seq %d: %v", f.Type, f.Seq, err))
+				reason = err
+				break read
+			}
+			s.applied.Store(f.Seq)
+			if !c.fr.frameWaiting() && !c.sendAcks() {
+				reason = errors.New("sending acknowledgements failed")
+				break read
+			}
+			continue
+		}
 		if err := budget.Acquire(ctx, min(cost(f), budgetMax)); err != nil {
 			reason = err
 			break read
 		}
 		queue <- f
 		s.received.Store(f.Seq)
-		c.kick()
+		// Receipt is what protocol B waits for: acknowledge it from
+		// here, once no further whole frame is waiting, rather than
+		// through the acker.
+		if !c.fr.frameWaiting() && !c.sendAcks() {
+			reason = errors.New("sending acknowledgements failed")
+			break read
+		}
 	}
 	// Everything received is applied (it may have been acknowledged as
 	// received), then made durable.
@@ -421,6 +544,7 @@ read:
 	close(stopAcker)
 	<-ackerDone
 	c.nc.Close()
+	c.markUnstable()
 	if e, ok := applyErr.Load().(error); ok && reason == nil {
 		reason = e
 	}
@@ -475,10 +599,13 @@ func (c *secConn) apply(f Frame) error {
 	case FrameWrite:
 		n = int64(len(f.Data))
 		_, err = be.WriteAt(f.Data, off)
+		c.remember(off, n)
 	case FrameTrim:
 		err = be.Trim(off, n)
+		c.remember(off, n)
 	case FrameZeroes:
 		err = be.WriteZeroes(off, n, f.Flags&FrameFlagMayTrim != 0)
+		c.remember(off, n)
 	case FrameFlush:
 		if n == 0 {
 			return be.Flush()
@@ -493,7 +620,13 @@ func (c *secConn) apply(f Frame) error {
 				return err
 			}
 		}
-		return c.s.Meta.AdoptGen(f.Gen, sync, c.primary)
+		if err := c.s.Meta.AdoptGen(f.Gen, sync, c.primary); err != nil {
+			return err
+		}
+		if sync {
+			c.s.inSync.Store(true)
+		}
+		return nil
 	case FrameVerify:
 		d, err := digests(nil, be, off, n, c.gran)
 		if err != nil {
@@ -513,49 +646,54 @@ func (c *secConn) apply(f Frame) error {
 	return err
 }
 
+// sendAcks sends the acknowledgements due (received or applied moved).
+// false: sending failed (the connection is closed).
+func (c *secConn) sendAcks() bool {
+	if c.failure.Load() != nil {
+		return true // fail sends the ERROR frame and closes
+	}
+	recv, done := c.s.received.Load(), c.s.applied.Load()
+	first := c.first.Load()
+	if first == 0 || recv < first {
+		return true
+	}
+	if done < first {
+		done = 0
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var err error
+	sent := false
+	if recv > c.sentRecv && recv > done {
+		err = c.fw.write(Frame{Type: FrameAckRecv, Seq: recv})
+		c.sentRecv, sent = recv, true
+	}
+	if err == nil && done > c.sentDone {
+		err = c.fw.write(Frame{Type: FrameAckDone, Seq: done})
+		c.sentDone, sent = done, true
+	}
+	if err == nil && sent {
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		err = c.fw.Flush()
+	}
+	if err != nil {
+		c.nc.Close()
+	}
+	return err == nil
+}
+
 // acker sends cumulative acknowledgements whenever received or applied
 // moved, until stop is closed (then it sends the last ones).
 func (c *secConn) acker(stop <-chan struct{}) {
-	var sentRecv, sentDone uint64
-	send := func() bool {
-		if c.failure.Load() != nil {
-			return true // fail sends the ERROR frame and closes
-		}
-		recv, done := c.s.received.Load(), c.s.applied.Load()
-		first := c.first.Load()
-		if first == 0 || recv < first {
-			return true
-		}
-		if done < first {
-			done = 0
-		}
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		var err error
-		if recv > sentRecv && recv > done {
-			err = c.fw.write(Frame{Type: FrameAckRecv, Seq: recv})
-			sentRecv = recv
-		}
-		if err == nil && done > sentDone {
-			err = c.fw.write(Frame{Type: FrameAckDone, Seq: done})
-			sentDone = done
-		}
-		if err == nil {
-			c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			err = c.fw.Flush()
-		}
-		return err == nil
-	}
 	for {
 		select {
 		case <-c.wake:
-			if !send() {
-				c.nc.Close()
+			if !c.sendAcks() {
 				<-stop
 				return
 			}
 		case <-stop:
-			send()
+			c.sendAcks()
 			return
 		}
 	}

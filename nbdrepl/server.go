@@ -43,7 +43,7 @@ type Server struct {
 	Exports []Export
 	Logger  *slog.Logger // nil: slog.Default()
 	// Workers is the number of requests executed concurrently per
-	// connection (default 8).
+	// connection (default DefaultWorkers).
 	Workers int
 	// MaxInflightBytes bounds the payload bytes held per connection by
 	// requests in flight (default 64 MiB).

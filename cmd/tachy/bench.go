@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,81 @@ type benchCmd struct {
 	Detect benchDetectCmd `cmd:"" help:"Failure detection: time from a kill or a cut to each survivor's down event, false suspicions under CPU stress, CPU per daemon; XDP and user-space receive paths."`
 	PE     benchPECmd     `cmd:"" name:"pe" help:"The policy engine against crm_simulate on the same inputs: whole process, scheduling alone, generated clusters."`
 	CIB    benchCIBCmd    `cmd:"" name:"cib" help:"The replicated CIB in the namespace lab: Raft commit latency (on the DC and forwarded) and updates per second."`
+	Volume benchVolumeCmd `cmd:"" help:"A replicated volume (protocols A, B, C, secondary in another namespace) against nbdkit's file plugin, through fio's nbd engine: write throughput and QD1 latency."`
+	// VolumeNode is one process of bench volume, run inside a namespace.
+	VolumeNode benchVolumeNodeCmd `cmd:"" name:"volume-node" hidden:"" help:"Internal: one server process of bench volume."`
+}
+
+type benchVolumeCmd struct {
+	JSON      bool          `help:"Print the result as JSON (the only format)." default:"true"`
+	Dir       string        `help:"Directory for the backing files (its file system is measured)." default:"/var/tmp" type:"path"`
+	Size      int64         `help:"Bytes per backing file." default:"268435456"`
+	Runtime   time.Duration `help:"Length of each test, per target and round." default:"5s"`
+	Rounds    int           `help:"Rounds over all targets (medians are kept)." default:"3"`
+	Protocols string        `help:"Replication protocols to measure, comma-separated." default:"A,B,C"`
+	Profile   string        `help:"Write a CPU profile of every tachy process into this directory." type:"path"`
+	Tests     string        `help:"Tests to run, comma-separated: seq, rand4k, qd1 (the must-show checks need all)." default:"seq,rand4k,qd1"`
+	Binary    string        `help:"tachy binary run as primary and secondary (default: this one)." type:"path"`
+}
+
+func (c *benchVolumeCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := c.Binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = exe
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("bench volume creates network namespaces: run it as root (inside scripts/isolated.sh on a shared machine)")
+	}
+	var protos []string
+	for _, p := range strings.Split(c.Protocols, ",") {
+		p = strings.ToUpper(strings.TrimSpace(p))
+		if p != "A" && p != "B" && p != "C" {
+			return fmt.Errorf("--protocols %q: use A, B and/or C", c.Protocols)
+		}
+		protos = append(protos, p)
+	}
+	if c.Size < 16<<20 || c.Rounds < 1 || c.Runtime < time.Second {
+		return fmt.Errorf("use --size of at least 16 MiB, --rounds of at least 1 and --runtime of at least 1s")
+	}
+	if c.Profile != "" {
+		if err := os.MkdirAll(c.Profile, 0o755); err != nil {
+			return err
+		}
+	}
+	res, err := bench.Volume(ctx, bench.VolumeOptions{Binary: bin, Dir: c.Dir, Size: c.Size, Runtime: c.Runtime, Rounds: c.Rounds,
+		Protocols: protos, Profile: c.Profile, Tests: strings.Split(c.Tests, ","), Progress: os.Stderr})
+	if res != nil {
+		if perr := printJSON(res); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+type benchVolumeNodeCmd struct {
+	Role       string `required:"" enum:"plain,primary,secondary"`
+	Backing    string `required:""`
+	NBD        string `name:"nbd"`
+	Listen     string
+	Peer       string
+	Echo       string
+	Protocol   string
+	CPUProfile string `name:"cpuprofile"`
+}
+
+func (c *benchVolumeNodeCmd) Run() error {
+	secret, err := hex.DecodeString(os.Getenv("TACHY_BENCH_SECRET"))
+	if err != nil {
+		return fmt.Errorf("TACHY_BENCH_SECRET: %w", err)
+	}
+	return bench.VolumeNode(bench.VolumeNodeOptions{Role: c.Role, Backing: c.Backing, NBD: c.NBD, Listen: c.Listen, Peer: c.Peer, Echo: c.Echo,
+		Protocol: c.Protocol, Secret: secret, CPUProfile: c.CPUProfile, Ready: os.Stdout})
 }
 
 type benchCIBCmd struct {

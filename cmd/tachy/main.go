@@ -41,6 +41,7 @@ func commands() []command {
 		{name: "resource", help: "Resources: create, delete, move, ban, enable, disable, cleanup, restart, list (as pcs resource).", cmd: &resourceCmd{}},
 		{name: "constraint", help: "Location, colocation and order constraints (as pcs constraint).", cmd: &constraintCmd{}},
 		{name: "node", help: "Node standby and maintenance (as pcs node).", cmd: &nodeCmd{}},
+		{name: "volume", help: "Replicated volumes on this node: create, status, promote, demote, verify, resync, disconnect, connect (as drbdadm).", cmd: &volumeCmd{}},
 		{name: "lab", help: "The network-namespace lab: N nodes on two heartbeat rings and a service network.", cmd: &labCmd{}},
 		{name: "simulate", help: "Schedule a Pacemaker CIB and print the transition, as crm_simulate -x FILE -S does.", cmd: &simulateCmd{}},
 		{name: "bench", help: "Benchmarks that print JSON.", cmd: &benchCmd{}},
