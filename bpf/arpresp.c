@@ -16,10 +16,16 @@
 
 #include "tachy.h"
 
-// The MAC to answer with for one VIP.
+// The MAC to answer with for one VIP, and the end of the holder's quorum
+// lease (CLOCK_MONOTONIC ns; 0: no lease, answer always). Past the lease the
+// program drops requests for the VIP instead of answering them or passing
+// them on: a paused or cut-off holder whose user space cannot run any more
+// stops answering on time, and neither does its stack (the address may still
+// be configured), so the node that takes the VIP over is the only one heard.
 struct arp_vip {
 	__u8 mac[6];
 	__u16 pad;
+	__u64 expires_ns;
 };
 
 struct {
@@ -33,7 +39,8 @@ struct {
 enum {
 	ARP_REPLIED = 0,  // requests for a VIP, answered
 	ARP_ANNOUNCE = 1, // announcements (sender = target) for a VIP: passed on
-	ARP_NUM_STATS = 2,
+	ARP_EXPIRED = 2,  // requests for a VIP whose lease ended: dropped
+	ARP_NUM_STATS = 3,
 };
 
 struct {
@@ -76,6 +83,10 @@ int xdp_arp_responder(struct xdp_md *ctx)
 	v = bpf_map_lookup_elem(&vips, &tip);
 	if (!v)
 		return XDP_PASS;
+	if (v->expires_ns && bpf_ktime_get_ns() >= v->expires_ns) {
+		count(ARP_EXPIRED);
+		return XDP_DROP;
+	}
 	if (sip == tip) {
 		// Another node announcing the VIP: not a question. The stack and
 		// the dual-ownership checks want to see it.

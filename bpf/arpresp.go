@@ -23,6 +23,7 @@ type ARPResponder struct {
 type ARPStats struct {
 	Replied   uint64 // requests for a VIP, answered
 	Announces uint64 // announcements of a VIP by some node, passed on
+	Expired   uint64 // requests for a VIP whose lease had ended, dropped
 }
 
 // LoadARPResponder loads the program and its maps. It answers nothing until
@@ -37,6 +38,14 @@ func LoadARPResponder() (*ARPResponder, error) {
 
 // Add makes the program answer for ip with mac (replacing an earlier MAC).
 func (r *ARPResponder) Add(ip netip.Addr, mac net.HardwareAddr) error {
+	return r.AddUntil(ip, mac, 0)
+}
+
+// AddUntil makes the program answer for ip with mac until CLOCK_MONOTONIC
+// reaches expiresNs (0: for good), and drop requests for ip after that: the
+// quorum lease of the holder, enforced in the kernel. Calling it again moves
+// the end of the lease.
+func (r *ARPResponder) AddUntil(ip netip.Addr, mac net.HardwareAddr, expiresNs int64) error {
 	if !ip.Unmap().Is4() {
 		return fmt.Errorf("arp responder: %s is not an IPv4 address", ip)
 	}
@@ -45,6 +54,9 @@ func (r *ARPResponder) Add(ip netip.Addr, mac net.HardwareAddr) error {
 	}
 	var v arprespArpVip
 	copy(v.Mac[:], mac)
+	if expiresNs > 0 {
+		v.ExpiresNs = uint64(expiresNs)
+	}
 	if err := r.objs.Vips.Update(vipKey(ip), &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("arp responder: add %s: %w", ip, err)
 	}
@@ -78,11 +90,11 @@ func (r *ARPResponder) Program() *ebpf.Program { return r.objs.XdpArpResponder }
 
 // Stats reads the counters.
 func (r *ARPResponder) Stats() (ARPStats, error) {
-	sum, err := sumPerCPU(r.objs.ArpStats, 2)
+	sum, err := sumPerCPU(r.objs.ArpStats, 3)
 	if err != nil {
 		return ARPStats{}, fmt.Errorf("arp responder: read stats: %w", err)
 	}
-	return ARPStats{Replied: sum[0], Announces: sum[1]}, nil
+	return ARPStats{Replied: sum[0], Announces: sum[1], Expired: sum[2]}, nil
 }
 
 // Close unloads the program; close its attachments first.
