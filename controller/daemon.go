@@ -19,6 +19,7 @@ import (
 	"github.com/tachy-ha/tachy/heartbeat"
 	"github.com/tachy-ha/tachy/lrmd"
 	"github.com/tachy-ha/tachy/quorum"
+	"github.com/tachy-ha/tachy/vip"
 )
 
 // Daemon is one running node.
@@ -36,6 +37,7 @@ type Daemon struct {
 	downSince map[uint32]time.Time
 	plan      plan
 	exec      *lrmd.Executor
+	vips      *vip.Manager // this node's floating IPs (the vip agent's, and the fast path's)
 	metrics   *metrics
 	started   time.Time
 	inc       uint64
@@ -121,6 +123,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.metrics = newMetrics()
+	d.vips = newVIPManager(log)
+	defer d.vips.Close()
 	if d.exec, err = newExecutor(d); err != nil {
 		ctl.ln.Close()
 		return err

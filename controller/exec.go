@@ -93,6 +93,7 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 		FirstCallID: first,
 		Report:      lrmd.ReportChanges,
 		Stonith:     stonithResource(d),
+		Builtins:    lrmd.TachyBuiltins(d.vips),
 		OnResult:    d.onRecurringResult,
 	}), nil
 }

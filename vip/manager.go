@@ -1,0 +1,403 @@
+package vip
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tachy-ha/tachy/bpf"
+)
+
+// Spec is one floating address, as the vip agent's parameters (and
+// IPaddr2's) give it.
+type Spec struct {
+	IP   netip.Addr
+	Bits int    // prefix length; -1: that of the interface's subnet holding IP
+	Nic  string // interface; "": the one whose subnet holds IP
+}
+
+// ParseSpec reads the agent parameters ip, cidr_netmask and nic.
+func ParseSpec(params map[string]string) (Spec, error) {
+	s := Spec{Bits: -1, Nic: strings.TrimSpace(params["nic"])}
+	raw := strings.TrimSpace(params["ip"])
+	if raw == "" {
+		return s, errors.New("parameter ip is required")
+	}
+	ip, err := netip.ParseAddr(raw)
+	if err != nil {
+		return s, fmt.Errorf("ip %q is not an IP address", raw)
+	}
+	if ip.Zone() != "" {
+		return s, fmt.Errorf("ip %q: no zones", raw)
+	}
+	s.IP = ip.Unmap()
+	if !s.IP.IsGlobalUnicast() && !s.IP.IsPrivate() {
+		return s, fmt.Errorf("ip %s is not a unicast address", s.IP)
+	}
+	if m := strings.TrimSpace(params["cidr_netmask"]); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil {
+			// IPaddr2 also takes a dotted netmask.
+			mask := net.ParseIP(m).To4()
+			if mask == nil || !s.IP.Is4() {
+				return s, fmt.Errorf("cidr_netmask %q is neither a prefix length nor an IPv4 netmask", m)
+			}
+			ones, bits := net.IPMask(mask).Size()
+			if bits == 0 {
+				return s, fmt.Errorf("cidr_netmask %q is not a contiguous netmask", m)
+			}
+			n = ones
+		}
+		if n < 1 || n > s.IP.BitLen() {
+			return s, fmt.Errorf("cidr_netmask %d out of range 1..%d for %s", n, s.IP.BitLen(), s.IP)
+		}
+		s.Bits = n
+	}
+	if s.Nic != "" && (len(s.Nic) > 15 || strings.ContainsAny(s.Nic, "/ \t")) {
+		return s, fmt.Errorf("nic %q is not an interface name", s.Nic)
+	}
+	return s, nil
+}
+
+// held is a VIP this node holds.
+type held struct {
+	spec   Spec
+	prefix netip.Prefix
+	ifi    *net.Interface
+	ann    *Announcer
+}
+
+// Manager holds this node's VIPs: it adds and removes them, announces them,
+// puts IPv4 ones in the XDP ARP responder (where one could be attached) and
+// keeps them there only as long as the node's quorum lease lasts. The vip
+// agent and the fast failover path share one Manager, so either one sees
+// what the other did.
+type Manager struct {
+	// Responder: load and attach the XDP ARP responder to each VIP's
+	// interface (generic mode, which works on any interface). Without it
+	// (or when it cannot load), the stack answers ARP.
+	Responder bool
+	// Logf reports what went wrong on the side (announcement repeats, a
+	// responder that could not attach); nil: silent.
+	Logf func(format string, args ...any)
+
+	mu       sync.Mutex
+	addrs    *Addresses
+	resp     *bpf.ARPResponder
+	respErr  error
+	attached map[int]io.Closer
+	held     map[netip.Addr]*held
+	// leaseEnd is the end of the quorum lease (CLOCK_MONOTONIC ns) the
+	// responder enforces; 0: none set (no lease enforced).
+	leaseEnd int64
+}
+
+// NewManager returns a manager holding nothing.
+func NewManager() *Manager {
+	return &Manager{attached: map[int]io.Closer{}, held: map[netip.Addr]*held{}}
+}
+
+func (m *Manager) logf(format string, args ...any) {
+	if m.Logf != nil {
+		m.Logf(format, args...)
+	}
+}
+
+// resolve finds the interface and prefix of s.
+func resolve(s Spec) (*net.Interface, netip.Prefix, error) {
+	var ifs []net.Interface
+	if s.Nic != "" {
+		ifi, err := net.InterfaceByName(s.Nic)
+		if err != nil {
+			return nil, netip.Prefix{}, fmt.Errorf("nic %s: %w", s.Nic, err)
+		}
+		ifs = []net.Interface{*ifi}
+	} else {
+		all, err := net.Interfaces()
+		if err != nil {
+			return nil, netip.Prefix{}, err
+		}
+		ifs = all
+	}
+	for i := range ifs {
+		ifi := &ifs[i]
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, _ := netip.AddrFromSlice(ipn.IP)
+			ones, _ := ipn.Mask.Size()
+			p := netip.PrefixFrom(ip.Unmap(), ones).Masked()
+			if ip.Unmap() == s.IP || !p.Contains(s.IP) || ones == s.IP.BitLen() {
+				continue
+			}
+			bits := s.Bits
+			if bits < 0 {
+				bits = ones
+			}
+			return ifi, netip.PrefixFrom(s.IP, bits), nil
+		}
+	}
+	if s.Nic != "" {
+		bits := s.Bits
+		if bits < 0 {
+			bits = s.IP.BitLen()
+		}
+		return &ifs[0], netip.PrefixFrom(s.IP, bits), nil
+	}
+	return nil, netip.Prefix{}, fmt.Errorf("no interface has a subnet holding %s: set nic", s.IP)
+}
+
+// Start takes s over: the address goes on the interface, the responder
+// answers for it, and the first announcement goes out before Start
+// returns (two more follow, 2 and 20 ms later, for receivers that missed
+// it). With a lease set, Start refuses once the lease has ended: a node
+// without quorum must not take addresses.
+func (m *Manager) Start(s Spec) error {
+	ifi, p, err := resolve(s)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leaseEnd != 0 && monotonicNow() >= m.leaseEnd {
+		return errors.New("this node's quorum lease has ended: it may not take addresses")
+	}
+	if m.addrs == nil {
+		if m.addrs, err = OpenAddresses(); err != nil {
+			return err
+		}
+	}
+	h := m.held[s.IP]
+	if h == nil || h.ifi.Index != ifi.Index {
+		ann, err := NewAnnouncer(ifi, s.IP)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			m.release(h)
+		}
+		h = &held{spec: s, prefix: p, ifi: ifi, ann: ann}
+	}
+	if err := m.addrs.Add(ifi.Index, p); err != nil {
+		h.ann.Close()
+		return err
+	}
+	m.held[s.IP] = h
+	if s.IP.Is4() && m.Responder {
+		m.answer(h)
+	}
+	if err := h.ann.Announce(); err != nil {
+		m.logf("vip %s: %v", s.IP, err)
+	}
+	go func(a *Announcer) {
+		for _, d := range []time.Duration{2 * time.Millisecond, 18 * time.Millisecond} {
+			time.Sleep(d)
+			m.mu.Lock()
+			still := m.held[s.IP] != nil && m.held[s.IP].ann == a
+			if still {
+				a.Announce()
+			}
+			m.mu.Unlock()
+			if !still {
+				return
+			}
+		}
+	}(h.ann)
+	return nil
+}
+
+// answer puts h in the responder, attaching it to h's interface first.
+func (m *Manager) answer(h *held) {
+	if m.resp == nil && m.respErr == nil {
+		m.resp, m.respErr = bpf.LoadARPResponder()
+		if m.respErr != nil {
+			m.logf("vip: XDP ARP responder not loaded, the stack answers ARP: %v", m.respErr)
+		}
+	}
+	if m.resp == nil {
+		return
+	}
+	if _, ok := m.attached[h.ifi.Index]; !ok {
+		c, err := m.resp.Attach(h.ifi.Index, bpf.AttachGeneric)
+		if err != nil {
+			m.logf("vip: XDP ARP responder not attached to %s, the stack answers ARP there: %v", h.ifi.Name, err)
+			m.attached[h.ifi.Index] = nil
+		} else {
+			m.attached[h.ifi.Index] = c
+		}
+	}
+	if m.attached[h.ifi.Index] == nil {
+		return
+	}
+	if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, m.leaseEnd); err != nil {
+		m.logf("vip %s: %v", h.spec.IP, err)
+	}
+}
+
+// Stop releases s; releasing an address not held is not an error. The
+// address goes first, the responder's entry after it, so that there is no
+// moment when the stack answers for an address whose lease has ended.
+func (m *Manager) Stop(s Spec) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h := m.held[s.IP]; h != nil {
+		if err := m.release(h); err != nil {
+			return err
+		}
+		return nil
+	}
+	// Not held by this manager (a restarted daemon, or added by hand):
+	// take the address off all the same.
+	ifi, p, err := resolve(s)
+	if err != nil {
+		return nil // no interface holds its subnet: nothing to remove
+	}
+	if m.addrs == nil {
+		if m.addrs, err = OpenAddresses(); err != nil {
+			return err
+		}
+	}
+	return m.addrs.Remove(ifi.Index, p)
+}
+
+func (m *Manager) release(h *held) error {
+	if m.addrs == nil {
+		var err error
+		if m.addrs, err = OpenAddresses(); err != nil {
+			return err
+		}
+	}
+	if err := m.addrs.Remove(h.ifi.Index, h.prefix); err != nil {
+		return err
+	}
+	if m.resp != nil && h.spec.IP.Is4() {
+		if err := m.resp.Remove(h.spec.IP); err != nil {
+			m.logf("vip %s: %v", h.spec.IP, err)
+		}
+	}
+	h.ann.Close()
+	delete(m.held, h.spec.IP)
+	return nil
+}
+
+// Running reports whether s's address is on its interface.
+func (m *Manager) Running(s Spec) (bool, error) {
+	m.mu.Lock()
+	h := m.held[s.IP]
+	m.mu.Unlock()
+	var ifi *net.Interface
+	if h != nil {
+		ifi = h.ifi
+	} else {
+		var err error
+		if ifi, _, err = resolve(s); err != nil {
+			return false, nil
+		}
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false, err
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, _ := netip.AddrFromSlice(ipn.IP); ip.Unmap() == s.IP {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// Held lists the addresses held, sorted.
+func (m *Manager) Held() []netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]netip.Addr, 0, len(m.held))
+	for ip := range m.held {
+		out = append(out, ip)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// SetLease moves the end of the quorum lease (CLOCK_MONOTONIC ns) for
+// every VIP held, in the responder: past it, the kernel stops answering
+// for them even if this process cannot run.
+func (m *Manager) SetLease(end int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaseEnd = end
+	if m.resp == nil {
+		return
+	}
+	for _, h := range m.held {
+		if h.spec.IP.Is4() && m.attached[h.ifi.Index] != nil {
+			if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, end); err != nil {
+				m.logf("vip %s: %v", h.spec.IP, err)
+			}
+		}
+	}
+}
+
+// ReleaseAll releases every VIP held (the quorum lease ended) and returns
+// their specs.
+func (m *Manager) ReleaseAll() []Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Spec
+	for _, h := range m.held {
+		if err := m.release(h); err != nil {
+			m.logf("vip %s: release: %v", h.spec.IP, err)
+			continue
+		}
+		out = append(out, h.spec)
+	}
+	return out
+}
+
+// Close releases nothing (addresses outlive the process, as the CIB says
+// they run) but closes sockets and detaches the responder.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range m.held {
+		h.ann.Close()
+	}
+	for _, c := range m.attached {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if m.resp != nil {
+		m.resp.Close()
+	}
+	if m.addrs != nil {
+		m.addrs.Close()
+	}
+	return nil
+}
+
+// monotonicNow reads CLOCK_MONOTONIC in ns, the clock of the lease and of
+// bpf_ktime_get_ns.
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
+}

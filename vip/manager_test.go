@@ -1,0 +1,101 @@
+package vip
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tachy-ha/tachy/internal/netnstest"
+)
+
+// The Manager in a namespace: Start puts the VIP on the interface whose
+// subnet holds it and a neighbour resolves it to that interface's MAC (from
+// the XDP responder); once the lease has ended, the neighbour's questions go
+// unanswered although the address is still configured; Stop takes it off.
+func TestManagerInNamespaces(t *testing.T) {
+	netnstest.Enter(t, "ping")
+	peer := fmt.Sprintf("tachy-vipmgr-%d", os.Getpid())
+	run := func(args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
+	run("ip", "netns", "add", peer)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", peer).Run() })
+	run("ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1")
+	run("ip", "link", "set", "sv1", "netns", peer)
+	run("ip", "addr", "add", "10.98.0.1/24", "dev", "sv0")
+	run("ip", "link", "set", "sv0", "up")
+	in := func(args ...string) string { return run(append([]string{"ip", "netns", "exec", peer}, args...)...) }
+	in("ip", "addr", "add", "10.98.0.2/24", "dev", "sv1")
+	in("ip", "link", "set", "sv1", "up")
+	sv0, err := net.InterfaceByName("sv0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := NewManager()
+	m.Responder = true
+	m.Logf = t.Logf
+	defer m.Close()
+	s := Spec{IP: netip.MustParseAddr("10.98.0.100"), Bits: -1}
+	if up, err := m.Running(s); err != nil || up {
+		t.Fatalf("before Start: running %v, %v", up, err)
+	}
+	if err := m.Start(s); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := m.Running(s); err != nil || !up {
+		t.Fatalf("after Start: running %v, %v", up, err)
+	}
+	if !hasAddr(t, "sv0", s.IP) {
+		t.Fatal("VIP not on sv0")
+	}
+	if got := m.Held(); len(got) != 1 || got[0] != s.IP {
+		t.Fatalf("held %v", got)
+	}
+	resolved := func() string {
+		in("ip", "neigh", "flush", "dev", "sv1")
+		_ = exec.Command("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "0.3", s.IP.String()).Run()
+		return in("ip", "neigh", "show", s.IP.String(), "dev", "sv1")
+	}
+	if got := resolved(); !strings.Contains(got, sv0.HardwareAddr.String()) {
+		t.Fatalf("the neighbour resolved %s as %q, want %s", s.IP, got, sv0.HardwareAddr)
+	}
+
+	time.Sleep(50 * time.Millisecond) // the repeated announcements are out
+	m.SetLease(monotonicNow() - 1)
+	if got := resolved(); strings.Contains(got, sv0.HardwareAddr.String()) {
+		t.Fatalf("lease ended, yet the neighbour resolved %s as %q", s.IP, got)
+	}
+	if err := m.Start(Spec{IP: netip.MustParseAddr("10.98.0.101"), Bits: -1}); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Fatalf("Start without a lease: %v", err)
+	}
+	m.SetLease(monotonicNow() + int64(time.Hour))
+	if got := resolved(); !strings.Contains(got, sv0.HardwareAddr.String()) {
+		t.Fatalf("lease renewed: the neighbour resolved %s as %q", s.IP, got)
+	}
+
+	for range 2 {
+		if err := m.Stop(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hasAddr(t, "sv0", s.IP) {
+		t.Fatal("VIP still on sv0 after Stop")
+	}
+	if up, err := m.Running(s); err != nil || up {
+		t.Fatalf("after Stop: running %v, %v", up, err)
+	}
+	if err := m.Start(Spec{IP: netip.MustParseAddr("10.97.0.1"), Bits: -1}); err == nil || !strings.Contains(err.Error(), "set nic") {
+		t.Fatalf("Start of an address in no subnet: %v", err)
+	}
+	// ReleaseAll: what the lease's end does.
+	if err := m.Start(s); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.ReleaseAll(); len(got) != 1 || got[0].IP != s.IP || hasAddr(t, "sv0", s.IP) {
+		t.Fatalf("ReleaseAll: %v, still there: %v", got, hasAddr(t, "sv0", s.IP))
+	}
+}
