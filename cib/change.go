@@ -56,6 +56,11 @@ const (
 	// or the entries named in OpIDs): resource cleanup, cancelled
 	// recurring operations. Bumps num_updates.
 	OpDeleteHistory ChangeOp = "delete-history"
+	// OpSetStatusSection replaces the status section named Name (an element
+	// under <status> whose name begins with "tachy_", such as the fast
+	// path's contingency plans) with XML, or removes it when XML is empty.
+	// Kept verbatim, it survives snapshots (exported and imported as is).
+	OpSetStatusSection ChangeOp = "set-status-section"
 )
 
 // Change is one update to the CIB as the DC, the CLI or lrmd submit it and
@@ -263,6 +268,29 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			lr.Ops = append(lr.Ops, &op)
 		}
 		next.NumUpdates = c.NumUpdates + 1
+	case OpSetStatusSection:
+		if !strings.HasPrefix(ch.Name, "tachy_") || !validName(ch.Name) {
+			return nil, fmt.Errorf("cib: set-status-section: %q is not a tachy_ section name", ch.Name)
+		}
+		var sec *XMLElement
+		if ch.XML != "" {
+			n, err := parseTree(strings.NewReader(ch.XML))
+			if err != nil {
+				return nil, fmt.Errorf("cib: set-status-section %s: %w", ch.Name, err)
+			}
+			if sec = n.raw(); sec.Name != ch.Name {
+				return nil, fmt.Errorf("cib: set-status-section %s: the XML is a <%s>", ch.Name, sec.Name)
+			}
+		}
+		other := slices.DeleteFunc(slices.Clone(c.Status.Other), func(e *XMLElement) bool { return e.Name == ch.Name })
+		if sec != nil {
+			other = append(other, sec)
+		}
+		if len(other) == 0 {
+			other = nil // as an import of the exported CIB has it
+		}
+		next.Status.Other = slices.Clip(other)
+		next.NumUpdates = c.NumUpdates + 1
 	case OpDeleteHistory:
 		st, err := next.editNodeState(ch.Node)
 		if err != nil {
@@ -439,4 +467,15 @@ func setPair(sets []*NVSet, setID, name string, value *string) []*NVSet {
 		sets = append(sets, &set)
 	}
 	return sets
+}
+
+// StatusSection returns the status section with the given element name
+// (see OpSetStatusSection), or nil.
+func (c *CIB) StatusSection(name string) *XMLElement {
+	for _, e := range c.Status.Other {
+		if e.Name == name {
+			return e
+		}
+	}
+	return nil
 }
