@@ -173,8 +173,8 @@ func (q simQueue) Less(i, j int) bool {
 	}
 	return q[i].seq < q[j].seq
 }
-func (q simQueue) Swap(i, j int)  { q[i], q[j] = q[j], q[i] }
-func (q *simQueue) Push(x any)    { *q = append(*q, x.(simEvent)) }
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
 func (q *simQueue) Pop() (x any) { x, *q = (*q)[len(*q)-1], (*q)[:len(*q)-1]; return }
 
 func simulate(t *testing.T, rng *rand.Rand, seed, n int, interval, detect, horizon int64) {
