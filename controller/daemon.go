@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tachy-ha/tachy/config"
+	"github.com/tachy-ha/tachy/fastpath"
 	"github.com/tachy-ha/tachy/heartbeat"
 	"github.com/tachy-ha/tachy/lrmd"
 	"github.com/tachy-ha/tachy/quorum"
@@ -38,6 +39,9 @@ type Daemon struct {
 	plan      plan
 	exec      *lrmd.Executor
 	vips      *vip.Manager // this node's floating IPs (the vip agent's, and the fast path's)
+	fast      *fastpath.Runner
+	// fastPlansOf: the CIB version the DC last checked the plans for
+	fastPlansOf string
 	metrics   *metrics
 	started   time.Time
 	inc       uint64
@@ -152,6 +156,10 @@ func Run(ctx context.Context, o Options) error {
 		ctl.ln.Close()
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	if d.fast, err = d.startFastPath(hbCtx, secret); err != nil {
+		ctl.ln.Close()
+		return err
+	}
 	// Metrics read the heartbeat, the CIB and the executor: serve them
 	// once those exist.
 	if cfg.Local.Metrics != "" {
@@ -221,6 +229,7 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		d.log.Debug("link "+strings.TrimPrefix(e.Type, "link-"), "peer", e.NodeName, "link", l)
 	case heartbeat.NodeDown:
 		d.log.Warn("node down", "peer", e.NodeName, "incarnation", ev.Incarnation)
+		d.onPeerLost(ev.NodeID)
 	default:
 		d.log.Info(strings.ReplaceAll(e.Type, "-", " "), "peer", e.NodeName, "incarnation", ev.Incarnation)
 	}

@@ -1,0 +1,263 @@
+package fastpath
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tachy-ha/tachy/heartbeat"
+)
+
+// Holder is what holds the VIPs under the lease (vip.Manager).
+type Holder interface {
+	// SetLease moves the end of the lease the kernel enforces; 1 means
+	// "ended" (no VIP may be answered for or taken).
+	SetLease(end int64)
+	// ReleaseAll releases every VIP; it returns what it released.
+	ReleaseAll() []string
+}
+
+// RunnerConfig configures the I/O of the lease: the view frames' socket,
+// sender and receiver.
+type RunnerConfig struct {
+	Lease       Config
+	ClusterID   uint32
+	Incarnation uint64
+	Key         heartbeat.Key
+	Port        int                     // UDP port of view frames on every ring address
+	Interval    time.Duration           // I: one round of frames
+	Peers       map[uint32][]netip.Addr // every peer's ring addresses
+	Up          func() []uint32         // the peers membership reports up
+	Holder      Holder
+	// OnLeaseEnded is called (on its own goroutine) after the lease ended
+	// and the VIPs were released, with what was released.
+	OnLeaseEnded func(released []string)
+	Log          *slog.Logger
+}
+
+// Runner runs the lease of one node.
+type Runner struct {
+	cfg   RunnerConfig
+	fd    int
+	mu    sync.Mutex
+	st    *State
+	wake  chan struct{} // closed and replaced on every frame received
+	guard replayGuard
+	done  chan struct{}
+}
+
+// Start opens the socket and runs the sender and the receiver until ctx
+// ends.
+func Start(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
+	st, err := NewState(cfg.Lease)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: socket: %w", err)
+	}
+	for _, o := range [][2]int{{unix.SO_REUSEADDR, 1}, {unix.SO_TIMESTAMPNS, 1}, {unix.SO_PRIORITY, 6}} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], o[1]); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("fastpath: setsockopt: %w", err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: cfg.Port}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: bind UDP port %d: %w", cfg.Port, err)
+	}
+	r := &Runner{cfg: cfg, fd: fd, st: st, wake: make(chan struct{}), guard: replayGuard{}, done: make(chan struct{})}
+	cfg.Holder.SetLease(1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.send(ctx) }()
+	go func() { defer wg.Done(); r.receive(ctx) }()
+	go func() { wg.Wait(); unix.Close(fd); close(r.done) }()
+	return r, nil
+}
+
+// Done is closed once the runner stopped.
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+func (r *Runner) upSet() Set {
+	s := SetOf(r.cfg.Lease.Self)
+	for _, id := range r.cfg.Up() {
+		s = s.With(id)
+	}
+	return s
+}
+
+// send sends one round every interval, from a locked thread.
+func (r *Runner) send(ctx context.Context) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var dsts []unix.Sockaddr
+	for _, addrs := range r.cfg.Peers {
+		for _, a := range addrs {
+			if a.Unmap().Is4() {
+				dsts = append(dsts, &unix.SockaddrInet4{Addr: a.Unmap().As4(), Port: r.cfg.Port})
+			}
+		}
+	}
+	buf := make([]byte, FrameLen)
+	f := Frame{ClusterID: r.cfg.ClusterID, NodeID: r.cfg.Lease.Self, Incarnation: r.cfg.Incarnation}
+	next := time.Now()
+	for ctx.Err() == nil {
+		f.Seq++
+		f.View = r.upSet()
+		b := MarshalFrame(buf, &f, r.cfg.Key)
+		for _, d := range dsts {
+			_ = unix.Sendto(r.fd, b, unix.MSG_DONTWAIT, d) // a full queue or an unreachable peer: the next round
+		}
+		now := heartbeat.MonotonicNow()
+		r.mu.Lock()
+		r.st.Sent(now, f.View)
+		r.mu.Unlock()
+		next = next.Add(r.cfg.Interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		} else {
+			next = time.Now() // late: do not burst to catch up
+		}
+	}
+}
+
+// receive reads frames in arrival order, with their kernel stamps, and
+// ends the lease when it runs out.
+func (r *Runner) receive(ctx context.Context) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	buf := make([]byte, 128)
+	oob := make([]byte, 128)
+	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+	lastSet := int64(1)
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		end, _ := r.st.Lease(heartbeat.MonotonicNow())
+		r.mu.Unlock()
+		timeout := 20 // ms: also to notice ctx
+		if end > 0 {
+			if left := time.Duration(end - heartbeat.MonotonicNow()); left < 20*time.Millisecond {
+				timeout = max(0, int((left+time.Millisecond-1)/time.Millisecond))
+			}
+		}
+		if _, err := unix.Poll(pfd, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			r.cfg.Log.Error("fastpath: poll", "err", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Drain everything queued: the lease is judged only with every
+		// frame that arrived before the judgement.
+		got := false
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(r.fd, buf, oob, unix.MSG_DONTWAIT)
+			if err != nil {
+				break
+			}
+			at, ok := arrival(oob[:oobn])
+			if !ok {
+				continue
+			}
+			f, err := ParseFrame(buf[:n], r.cfg.Key, r.cfg.ClusterID)
+			if err != nil || f.NodeID == r.cfg.Lease.Self {
+				continue
+			}
+			r.mu.Lock()
+			if r.guard.fresh(f) {
+				r.st.Received(f.NodeID, at, f.View)
+				got = true
+			}
+			r.mu.Unlock()
+		}
+		now := heartbeat.MonotonicNow()
+		r.mu.Lock()
+		end, ended := r.st.Lease(now)
+		if got {
+			close(r.wake)
+			r.wake = make(chan struct{})
+		}
+		r.mu.Unlock()
+		switch {
+		case ended:
+			r.cfg.Holder.SetLease(1)
+			released := r.cfg.Holder.ReleaseAll()
+			r.mu.Lock()
+			r.st.Restart()
+			r.mu.Unlock()
+			lastSet = 1
+			if len(released) > 0 {
+				r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released)
+			}
+			if r.cfg.OnLeaseEnded != nil {
+				go r.cfg.OnLeaseEnded(released)
+			}
+		case end > lastSet:
+			r.cfg.Holder.SetLease(end)
+			lastSet = end
+		}
+	}
+}
+
+// arrival reads the kernel's receive stamp (CLOCK_REALTIME) and converts it
+// to CLOCK_MONOTONIC.
+func arrival(oob []byte) (int64, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			ts := unix.Timespec{Sec: int64(binary.NativeEndian.Uint64(m.Data[0:])), Nsec: int64(binary.NativeEndian.Uint64(m.Data[8:]))}
+			var real, mono unix.Timespec
+			unix.ClockGettime(unix.CLOCK_REALTIME, &real)
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+			return ts.Nano() - (real.Nano() - mono.Nano()), true
+		}
+	}
+	return 0, false
+}
+
+// LeaseValid reports whether this node holds a lease now.
+func (r *Runner) LeaseValid() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end, ended := r.st.Lease(heartbeat.MonotonicNow())
+	return end > 0 && !ended
+}
+
+// WaitTakeover blocks until this node may take over lost's resources (see
+// State.TakeAt), lost still down and this node's own lease valid; it
+// returns how long it waited, or an error when ctx ends first or lost comes
+// back.
+func (r *Runner) WaitTakeover(ctx context.Context, lost uint32) (time.Duration, error) {
+	start := time.Now()
+	for {
+		up := r.upSet()
+		if up.Has(lost) {
+			return time.Since(start), fmt.Errorf("node %d is up again", lost)
+		}
+		now := heartbeat.MonotonicNow()
+		r.mu.Lock()
+		at, ok := r.st.TakeAt(lost, up)
+		end, ended := r.st.Lease(now)
+		wake := r.wake
+		r.mu.Unlock()
+		if ok && at <= now && end > now && !ended {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), fmt.Errorf("no quorum of nodes confirmed the loss of node %d in time (lease valid: %v)", lost, end > now && !ended)
+		case <-wake:
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
