@@ -42,9 +42,9 @@ type Daemon struct {
 	fast      *fastpath.Runner
 	// fastPlansOf: the CIB version the DC last checked the plans for
 	fastPlansOf string
-	metrics   *metrics
-	started   time.Time
-	inc       uint64
+	metrics     *metrics
+	started     time.Time
+	inc         uint64
 
 	mu sync.Mutex
 	q  *quorum.State

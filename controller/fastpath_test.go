@@ -81,4 +81,3 @@ func TestFastPlans(t *testing.T) {
 		t.Fatalf("with fencing, plan for n1: %v", plans["n1"])
 	}
 }
-
