@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ARPResponder is the loaded XDP ARP responder (arpresp.c): it answers ARP
@@ -99,3 +102,48 @@ func (r *ARPResponder) Stats() (ARPStats, error) {
 
 // Close unloads the program; close its attachments first.
 func (r *ARPResponder) Close() error { return r.objs.Close() }
+
+// AttachPersistent hooks the responder into an interface in generic mode
+// through rtnetlink rather than a BPF link, so that the attachment outlives
+// this process: a node whose daemon died still drops ARP requests for its
+// VIPs once their lease ends (the program and its map stay with the
+// interface), instead of its stack answering for addresses nobody holds a
+// lease on. A later AttachPersistent (a restarted daemon) replaces it;
+// Close detaches it.
+func (r *ARPResponder) AttachPersistent(ifindex int) (io.Closer, error) {
+	if err := setXDP(ifindex, r.objs.XdpArpResponder.FD()); err != nil {
+		return nil, fmt.Errorf("arp responder: attach to ifindex %d: %w", ifindex, err)
+	}
+	return persistentXDP(ifindex), nil
+}
+
+type persistentXDP int
+
+// Close detaches whatever XDP program the interface has in generic mode.
+func (p persistentXDP) Close() error { return setXDP(int(p), -1) }
+
+func setXDP(ifindex, fd int) error {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(unix.IFLA_XDP, func(nae *netlink.AttributeEncoder) error {
+		nae.Int32(unix.IFLA_XDP_FD, int32(fd))
+		nae.Uint32(unix.IFLA_XDP_FLAGS, unix.XDP_FLAGS_SKB_MODE)
+		return nil
+	})
+	attrs, err := ae.Encode()
+	if err != nil {
+		return err
+	}
+	msg := make([]byte, unix.SizeofIfInfomsg)
+	msg[0] = unix.AF_UNSPEC
+	binary.NativeEndian.PutUint32(msg[4:], uint32(ifindex))
+	_, err = c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_SETLINK, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   append(msg, attrs...),
+	})
+	return err
+}

@@ -127,8 +127,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.metrics = newMetrics()
-	d.vips = newVIPManager(log)
+	d.vips = newVIPManager(cfg.Local.StateDir, log)
 	defer d.vips.Close()
+	d.releaseStaleVIPs()
 	if d.exec, err = newExecutor(d); err != nil {
 		ctl.ln.Close()
 		return err

@@ -87,11 +87,16 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 			peers[n.ID] = n.Addresses
 		}
 	}
+	// Views go out twice per heartbeat interval, each grant worth 5
+	// intervals: a lease survives every peer's sender being late by 4.5
+	// intervals at once. δ is half an interval: frames between the nodes
+	// of a LAN take microseconds.
 	iv := d.cfg.Heartbeat.Interval
 	return fastpath.Start(ctx, fastpath.RunnerConfig{
-		Lease:     fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 4 * iv, Delta: iv / 2},
-		ClusterID: d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
-		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
+		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
+		RTPriority: d.cfg.Heartbeat.RealtimePriority,
+		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
+		Port: d.cfg.Heartbeat.Port + 1, Interval: iv / 2, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
 		OnLeaseEnded: d.onLeaseEnded, Log: d.log,
 	})
 }
@@ -323,6 +328,7 @@ func (d *Daemon) onPeerLost(id uint32) {
 	if d.fast == nil {
 		return
 	}
+	d.fast.Kick() // the others learn at once that this node no longer hears the lost one
 	lost := d.names[id]
 	c, _ := d.cib.r.Current()
 	var mine []fastTake
@@ -385,4 +391,19 @@ func (d *Daemon) recordFast(r lrmd.Result) {
 			}
 		}
 	}()
+}
+
+// releaseStaleVIPs: a starting daemon holds no lease, so no floating IP
+// its node may still carry from before (a crash, a killed daemon) may stay:
+// the addresses the last process recorded as held come off this node's
+// interfaces before anything else happens. The DC probes the node (its
+// history is erased at start) and starts them where they belong.
+func (d *Daemon) releaseStaleVIPs() {
+	released, err := d.vips.ReleaseStale()
+	if err != nil {
+		d.log.Error("cannot remove floating IPs left from before the start", "err", err)
+	}
+	for _, s := range released {
+		d.log.Warn("floating IP left from before the start removed", "ip", s.IP)
+	}
 }

@@ -260,3 +260,20 @@ func (s *State) TakeAt(p uint32, up Set) (at int64, ok bool) {
 	}
 	return at, true
 }
+
+// Describe summarizes the state at now, for logs: the lease's end and each
+// peer's latest frame and grant, relative to now.
+func (s *State) Describe(now int64) string {
+	var b []byte
+	b = fmt.Appendf(b, "lease end %+.3fms", float64(s.leaseEnd-now)/1e6)
+	ids := make([]uint32, 0, len(s.peers))
+	for id := range s.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := s.peers[id]
+		b = fmt.Appendf(b, "; node %d: last frame %+.3fms, last grant %+.3fms", id, float64(p.lastAt-now)/1e6, float64(p.grantAt-now)/1e6)
+	}
+	return string(b)
+}

@@ -34,6 +34,7 @@ type RunnerConfig struct {
 	Key         heartbeat.Key
 	Port        int                     // UDP port of view frames on every ring address
 	Interval    time.Duration           // I: one round of frames
+	RTPriority  int                     // SCHED_FIFO priority of the sender's thread (0: normal)
 	Peers       map[uint32][]netip.Addr // every peer's ring addresses
 	Up          func() []uint32         // the peers membership reports up
 	Holder      Holder
@@ -52,6 +53,7 @@ type Runner struct {
 	wake  chan struct{} // closed and replaced on every frame received
 	guard replayGuard
 	done  chan struct{}
+	kick  int // eventfd: an extra round now (a peer was lost)
 }
 
 // Start opens the socket and runs the sender and the receiver until ctx
@@ -75,13 +77,18 @@ func Start(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fastpath: bind UDP port %d: %w", cfg.Port, err)
 	}
-	r := &Runner{cfg: cfg, fd: fd, st: st, wake: make(chan struct{}), guard: replayGuard{}, done: make(chan struct{})}
+	kick, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: eventfd: %w", err)
+	}
+	r := &Runner{cfg: cfg, fd: fd, st: st, wake: make(chan struct{}), guard: replayGuard{}, done: make(chan struct{}), kick: kick}
 	cfg.Holder.SetLease(1)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); r.send(ctx) }()
 	go func() { defer wg.Done(); r.receive(ctx) }()
-	go func() { wg.Wait(); unix.Close(fd); close(r.done) }()
+	go func() { wg.Wait(); unix.Close(fd); unix.Close(kick); close(r.done) }()
 	return r, nil
 }
 
@@ -96,10 +103,27 @@ func (r *Runner) upSet() Set {
 	return s
 }
 
-// send sends one round every interval, from a locked thread.
+// Kick makes the sender send a round now, out of its rhythm: membership
+// changed (a peer was lost), and the others should learn it at once rather
+// than up to an interval later.
+func (r *Runner) Kick() {
+	var one [8]byte
+	one[0] = 1
+	unix.Write(r.kick, one[:])
+}
+
+// send sends one round every interval (and one more on each Kick), from a
+// locked thread at real-time priority where permitted: a late round delays
+// grants, and grants later than the lease length apart end the lease.
 func (r *Runner) send(ctx context.Context) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if p := r.cfg.RTPriority; p > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(p)}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			r.cfg.Log.Warn("fastpath: no real-time priority for the view sender: leases may end under CPU load", "err", err)
+		}
+	}
 	var dsts []unix.Sockaddr
 	for _, addrs := range r.cfg.Peers {
 		for _, a := range addrs {
@@ -110,7 +134,10 @@ func (r *Runner) send(ctx context.Context) {
 	}
 	buf := make([]byte, FrameLen)
 	f := Frame{ClusterID: r.cfg.ClusterID, NodeID: r.cfg.Lease.Self, Incarnation: r.cfg.Incarnation}
-	next := time.Now()
+	interval := r.cfg.Interval.Nanoseconds()
+	next := heartbeat.MonotonicNow()
+	pfd := []unix.PollFd{{Fd: int32(r.kick), Events: unix.POLLIN}}
+	var drain [8]byte
 	for ctx.Err() == nil {
 		f.Seq++
 		f.View = r.upSet()
@@ -122,11 +149,18 @@ func (r *Runner) send(ctx context.Context) {
 		r.mu.Lock()
 		r.st.Sent(now, f.View)
 		r.mu.Unlock()
-		next = next.Add(r.cfg.Interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		} else {
-			next = time.Now() // late: do not burst to catch up
+		if now >= next {
+			next += interval
+			if now > next {
+				next = now + interval // late: do not burst to catch up
+			}
+		}
+		if wait := next - heartbeat.MonotonicNow(); wait > 0 {
+			ts := unix.NsecToTimespec(wait)
+			if n, _ := unix.Ppoll(pfd, &ts, nil); n > 0 {
+				unix.Read(r.kick, drain[:])
+				continue // kicked: a round now, the rhythm unchanged
+			}
 		}
 	}
 }
@@ -157,10 +191,13 @@ func (r *Runner) receive(ctx context.Context) {
 		// Drain everything queued: the lease is judged only with every
 		// frame that arrived before the judgement.
 		got := false
-		for {
+		for range 100000 {
 			n, oobn, _, _, err := unix.Recvmsg(r.fd, buf, oob, unix.MSG_DONTWAIT)
-			if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
 				break
+			}
+			if err != nil {
+				continue // a pending socket error: the frames are behind it
 			}
 			at, ok := arrival(oob[:oobn])
 			if !ok {
@@ -180,6 +217,10 @@ func (r *Runner) receive(ctx context.Context) {
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
 		end, ended := r.st.Lease(now)
+		var why string
+		if ended {
+			why = r.st.Describe(now)
+		}
 		if got {
 			close(r.wake)
 			r.wake = make(chan struct{})
@@ -194,7 +235,7 @@ func (r *Runner) receive(ctx context.Context) {
 			r.mu.Unlock()
 			lastSet = 1
 			if len(released) > 0 {
-				r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released)
+				r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released, "state", why)
 			}
 			if r.cfg.OnLeaseEnded != nil {
 				go r.cfg.OnLeaseEnded(released)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +90,10 @@ type Manager struct {
 	// Logf reports what went wrong on the side (announcement repeats, a
 	// responder that could not attach); nil: silent.
 	Logf func(format string, args ...any)
+	// StateFile, if set, lists the VIPs held (rewritten on every change),
+	// so that a restarted process can release what a crashed one held:
+	// ReleaseStale.
+	StateFile string
 
 	mu       sync.Mutex
 	addrs    *Addresses
@@ -198,6 +203,7 @@ func (m *Manager) Start(s Spec) error {
 		return err
 	}
 	m.held[s.IP] = h
+	m.save()
 	if s.IP.Is4() && m.Responder {
 		m.answer(h)
 	}
@@ -233,7 +239,7 @@ func (m *Manager) answer(h *held) {
 		return
 	}
 	if _, ok := m.attached[h.ifi.Index]; !ok {
-		c, err := m.resp.Attach(h.ifi.Index, bpf.AttachGeneric)
+		c, err := m.resp.AttachPersistent(h.ifi.Index)
 		if err != nil {
 			m.logf("vip: XDP ARP responder not attached to %s, the stack answers ARP there: %v", h.ifi.Name, err)
 			m.attached[h.ifi.Index] = nil
@@ -292,7 +298,65 @@ func (m *Manager) release(h *held) error {
 	}
 	h.ann.Close()
 	delete(m.held, h.spec.IP)
+	m.save()
 	return nil
+}
+
+// save writes the held VIPs to StateFile (best effort: a failure is logged).
+func (m *Manager) save() {
+	if m.StateFile == "" {
+		return
+	}
+	var b strings.Builder
+	for _, h := range m.held {
+		fmt.Fprintf(&b, "%s %d %s\n", h.spec.IP, h.prefix.Bits(), h.ifi.Name)
+	}
+	tmp := m.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		m.logf("vip: %v", err)
+		return
+	}
+	if err := os.Rename(tmp, m.StateFile); err != nil {
+		m.logf("vip: %v", err)
+	}
+}
+
+// ReleaseStale removes the addresses StateFile lists (held by an earlier
+// process that did not release them) and returns them.
+func (m *Manager) ReleaseStale() ([]Spec, error) {
+	if m.StateFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(m.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Spec
+	var errs []error
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var ip, nic string
+		var bits int
+		if _, err := fmt.Sscanf(line, "%s %d %s", &ip, &bits, &nic); err != nil {
+			continue
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			continue
+		}
+		s := Spec{IP: a, Bits: bits, Nic: nic}
+		if err := m.Stop(s); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	m.mu.Lock()
+	m.save()
+	m.mu.Unlock()
+	return out, errors.Join(errs...)
 }
 
 // Running reports whether s's address is on its interface.
@@ -371,7 +435,9 @@ func (m *Manager) ReleaseAll() []Spec {
 }
 
 // Close releases nothing (addresses outlive the process, as the CIB says
-// they run) but closes sockets and detaches the responder.
+// they run) but closes sockets, and detaches the responder unless VIPs are
+// still held: then it stays, and drops requests for them once their lease
+// ends, with no process behind it (as it does when the process dies).
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -379,7 +445,7 @@ func (m *Manager) Close() error {
 		h.ann.Close()
 	}
 	for _, c := range m.attached {
-		if c != nil {
+		if c != nil && len(m.held) == 0 {
 			c.Close()
 		}
 	}

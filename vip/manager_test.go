@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestManagerInNamespaces(t *testing.T) {
 	m := NewManager()
 	m.Responder = true
 	m.Logf = t.Logf
-	defer m.Close()
+	m.StateFile = filepath.Join(t.TempDir(), "vips")
 	s := Spec{IP: netip.MustParseAddr("10.98.0.100"), Bits: -1}
 	if up, err := m.Running(s); err != nil || up {
 		t.Fatalf("before Start: running %v, %v", up, err)
@@ -97,5 +98,37 @@ func TestManagerInNamespaces(t *testing.T) {
 	}
 	if got := m.ReleaseAll(); len(got) != 1 || got[0].IP != s.IP || hasAddr(t, "sv0", s.IP) {
 		t.Fatalf("ReleaseAll: %v, still there: %v", got, hasAddr(t, "sv0", s.IP))
+	}
+
+	// A new process releases what a crashed one held; the responder of the
+	// old one stays attached while it holds VIPs, and goes once a manager
+	// holding none closes.
+	if err := m.Start(s); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if got := run("ip", "link", "show", "sv0"); !strings.Contains(got, "xdpgeneric") {
+		t.Fatalf("the responder did not outlive its manager: %s", got)
+	}
+	m2 := NewManager()
+	m2.StateFile = m.StateFile
+	defer m2.Close()
+	if got, err := m2.ReleaseStale(); err != nil || len(got) != 1 || got[0].IP != s.IP || hasAddr(t, "sv0", s.IP) {
+		t.Fatalf("ReleaseStale: %v %v, still there: %v", got, err, hasAddr(t, "sv0", s.IP))
+	}
+	if got, err := m2.ReleaseStale(); err != nil || len(got) != 0 {
+		t.Fatalf("second ReleaseStale: %v %v", got, err)
+	}
+	// The new manager's own responder replaces the old one, and goes with it.
+	m2.Responder = true
+	if err := m2.Start(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Stop(s); err != nil {
+		t.Fatal(err)
+	}
+	m2.Close()
+	if got := run("ip", "link", "show", "sv0"); strings.Contains(got, "xdp") {
+		t.Fatalf("a responder is left on sv0: %s", got)
 	}
 }
