@@ -82,7 +82,8 @@ func Run(ctx context.Context, o Options) error {
 	// The heartbeat sender holds a P of its own for good (it sleeps without
 	// releasing it, see heartbeat.rawSleepMax); one more P keeps the rest of
 	// the daemon, and the runtime's sysmon, from competing for the others.
-	if n := runtime.NumCPU() + 1; runtime.GOMAXPROCS(0) < n {
+	// The fast path's view sender (fastpath) holds one more.
+	if n := runtime.NumCPU() + 2; runtime.GOMAXPROCS(0) < n {
 		runtime.GOMAXPROCS(n)
 	}
 	local, err := cfg.LocalNode(o.Node)

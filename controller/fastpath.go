@@ -87,16 +87,16 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 			peers[n.ID] = n.Addresses
 		}
 	}
-	// Views go out twice per heartbeat interval, each grant worth 5
-	// intervals: a lease survives every peer's sender being late by 4.5
-	// intervals at once. δ is half an interval: frames between the nodes
-	// of a LAN take microseconds.
+	// Views go out every heartbeat interval, each grant worth 5 intervals:
+	// a lease survives every peer's sender being late by 4 intervals at
+	// once. δ is half an interval: frames between the nodes of a LAN take
+	// microseconds.
 	iv := d.cfg.Heartbeat.Interval
 	return fastpath.Start(ctx, fastpath.RunnerConfig{
 		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
-		Port: d.cfg.Heartbeat.Port + 1, Interval: iv / 2, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
+		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
 		OnLeaseEnded: d.onLeaseEnded, Log: d.log,
 	})
 }
@@ -359,6 +359,7 @@ func (d *Daemon) onPeerLost(id uint32) {
 				d.log.Warn("fast path: cannot start", "resource", t.Resource, "err", err)
 				continue
 			}
+			req.Meta["tachy_fast_takeover"] = "true"
 			r, err := d.runAction(context.Background(), req)
 			if err != nil {
 				d.log.Warn("fast path: start failed", "resource", t.Resource, "err", err)

@@ -192,10 +192,16 @@ func (s *State) Sent(at int64, view Set) {
 	}
 }
 
-// Lease returns the lease's end (0: none) and whether it has ended at now.
-// Call it right after receiving every frame that arrived before now: a grant
-// still unread could have extended the lease.
+// Lease returns the lease's end (0: none) and whether it has ended by now,
+// without deciding anything: a grant still unread could extend it.
 func (s *State) Lease(now int64) (end int64, ended bool) {
+	return s.leaseEnd, s.lapsed || s.leaseEnd != 0 && now >= s.leaseEnd
+}
+
+// Judge decides whether the lease has ended at now, for good (until
+// Restart). Call it only right after receiving every frame that arrived
+// before now: a grant still unread could have extended the lease.
+func (s *State) Judge(now int64) (end int64, ended bool) {
 	if s.leaseEnd != 0 && now >= s.leaseEnd {
 		s.lapsed = true
 	}

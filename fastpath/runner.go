@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -118,12 +119,7 @@ func (r *Runner) Kick() {
 func (r *Runner) send(ctx context.Context) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if p := r.cfg.RTPriority; p > 0 {
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(p)}
-		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-			r.cfg.Log.Warn("fastpath: no real-time priority for the view sender: leases may end under CPU load", "err", err)
-		}
-	}
+	r.realtime()
 	var dsts []unix.Sockaddr
 	for _, addrs := range r.cfg.Peers {
 		for _, a := range addrs {
@@ -156,8 +152,12 @@ func (r *Runner) send(ctx context.Context) {
 			}
 		}
 		if wait := next - heartbeat.MonotonicNow(); wait > 0 {
+			// Waiting through RawSyscall keeps this goroutine's P (as the
+			// heartbeat sender does): a blocking call would give it up and
+			// have to win one back from a busy scheduler at every round.
 			ts := unix.NsecToTimespec(wait)
-			if n, _ := unix.Ppoll(pfd, &ts, nil); n > 0 {
+			n, _, _ := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+			if int(n) > 0 {
 				unix.Read(r.kick, drain[:])
 				continue // kicked: a round now, the rhythm unchanged
 			}
@@ -165,9 +165,24 @@ func (r *Runner) send(ctx context.Context) {
 	}
 }
 
+// realtime gives the calling (locked) thread SCHED_FIFO priority where
+// permitted.
+func (r *Runner) realtime() {
+	if p := r.cfg.RTPriority; p > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(p)}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			r.cfg.Log.Warn("fastpath: no real-time priority: leases may end under CPU load", "err", err)
+		}
+	}
+}
+
 // receive reads frames in arrival order, with their kernel stamps, and
 // ends the lease when it runs out.
 func (r *Runner) receive(ctx context.Context) {
+	// Not real-time: with a frame every few hundred microseconds it would
+	// keep softirqs (heartbeat reception) waiting. Its delays are safe: the
+	// lease is judged from kernel stamps, and the kernel's copy of the
+	// lease end only lags.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	buf := make([]byte, 128)
@@ -216,7 +231,7 @@ func (r *Runner) receive(ctx context.Context) {
 		}
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
-		end, ended := r.st.Lease(now)
+		end, ended := r.st.Judge(now)
 		var why string
 		if ended {
 			why = r.st.Describe(now)
@@ -240,7 +255,9 @@ func (r *Runner) receive(ctx context.Context) {
 			if r.cfg.OnLeaseEnded != nil {
 				go r.cfg.OnLeaseEnded(released)
 			}
-		case end > lastSet:
+		case end > lastSet && (lastSet <= 1 || end-lastSet >= int64(r.cfg.Lease.Lease)/4):
+			// The kernel's copy moves in steps of a quarter lease: a map
+			// update per frame would cost more than the frames.
 			r.cfg.Holder.SetLease(end)
 			lastSet = end
 		}

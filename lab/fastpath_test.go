@@ -103,7 +103,7 @@ func TestFastFailoverVIP(t *testing.T) {
 	l := startFastCluster(t)
 	waitDC(t, l, l.Nodes(), 30*time.Second)
 	mustCLI(t, l, "n1", "property", "set", "stonith-enabled=false", "no-quorum-policy=stop")
-	mustCLI(t, l, "n1", "resource", "create", "vip1", "vip", "ip=10.77.2.100", "cidr_netmask=24")
+	createResource(t, l, "vip1", "vip", "ip=10.77.2.100", "cidr_netmask=24")
 	const ip4 = "10.77.2.100"
 	all := l.Nodes()
 	holder := waitHolder(t, l, all, ip4, 30*time.Second)
@@ -123,10 +123,12 @@ func TestFastFailoverVIP(t *testing.T) {
 
 	// 1. Kill the holder.
 	fault := time.Now()
-	if err := l.Kill(holder); err != nil {
+	// Links first: the machine is gone at once, as in a crash (the
+	// kill alone would leave its kernel answering for a moment).
+	if err := l.CutLinks(holder); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.CutLinks(holder); err != nil {
+	if err := l.Kill(holder); err != nil {
 		t.Fatal(err)
 	}
 	survivors := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == holder })
@@ -210,7 +212,7 @@ func TestFastFailoverVIP(t *testing.T) {
 
 	// 3. IPv6.
 	const ip6 = "fd77:0:0:2::100"
-	mustCLI(t, l, "n1", "resource", "create", "vip6", "vip", "ip="+ip6, "cidr_netmask=64")
+	createResource(t, l, "vip6", "vip", "ip="+ip6, "cidr_netmask=64")
 	holder6 := waitHolder(t, l, all, ip6, 30*time.Second)
 	waitPlan(t, l, "n1", holder6, "vip6")
 	p6 := &bench.Prober{VIP: mustAddr(t, ip6), Interval: time.Millisecond}
@@ -223,10 +225,12 @@ func TestFastFailoverVIP(t *testing.T) {
 		t.Fatal("the IPv6 VIP does not answer the client before any fault")
 	}
 	fault = time.Now()
-	if err := l.Kill(holder6); err != nil {
+	// Links first: the machine is gone at once, as in a crash (the
+	// kill alone would leave its kernel answering for a moment).
+	if err := l.CutLinks(holder6); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.CutLinks(holder6); err != nil {
+	if err := l.Kill(holder6); err != nil {
 		t.Fatal(err)
 	}
 	survivors = slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == holder6 })
@@ -252,6 +256,22 @@ func TestFastFailoverVIP(t *testing.T) {
 	if outage < 0 || outage > 100*time.Millisecond {
 		t.Errorf("IPv6 client outage %v, want well under 100 ms", outage)
 	}
+}
+
+// createResource creates a resource, again if a change of DC left the
+// outcome unknown and it is not there.
+func createResource(t *testing.T, l *lab.Lab, args ...string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		out, err := tachyCLI(t, l, "n1", append([]string{"resource", "create"}, args...)...)
+		if err == nil || strings.Contains(out, "already") {
+			return nil
+		}
+		if cfg, err2 := tachyCLI(t, l, "n1", "config", "export"); err2 == nil && strings.Contains(cfg, `id="`+args[0]+`"`) {
+			return nil
+		}
+		return fmt.Errorf("resource create %s: %v: %s", args[0], err, out)
+	})
 }
 
 func nodeNumber(t *testing.T, node string) int {

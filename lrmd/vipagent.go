@@ -3,6 +3,7 @@ package lrmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tachy-ha/tachy/vip"
 )
@@ -51,6 +52,10 @@ requires=quorum, the fast failover path moves it without waiting for fencing.
 </resource-agent>
 `
 
+// vipProbe is how long a start (on the slow path) asks whether another
+// host answers for an IPv4 address before it takes it.
+const vipProbe = 6 * time.Millisecond
+
 // VIPAgent is the built-in vip agent over m. With a nil m it only gives
 // its meta-data (for tools that check parameters).
 func VIPAgent(m *vip.Manager) Builtin {
@@ -74,6 +79,12 @@ func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
 	case "validate-all":
 		return BuiltinResult{RC: OK}
 	case "start":
+		// The slow path checks that nobody answers for the address; the
+		// fast path's take-over, decided under the quorum lease, does not
+		// wait for that.
+		if req.Meta["CRM_meta_tachy_fast_takeover"] != "true" {
+			s.Probe = vipProbe
+		}
 		if err := m.Start(s); err != nil {
 			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
 		}

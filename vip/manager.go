@@ -24,6 +24,11 @@ type Spec struct {
 	IP   netip.Addr
 	Bits int    // prefix length; -1: that of the interface's subnet holding IP
 	Nic  string // interface; "": the one whose subnet holds IP
+	// Probe: before taking an IPv4 address, ask the segment for this
+	// long whether another host answers for it, and refuse if one does
+	// (InUse). The fast path does not probe: its lease logic already
+	// knows the old holder has stopped.
+	Probe time.Duration
 }
 
 // ParseSpec reads the agent parameters ip, cidr_netmask and nic.
@@ -176,6 +181,18 @@ func (m *Manager) Start(s Spec) error {
 	ifi, p, err := resolve(s)
 	if err != nil {
 		return err
+	}
+	m.mu.Lock()
+	holding := m.held[s.IP] != nil
+	m.mu.Unlock()
+	if s.Probe > 0 && s.IP.Is4() && !holding {
+		mac, err := InUse(ifi, s.IP, s.Probe)
+		if err != nil {
+			return err
+		}
+		if mac != nil {
+			return fmt.Errorf("%s is in use: %s answers for it", s.IP, mac)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -36,6 +36,21 @@ func TestManagerInNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// ARP probes: the neighbour's address is in use, a free one is not.
+	peerMAC := strings.Fields(in("cat", "/sys/class/net/sv1/address"))[0]
+	if mac, err := InUse(sv0, netip.MustParseAddr("10.98.0.2"), 50*time.Millisecond); err != nil || mac.String() != peerMAC {
+		t.Fatalf("InUse of the neighbour's address: %v, %v; want %s", mac, err, peerMAC)
+	}
+	if mac, err := InUse(sv0, netip.MustParseAddr("10.98.0.77"), 10*time.Millisecond); err != nil || mac != nil {
+		t.Fatalf("InUse of a free address: %v, %v", mac, err)
+	}
+	// A probing start refuses an address in use.
+	probing := NewManager()
+	if err := probing.Start(Spec{IP: netip.MustParseAddr("10.98.0.2"), Bits: -1, Probe: 50 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a probing start of an address in use: %v", err)
+	}
+	probing.Close()
+
 	m := NewManager()
 	m.Responder = true
 	m.Logf = t.Logf
