@@ -13,9 +13,11 @@ import (
 )
 
 type benchCmd struct {
-	Detect benchDetectCmd `cmd:"" help:"Failure detection: time from a kill or a cut to each survivor's down event, false suspicions under CPU stress, CPU per daemon; XDP and user-space receive paths."`
-	PE     benchPECmd     `cmd:"" name:"pe" help:"The policy engine against crm_simulate on the same inputs: whole process, scheduling alone, generated clusters."`
-	CIB    benchCIBCmd    `cmd:"" name:"cib" help:"The replicated CIB in the namespace lab: Raft commit latency (on the DC and forwarded) and updates per second."`
+	Detect   benchDetectCmd   `cmd:"" help:"Failure detection: time from a kill or a cut to each survivor's down event, false suspicions under CPU stress, CPU per daemon; XDP and user-space receive paths."`
+	PE       benchPECmd       `cmd:"" name:"pe" help:"The policy engine against crm_simulate on the same inputs: whole process, scheduling alone, generated clusters."`
+	CIB      benchCIBCmd      `cmd:"" name:"cib" help:"The replicated CIB in the namespace lab: Raft commit latency (on the DC and forwarded) and updates per second."`
+	Failover benchFailoverCmd `cmd:"" help:"Floating IP failover in the namespace lab, against keepalived in the same run: client-observed outage per fault (holder killed, paused, partitioned), and dual ownership seen by an ARP prober."`
+	Serve    benchServeCmd    `cmd:"" hidden:"" help:"UDP echo and TCP accept on a port (the failover benchmark's service)."`
 }
 
 type benchCIBCmd struct {
