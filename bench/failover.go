@@ -35,6 +35,9 @@ type FailoverOptions struct {
 	Binary    string
 	Dir       string
 	Progress  io.Writer
+	// LogDir, if set, receives the nodes' logs after every failover
+	// slower than 100 ms or faster than 5 ms, for a look at what happened.
+	LogDir string
 }
 
 // FailoverResult is the JSON output of `tachy bench failover`.
@@ -235,9 +238,12 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 			} else {
 				u, t, c := p.Outage("udp", start, end), p.Outage("tcp", start, end), p.Outage("icmp", start, end)
 				udp, tcp, icmp = append(udp, u), append(tcp, t), append(icmp, c)
-				progress("%s %d of %s: outage udp %.1f ms, tcp %.1f ms, icmp %.1f ms", fault, i+1, h, ms(u), ms(t), ms(c))
+				progress("%s %d of %s: outage udp %.1f ms, tcp %.1f ms, icmp %.1f ms; now on %v", fault, i+1, h, ms(u), ms(t), ms(c), holders(l, survivors))
 			}
 			out.Failovers++
+			if o.LogDir != "" {
+				saveLogs(l, filepath.Join(o.LogDir, fmt.Sprintf("%s-%s-%d", sys, fault, i+1)))
+			}
 			if err := recoverFault(ctx, l, fault, h, sys, servers); err != nil {
 				return out, err
 			}
@@ -258,6 +264,18 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 	out.ARPQuestions, out.UnansweredARPs = p.owner.Questions, p.owner.Unanswered
 	p.mu.Unlock()
 	return out, nil
+}
+
+// saveLogs copies the nodes' logs into dir.
+func saveLogs(l *lab.Lab, dir string) {
+	if os.MkdirAll(dir, 0o755) != nil {
+		return
+	}
+	for _, n := range l.Nodes() {
+		if b, err := os.ReadFile(l.LogPath(n)); err == nil {
+			os.WriteFile(filepath.Join(dir, n+".log"), b, 0o644)
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -391,8 +409,14 @@ func inject(l *lab.Lab, fault, h string, survivors []string) error {
 func recoverFault(ctx context.Context, l *lab.Lab, fault, h, sys string, servers *echoServers) error {
 	switch fault {
 	case "kill":
-		// The daemon first (it removes the addresses it held, as a
-		// rebooted machine has none), then the links.
+		// A rebooted machine carries no floating address: tachy's daemon
+		// removes the ones it held when it starts; keepalived does not,
+		// so the benchmark does it for it. The links come back last.
+		if sys != "tachy" {
+			if b, err := exec.Command("ip", "-n", l.Namespace(h), "addr", "del", benchVIP+"/24", "dev", "svc").CombinedOutput(); err != nil {
+				return fmt.Errorf("removing %s from %s: %v: %s", benchVIP, h, err, b)
+			}
+		}
 		if err := l.Start(h); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ type benchFailoverCmd struct {
 	MissCount int           `help:"Missed heartbeats before a node is down (tachy)." default:"8"`
 	Probe     time.Duration `help:"The client's probe interval." default:"1ms"`
 	Binary    string        `help:"tachy binary the lab's daemons run (default: this one)." type:"path"`
+	LogDir    string        `help:"Keep the nodes' logs of every failover slower than 100 ms here." type:"path"`
 }
 
 func (c *benchFailoverCmd) Run(g *globals) error {
@@ -37,7 +38,7 @@ func (c *benchFailoverCmd) Run(g *globals) error {
 		}
 	}
 	res, err := bench.Failover(ctx, bench.FailoverOptions{Nodes: c.Nodes, Repeats: c.Repeats, Faults: strings.Split(c.Faults, ","),
-		Against: against, Interval: c.Interval, MissCount: c.MissCount, Probe: c.Probe, Binary: c.Binary, Dir: g.LabDir, Progress: os.Stderr})
+		Against: against, Interval: c.Interval, MissCount: c.MissCount, Probe: c.Probe, Binary: c.Binary, Dir: g.LabDir, Progress: os.Stderr, LogDir: c.LogDir})
 	if res != nil {
 		if perr := printJSON(res); perr != nil && err == nil {
 			err = perr
