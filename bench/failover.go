@@ -165,7 +165,9 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 			}
 		}
 		up.Command = func(i int) []string {
-			return []string{"keepalived", "--dont-fork", "--log-console", "--use-file", filepath.Join(kaDir, fmt.Sprintf("n%d.conf", i)),
+			// Stale pid files (of a killed keepalived) would stop it.
+			pids := filepath.Join(kaDir, fmt.Sprintf("n%d*.pid", i))
+			return []string{"sh", "-c", "rm -f " + pids + "; exec \"$@\"", "keepalived", "keepalived", "--dont-fork", "--log-console", "--use-file", filepath.Join(kaDir, fmt.Sprintf("n%d.conf", i)),
 				"--pid", filepath.Join(kaDir, fmt.Sprintf("n%d.pid", i)), "--vrrp_pid", filepath.Join(kaDir, fmt.Sprintf("n%d.vrrp.pid", i)),
 				"--checkers_pid", filepath.Join(kaDir, fmt.Sprintf("n%d.check.pid", i)), "--vrrp"}
 		}

@@ -242,6 +242,9 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		return
 	}
 	members := append(d.hb.Up(), d.local.ID)
+	if d.fast != nil {
+		d.fast.SetUp(members)
+	}
 	d.mu.Lock()
 	qs := d.q.Update(members, time.Now())
 	d.mu.Unlock()

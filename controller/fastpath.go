@@ -328,6 +328,7 @@ func (d *Daemon) onPeerLost(id uint32) {
 	if d.fast == nil {
 		return
 	}
+	d.fast.SetUp(d.hb.Up())
 	d.fast.Kick() // the others learn at once that this node no longer hears the lost one
 	lost := d.names[id]
 	c, _ := d.cib.r.Current()

@@ -6,9 +6,10 @@
 //
 // # Grants
 //
-// Every node sends, every heartbeat interval I, a small authenticated view
-// frame to every peer on every ring: the set of nodes it currently hears
-// (its heartbeat membership). A frame from X with bit H set is a grant to
+// Every node sends, every heartbeat interval I (and at once when its
+// membership loses a peer), a small authenticated view frame to every peer
+// on every ring, on the heartbeat port + 1: the set of nodes it currently
+// hears (its heartbeat membership). A frame from X with bit H set is a grant to
 // H. The receiver stamps each frame with its kernel arrival time
 // (SO_TIMESTAMPNS, converted to CLOCK_MONOTONIC), so the stamps do not
 // depend on when the receiving process gets to run.
@@ -60,7 +61,8 @@
 // kernel from arrival stamps, and however the network splits:
 //
 //   - P dies, or its links are cut: nobody hears P; D after its last frame
-//     the others stop granting; take ≈ crash + D + 2I + 2δ + L.
+//     the others stop granting and say so at once; take ≈ crash + D + δ +
+//     L, and the confirming frame comes within I + δ after that.
 //   - P is paused (SIGSTOP): the same for the others; P's kernel stops
 //     answering at its lease's end; when P runs again it finds its lease
 //     ended and releases before it could be granted again.
@@ -76,12 +78,19 @@
 //   - T's own frames do not reach P but P's reach T (the other asymmetry):
 //     T hears P, so T is not in a set A for P and does not take.
 //
-// Liveness. With I = 1 ms, D = 5 ms, L = 4 ms and δ = 0.5 ms, a crash
-// costs about D + 2I + 2δ + L = 12 ms before the taker adds the address and
-// announces it. A holder whose grants all arrive later than L
-// apart (a majority of peers stalled for L) loses its lease and releases:
-// the lease must be larger than the senders' scheduling jitter, which is why
-// the sender runs on a locked OS thread.
+// Liveness. The daemon uses L = 5I and δ = I/2. With I = 1 ms and D = 8 ms
+// (miss_count 8), a crash costs about D + δ + L + I + δ = 15 ms before the
+// taker adds the address and announces it. A holder whose grants all arrive
+// more than L apart (a majority of peers stalled for L) loses its lease and
+// releases: L must exceed the senders' scheduling jitter, which is why the
+// sender runs on a locked OS thread at real-time priority and keeps its P
+// (as the heartbeat sender does).
+//
+// Assumptions: a frame that is delivered at all is delivered within δ (a
+// frame stuck longer in a queue could carry a stale grant); IPv6 VIPs are
+// released by the process when the lease ends, but the kernel's neighbour
+// solicitation answers for them are not gated by the lease as ARP is (the
+// XDP responder handles ARP only).
 //
 // Resources that require fencing never take this path: the DC stores in a
 // plan only starts that its graph does not order after fencing (resources

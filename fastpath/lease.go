@@ -192,6 +192,14 @@ func (s *State) Sent(at int64, view Set) {
 	}
 }
 
+// NoteSent records that this node's last frame hearing id left at `at`
+// (the runner's sender keeps that without taking the state's lock).
+func (s *State) NoteSent(id uint32, at int64) {
+	if at > s.sentHear[id] {
+		s.sentHear[id] = at
+	}
+}
+
 // Lease returns the lease's end (0: none) and whether it has ended by now,
 // without deciding anything: a grant still unread could extend it.
 func (s *State) Lease(now int64) (end int64, ended bool) {

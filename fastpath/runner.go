@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -37,7 +38,7 @@ type RunnerConfig struct {
 	Interval    time.Duration           // I: one round of frames
 	RTPriority  int                     // SCHED_FIFO priority of the sender's thread (0: normal)
 	Peers       map[uint32][]netip.Addr // every peer's ring addresses
-	Up          func() []uint32         // the peers membership reports up
+	Up          func() []uint32         // the peers membership reports up (SetUp keeps the sender's copy)
 	Holder      Holder
 	// OnLeaseEnded is called (on its own goroutine) after the lease ended
 	// and the VIPs were released, with what was released.
@@ -55,6 +56,21 @@ type Runner struct {
 	guard replayGuard
 	done  chan struct{}
 	kick  int // eventfd: an extra round now (a peer was lost)
+	// The sender takes no lock (a lock held by a descheduled goroutine
+	// would stall it: priority inversion): it reads the view from up and
+	// writes the times it last sent a frame hearing each node to sentHear.
+	up       atomic.Uint64
+	sentHear [MaxNodeID + 1]atomic.Int64
+}
+
+// SetUp gives the sender the peers membership reports up; call it on every
+// membership change.
+func (r *Runner) SetUp(ids []uint32) {
+	s := SetOf(r.cfg.Lease.Self)
+	for _, id := range ids {
+		s = s.With(id)
+	}
+	r.up.Store(uint64(s))
 }
 
 // Start opens the socket and runs the sender and the receiver until ctx
@@ -84,6 +100,7 @@ func Start(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 		return nil, fmt.Errorf("fastpath: eventfd: %w", err)
 	}
 	r := &Runner{cfg: cfg, fd: fd, st: st, wake: make(chan struct{}), guard: replayGuard{}, done: make(chan struct{}), kick: kick}
+	r.SetUp(cfg.Up())
 	cfg.Holder.SetLease(1)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -136,15 +153,17 @@ func (r *Runner) send(ctx context.Context) {
 	var drain [8]byte
 	for ctx.Err() == nil {
 		f.Seq++
-		f.View = r.upSet()
+		f.View = Set(r.up.Load())
 		b := MarshalFrame(buf, &f, r.cfg.Key)
 		for _, d := range dsts {
 			_ = unix.Sendto(r.fd, b, unix.MSG_DONTWAIT, d) // a full queue or an unreachable peer: the next round
 		}
 		now := heartbeat.MonotonicNow()
-		r.mu.Lock()
-		r.st.Sent(now, f.View)
-		r.mu.Unlock()
+		for id := uint32(1); id <= MaxNodeID; id++ {
+			if f.View.Has(id) {
+				r.sentHear[id].Store(now)
+			}
+		}
 		if now >= next {
 			next += interval
 			if now > next {
@@ -304,6 +323,9 @@ func (r *Runner) WaitTakeover(ctx context.Context, lost uint32) (time.Duration, 
 		}
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
+		if lost <= MaxNodeID {
+			r.st.NoteSent(lost, r.sentHear[lost].Load())
+		}
 		at, ok := r.st.TakeAt(lost, up)
 		end, ended := r.st.Lease(now)
 		wake := r.wake
