@@ -360,7 +360,9 @@ func (d *Daemon) onPeerLost(id uint32) {
 				d.log.Warn("fast path: cannot start", "resource", t.Resource, "err", err)
 				continue
 			}
-			req.Meta["tachy_fast_takeover"] = "true"
+			if s, err := vip.ParseSpec(req.Params); err == nil {
+				d.vips.SkipProbe(s.IP)
+			}
 			r, err := d.runAction(context.Background(), req)
 			if err != nil {
 				d.log.Warn("fast path: start failed", "resource", t.Resource, "err", err)

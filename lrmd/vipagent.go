@@ -79,12 +79,9 @@ func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
 	case "validate-all":
 		return BuiltinResult{RC: OK}
 	case "start":
-		// The slow path checks that nobody answers for the address; the
-		// fast path's take-over, decided under the quorum lease, does not
-		// wait for that.
-		if req.Meta["CRM_meta_tachy_fast_takeover"] != "true" {
-			s.Probe = vipProbe
-		}
+		// Nobody else may answer for the address (the fast path's
+		// take-over skips this: Manager.SkipProbe).
+		s.Probe = vipProbe
 		if err := m.Start(s); err != nil {
 			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
 		}

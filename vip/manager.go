@@ -106,6 +106,9 @@ type Manager struct {
 	respErr  error
 	attached map[int]io.Closer
 	held     map[netip.Addr]*held
+	// noProbe: addresses whose next Start skips the probe (the fast
+	// path's take-overs), until when
+	noProbe map[netip.Addr]time.Time
 	// leaseEnd is the end of the quorum lease (CLOCK_MONOTONIC ns) the
 	// responder enforces; 0: none set (no lease enforced).
 	leaseEnd int64
@@ -113,7 +116,7 @@ type Manager struct {
 
 // NewManager returns a manager holding nothing.
 func NewManager() *Manager {
-	return &Manager{attached: map[int]io.Closer{}, held: map[netip.Addr]*held{}}
+	return &Manager{attached: map[int]io.Closer{}, held: map[netip.Addr]*held{}, noProbe: map[netip.Addr]time.Time{}}
 }
 
 func (m *Manager) logf(format string, args ...any) {
@@ -184,8 +187,10 @@ func (m *Manager) Start(s Spec) error {
 	}
 	m.mu.Lock()
 	holding := m.held[s.IP] != nil
+	skip := time.Now().Before(m.noProbe[s.IP])
+	delete(m.noProbe, s.IP)
 	m.mu.Unlock()
-	if s.Probe > 0 && s.IP.Is4() && !holding {
+	if s.Probe > 0 && s.IP.Is4() && !holding && !skip {
 		mac, err := InUse(ifi, s.IP, s.Probe)
 		if err != nil {
 			return err
@@ -242,6 +247,15 @@ func (m *Manager) Start(s Spec) error {
 		}
 	}(h.ann)
 	return nil
+}
+
+// SkipProbe makes the next Start of ip, within a second, skip the probe:
+// the fast path's take-over, whose lease logic already knows the old
+// holder has stopped, does not wait for it.
+func (m *Manager) SkipProbe(ip netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noProbe[ip.Unmap()] = time.Now().Add(time.Second)
 }
 
 // answer puts h in the responder, attaching it to h's interface first.

@@ -49,6 +49,18 @@ func TestManagerInNamespaces(t *testing.T) {
 	if err := probing.Start(Spec{IP: netip.MustParseAddr("10.98.0.2"), Bits: -1, Probe: 50 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a probing start of an address in use: %v", err)
 	}
+	// The fast path's take-over skips the probe (once).
+	probing.SkipProbe(netip.MustParseAddr("10.98.0.2"))
+	taken := Spec{IP: netip.MustParseAddr("10.98.0.2"), Bits: -1, Probe: 50 * time.Millisecond}
+	if err := probing.Start(taken); err != nil {
+		t.Fatalf("a start after SkipProbe: %v", err)
+	}
+	if err := probing.Stop(taken); err != nil {
+		t.Fatal(err)
+	}
+	if err := probing.Start(taken); err == nil {
+		t.Fatal("SkipProbe lasted beyond one start")
+	}
 	probing.Close()
 
 	m := NewManager()
