@@ -334,9 +334,17 @@ func (d *Daemon) onPeerLost(id uint32) {
 	c, _ := d.cib.r.Current()
 	var mine []fastTake
 	for _, t := range readFastPlans(c)[lost] {
-		if t.Node == d.local.Name {
-			mine = append(mine, t)
+		if t.Node != d.local.Name {
+			continue
 		}
+		// A plan is only as fresh as the CIB it came from: take over only
+		// what this node's copy of the CIB shows active on the lost node
+		// and nowhere else.
+		if on := activeFromHistory(c, t.Resource); len(on) != 1 || on[0] != lost {
+			d.log.Info("fast path: plan out of date, not taking over", "resource", t.Resource, "lost", lost, "active_on", on)
+			continue
+		}
+		mine = append(mine, t)
 	}
 	if len(mine) == 0 {
 		return
@@ -410,4 +418,33 @@ func (d *Daemon) releaseStaleVIPs() {
 	for _, s := range released {
 		d.log.Warn("floating IP left from before the start removed", "ip", s.IP)
 	}
+}
+
+// activeFromHistory lists the nodes whose last one-shot operation on rsc
+// (the RSC_last_0 record) left it running: a successful start, promote or
+// migrate_from, or a probe that found it running.
+func activeFromHistory(c *cib.CIB, rsc string) []string {
+	var out []string
+	for _, st := range c.Status.NodeStates {
+		if st.LRM == nil {
+			continue
+		}
+		for _, lr := range st.LRM.Resources {
+			if lr.ID != rsc {
+				continue
+			}
+			for _, op := range lr.Ops {
+				if op.ID != rsc+"_last_0" || op.OpStatus != 0 {
+					continue
+				}
+				switch {
+				case (op.Operation == "start" || op.Operation == "promote" || op.Operation == "migrate_from") && op.RCCode == 0,
+					op.Operation == "monitor" && (op.RCCode == 0 || op.RCCode == 8):
+					out = append(out, st.Uname)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -81,3 +81,35 @@ func TestFastPlans(t *testing.T) {
 		t.Fatalf("with fencing, plan for n1: %v", plans["n1"])
 	}
 }
+
+func TestActiveFromHistory(t *testing.T) {
+	x := strings.NewReplacer("%STONITH%", "false", "%META%", "").Replace(fastCIB)
+	c, err := cib.Import(strings.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on := activeFromHistory(c, "ip"); len(on) != 1 || on[0] != "n1" {
+		t.Fatalf("ip active on %v, want [n1]", on)
+	}
+	// Recorded started on n3 as well (a take-over): active on both.
+	op := &cib.LRMRscOp{ID: "ip_last_0", OperationKey: "ip_start_0", Operation: "start", CallID: 9}
+	c, err = c.Apply(&cib.Change{Op: cib.OpRecordOperation, Node: "n3", Resource: "ip", Operation: op, Agent: &cib.AgentSource{Class: "tachy", Type: "vip"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on := activeFromHistory(c, "ip"); len(on) != 2 {
+		t.Fatalf("ip active on %v, want n1 and n3", on)
+	}
+	// Stopped on n1.
+	stop := &cib.LRMRscOp{ID: "ip_last_0", OperationKey: "ip_stop_0", Operation: "stop", CallID: 10}
+	c, err = c.Apply(&cib.Change{Op: cib.OpRecordOperation, Node: "n1", Resource: "ip", Operation: stop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on := activeFromHistory(c, "ip"); len(on) != 1 || on[0] != "n3" {
+		t.Fatalf("ip active on %v, want [n3]", on)
+	}
+	if on := activeFromHistory(c, "app"); len(on) != 1 || on[0] != "n1" {
+		t.Fatalf("app active on %v", on)
+	}
+}
