@@ -378,16 +378,30 @@ func (d *Daemon) onPeerLost(id uint32) {
 			}
 			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "guard_waited", waited, "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
-			d.recordFast(r)
+			if r.RC == lrmd.OK {
+				d.recordFast(r, lost)
+			} else {
+				d.recordFast(r)
+			}
 		}
 	}()
 }
 
 // recordFast records a result in the CIB, retrying until it lands (the DC
-// may be the node that was lost: a new one is being elected).
-func (d *Daemon) recordFast(r lrmd.Result) {
+// may be the node that was lost: a new one is being elected). For a
+// take-over (from non-empty), it first records the resource stopped on the
+// node it was taken from: the lease logic has established that that node
+// no longer answers for it, and a DC that does not know the node is lost
+// yet would otherwise find the resource active on two nodes and stop it
+// everywhere.
+func (d *Daemon) recordFast(r lrmd.Result, from ...string) {
 	go func() {
-		chs := resultChanges(d.local.Name, r, "")
+		var chs []*cib.Change
+		if len(from) > 0 && from[0] != "" {
+			c, _ := d.cib.r.Current()
+			chs = append(chs, releasedChange(c, from[0], r, d.local.Name))
+		}
+		chs = append(chs, resultChanges(d.local.Name, r, "")...)
 		for i := 0; i < len(chs); {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err := d.cib.r.Change(ctx, d.cib.net, chs[i])
@@ -447,4 +461,32 @@ func activeFromHistory(c *cib.CIB, rsc string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// releasedChange records rsc stopped on node (the lease logic's finding),
+// ordered after everything node's history holds for it.
+func releasedChange(c *cib.CIB, node string, r lrmd.Result, taker string) *cib.Change {
+	callID := 0
+	if c != nil {
+		for _, st := range c.Status.NodeStates {
+			if st.Uname != node || st.LRM == nil {
+				continue
+			}
+			for _, lr := range st.LRM.Resources {
+				if lr.ID != r.Resource {
+					continue
+				}
+				for _, op := range lr.Ops {
+					callID = max(callID, op.CallID)
+				}
+			}
+		}
+	}
+	now := time.Now().Unix()
+	zero := int64(0)
+	key := "0:0:0:tachy-fast"
+	return &cib.Change{Op: cib.OpRecordOperation, Node: node, Resource: r.Resource, Agent: agentSource(r.Agent),
+		Operation: &cib.LRMRscOp{ID: r.Resource + "_last_0", OperationKey: r.Resource + "_stop_0", Operation: "stop", CallID: callID + 1,
+			LastRun: &now, LastRCChange: &now, ExecTime: &zero, QueueTime: &zero, TransitionKey: key, TransitionMagic: "0:0;" + key,
+			ExitReason: "released under the quorum lease: taken over by " + taker}}
 }

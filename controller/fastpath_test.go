@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
+	"github.com/tachy-ha/tachy/lrmd"
+	"github.com/tachy-ha/tachy/pe"
 )
 
 const fastCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" have-quorum="1">
@@ -111,5 +113,57 @@ func TestActiveFromHistory(t *testing.T) {
 	}
 	if on := activeFromHistory(c, "app"); len(on) != 1 || on[0] != "n1" {
 		t.Fatalf("app active on %v", on)
+	}
+}
+
+// The take-over's record of the release on the lost node makes the
+// scheduler see the resource on the taker only: no "multiple active"
+// recovery that would stop it everywhere.
+func TestReleasedChange(t *testing.T) {
+	x := strings.NewReplacer("%STONITH%", "false", "%META%", "").Replace(fastCIB)
+	c, err := cib.Import(strings.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := lrmd.Result{Resource: "ip", Agent: lrmd.Agent{Class: "tachy", Type: "vip"}, Action: "start", RC: lrmd.OK,
+		Status: lrmd.StatusDone, Expected: lrmd.OK, CallID: 5, Key: "ip_start_0", LastRun: time.Now(), LastRCChange: time.Now()}
+	// The digest lrmd computes for the start, as the daemon records it.
+	req, err := actionRequest(c, &pe.Action{Resource: "ip", Task: "start", Node: "n3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := lrmd.Op{Resource: "ip", Agent: r.Agent, Action: "start", Params: req.Params, Meta: req.Meta}
+	r.Digest = op.Digest()
+	for _, ch := range append([]*cib.Change{releasedChange(c, "n1", r, "n3")}, resultChanges("n3", r, "")...) {
+		if c, err = c.Apply(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if on := activeFromHistory(c, "ip"); len(on) != 1 || on[0] != "n3" {
+		t.Fatalf("ip active on %v, want [n3]", on)
+	}
+	// n1 not yet recorded lost: at most a move from n3 (n1 is preferred),
+	// never a recovery of a resource active twice.
+	res, err := pe.Schedule(c, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range res.Summary() {
+		if strings.Contains(line, " ip ") && !strings.Contains(line, "( n3 -> n1 )") {
+			t.Errorf("with n1 online: %q", line)
+		}
+	}
+	// n1 recorded lost: nothing to do for ip.
+	lost, err := pe.WithoutNode(c, "n1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = pe.Schedule(lost, time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range res.Summary() {
+		if strings.Contains(line, " ip ") {
+			t.Errorf("with n1 lost: %q", line)
+		}
 	}
 }
