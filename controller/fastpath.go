@@ -92,6 +92,7 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// once. δ is half an interval: frames between the nodes of a LAN take
 	// microseconds.
 	iv := d.cfg.Heartbeat.Interval
+	go d.prepareTakeovers(ctx)
 	return fastpath.Start(ctx, fastpath.RunnerConfig{
 		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
@@ -99,6 +100,46 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
 		OnLeaseEnded: d.onLeaseEnded, Log: d.log,
 	})
+}
+
+// prepareTakeovers keeps ready, ahead of any loss, the take-overs the
+// CIB's plans give this node (vip.Manager.Prepare): a take-over is then an
+// address, a map update and a frame.
+func (d *Daemon) prepareTakeovers(ctx context.Context) {
+	watch, stop := d.cib.r.Watch()
+	defer stop()
+	last := ""
+	for {
+		c, _ := d.cib.r.Current()
+		var specs []vip.Spec
+		var key strings.Builder
+		if c != nil {
+			for _, takes := range readFastPlans(c) {
+				for _, t := range takes {
+					p := c.FindPrimitive(t.Resource)
+					if t.Node != d.local.Name || p == nil {
+						continue
+					}
+					if s, err := vip.ParseSpec(agentParams(c, p)); err == nil {
+						specs = append(specs, s)
+					}
+				}
+			}
+		}
+		sort.Slice(specs, func(i, j int) bool { return specs[i].IP.Less(specs[j].IP) })
+		for _, s := range specs {
+			fmt.Fprintf(&key, "%s/%d/%s;", s.IP, s.Bits, s.Nic)
+		}
+		if key.String() != last {
+			d.vips.Prepare(specs)
+			last = key.String()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch:
+		}
+	}
 }
 
 // onLeaseEnded: the VIPs were released for want of quorum. Their monitors
@@ -371,12 +412,13 @@ func (d *Daemon) onPeerLost(id uint32) {
 			if s, err := vip.ParseSpec(req.Params); err == nil {
 				d.vips.SkipProbe(s.IP)
 			}
+			began := time.Now()
 			r, err := d.runAction(context.Background(), req)
 			if err != nil {
 				d.log.Warn("fast path: start failed", "resource", t.Resource, "err", err)
 				continue
 			}
-			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "guard_waited", waited, "rc", int(r.RC))
+			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "guard_waited", waited, "start_took", time.Since(began), "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
 			if r.RC == lrmd.OK {
 				d.recordFast(r, lost)

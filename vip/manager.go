@@ -106,6 +106,8 @@ type Manager struct {
 	respErr  error
 	attached map[int]io.Closer
 	held     map[netip.Addr]*held
+	// prepared: take-overs made ready ahead (Prepare)
+	prepared map[netip.Addr]*held
 	// noProbe: addresses whose next Start skips the probe (the fast
 	// path's take-overs), until when
 	noProbe map[netip.Addr]time.Time
@@ -116,7 +118,8 @@ type Manager struct {
 
 // NewManager returns a manager holding nothing.
 func NewManager() *Manager {
-	return &Manager{attached: map[int]io.Closer{}, held: map[netip.Addr]*held{}, noProbe: map[netip.Addr]time.Time{}}
+	return &Manager{attached: map[int]io.Closer{}, held: map[netip.Addr]*held{}, noProbe: map[netip.Addr]time.Time{},
+		prepared: map[netip.Addr]*held{}}
 }
 
 func (m *Manager) logf(format string, args ...any) {
@@ -181,8 +184,20 @@ func resolve(s Spec) (*net.Interface, netip.Prefix, error) {
 // it). With a lease set, Start refuses once the lease has ended: a node
 // without quorum must not take addresses.
 func (m *Manager) Start(s Spec) error {
-	ifi, p, err := resolve(s)
-	if err != nil {
+	m.mu.Lock()
+	ready := m.prepared[s.IP]
+	if ready != nil && (ready.spec.Nic != s.Nic || ready.spec.Bits != s.Bits) {
+		ready = nil
+	}
+	m.mu.Unlock()
+	var (
+		ifi *net.Interface
+		p   netip.Prefix
+		err error
+	)
+	if ready != nil {
+		ifi, p = ready.ifi, ready.prefix
+	} else if ifi, p, err = resolve(s); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -211,8 +226,11 @@ func (m *Manager) Start(s Spec) error {
 	}
 	h := m.held[s.IP]
 	if h == nil || h.ifi.Index != ifi.Index {
-		ann, err := NewAnnouncer(ifi, s.IP)
-		if err != nil {
+		var ann *Announcer
+		if r := m.prepared[s.IP]; r != nil && r.ifi.Index == ifi.Index {
+			ann = r.ann
+			delete(m.prepared, s.IP)
+		} else if ann, err = NewAnnouncer(ifi, s.IP); err != nil {
 			return err
 		}
 		if h != nil {
@@ -258,8 +276,65 @@ func (m *Manager) SkipProbe(ip netip.Addr) {
 	m.noProbe[ip.Unmap()] = time.Now().Add(time.Second)
 }
 
+// Prepare makes take-overs of specs ready ahead, so that one costs an
+// address, a map update and a frame: each interface resolved, each
+// announcement's socket open, the responder loaded and attached. Specs
+// prepared before and not given now are dropped.
+func (m *Manager) Prepare(specs []Spec) {
+	want := map[netip.Addr]Spec{}
+	for _, s := range specs {
+		want[s.IP] = s
+	}
+	m.mu.Lock()
+	for ip, r := range m.prepared {
+		if s, ok := want[ip]; !ok || s.Nic != r.spec.Nic || s.Bits != r.spec.Bits {
+			r.ann.Close()
+			delete(m.prepared, ip)
+		}
+	}
+	m.mu.Unlock()
+	for ip, s := range want {
+		m.mu.Lock()
+		done := m.prepared[ip] != nil || m.held[ip] != nil
+		m.mu.Unlock()
+		if done {
+			continue
+		}
+		ifi, p, err := resolve(s)
+		if err != nil {
+			m.logf("vip %s: cannot prepare a take-over: %v", ip, err)
+			continue
+		}
+		ann, err := NewAnnouncer(ifi, ip)
+		if err != nil {
+			m.logf("vip %s: cannot prepare a take-over: %v", ip, err)
+			continue
+		}
+		m.mu.Lock()
+		if m.addrs == nil {
+			m.addrs, _ = OpenAddresses()
+		}
+		if ip.Is4() && m.Responder {
+			m.attach(ifi)
+		}
+		m.prepared[ip] = &held{spec: s, prefix: p, ifi: ifi, ann: ann}
+		m.mu.Unlock()
+	}
+}
+
 // answer puts h in the responder, attaching it to h's interface first.
 func (m *Manager) answer(h *held) {
+	if !m.attach(h.ifi) {
+		return
+	}
+	if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, m.leaseEnd); err != nil {
+		m.logf("vip %s: %v", h.spec.IP, err)
+	}
+}
+
+// attach loads the responder and attaches it to ifi, once; it reports
+// whether the responder serves ifi.
+func (m *Manager) attach(ifi *net.Interface) bool {
 	if m.resp == nil && m.respErr == nil {
 		m.resp, m.respErr = bpf.LoadARPResponder()
 		if m.respErr != nil {
@@ -267,23 +342,18 @@ func (m *Manager) answer(h *held) {
 		}
 	}
 	if m.resp == nil {
-		return
+		return false
 	}
-	if _, ok := m.attached[h.ifi.Index]; !ok {
-		c, err := m.resp.AttachPersistent(h.ifi.Index)
+	if _, ok := m.attached[ifi.Index]; !ok {
+		c, err := m.resp.AttachPersistent(ifi.Index)
 		if err != nil {
-			m.logf("vip: XDP ARP responder not attached to %s, the stack answers ARP there: %v", h.ifi.Name, err)
-			m.attached[h.ifi.Index] = nil
+			m.logf("vip: XDP ARP responder not attached to %s, the stack answers ARP there: %v", ifi.Name, err)
+			m.attached[ifi.Index] = nil
 		} else {
-			m.attached[h.ifi.Index] = c
+			m.attached[ifi.Index] = c
 		}
 	}
-	if m.attached[h.ifi.Index] == nil {
-		return
-	}
-	if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, m.leaseEnd); err != nil {
-		m.logf("vip %s: %v", h.spec.IP, err)
-	}
+	return m.attached[ifi.Index] != nil
 }
 
 // Stop releases s; releasing an address not held is not an error. The
@@ -473,6 +543,9 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, h := range m.held {
+		h.ann.Close()
+	}
+	for _, h := range m.prepared {
 		h.ann.Close()
 	}
 	for _, c := range m.attached {

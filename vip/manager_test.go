@@ -110,6 +110,35 @@ func TestManagerInNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A take-over made ready ahead uses what was prepared.
+	ready := Spec{IP: netip.MustParseAddr("10.98.0.102"), Bits: -1}
+	m.Prepare([]Spec{ready})
+	m.mu.Lock()
+	prepared := m.prepared[ready.IP]
+	m.mu.Unlock()
+	if prepared == nil {
+		t.Fatal("Prepare prepared nothing")
+	}
+	if err := m.Start(ready); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	used := m.held[ready.IP] != nil && m.held[ready.IP].ann == prepared.ann && m.prepared[ready.IP] == nil
+	m.mu.Unlock()
+	if !used || !hasAddr(t, "sv0", ready.IP) {
+		t.Fatalf("Start did not use the prepared take-over (used %v)", used)
+	}
+	if err := m.Stop(ready); err != nil {
+		t.Fatal(err)
+	}
+	m.Prepare([]Spec{{IP: netip.MustParseAddr("10.98.0.103"), Bits: -1}})
+	m.Prepare(nil)
+	m.mu.Lock()
+	left := len(m.prepared)
+	m.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d take-overs still prepared after Prepare(nil)", left)
+	}
 	if hasAddr(t, "sv0", s.IP) {
 		t.Fatal("VIP still on sv0 after Stop")
 	}
