@@ -65,6 +65,7 @@ func sumVotes(cfg *config.Config) int {
 type vipHolder struct{ m *vip.Manager }
 
 func (h vipHolder) SetLease(end int64) { h.m.SetLease(end) }
+func (h vipHolder) Holding() bool      { return len(h.m.Held()) > 0 }
 func (h vipHolder) ReleaseAll() []string {
 	var out []string
 	for _, s := range h.m.ReleaseAll() {

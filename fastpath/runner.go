@@ -25,6 +25,8 @@ type Holder interface {
 	SetLease(end int64)
 	// ReleaseAll releases every VIP; it returns what it released.
 	ReleaseAll() []string
+	// Holding reports whether any VIP is held.
+	Holding() bool
 }
 
 // RunnerConfig configures the I/O of the lease: the view frames' socket,
@@ -227,10 +229,23 @@ func (r *Runner) receive(ctx context.Context) {
 	// lease end only lags.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	buf := make([]byte, 128)
-	oob := make([]byte, 128)
+	// recvmmsg into buffers made once: no allocation per frame (garbage
+	// collections stop every goroutine, the heartbeat sender included).
+	const batch = 32
+	bufs := make([][FrameLen + 16]byte, batch)
+	oobs := make([][64]byte, batch)
+	iovs := make([]unix.Iovec, batch)
+	hdrs := make([]unix.Mmsghdr, batch)
+	for i := range hdrs {
+		iovs[i] = unix.Iovec{Base: &bufs[i][0]}
+		iovs[i].SetLen(len(bufs[i]))
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.Iovlen = 1
+		hdrs[i].Hdr.Control = &oobs[i][0]
+	}
 	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
 	lastSet := int64(1)
+	step := int64(r.cfg.Lease.Lease) / 10
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		end, _ := r.st.Lease(heartbeat.MonotonicNow())
@@ -248,28 +263,35 @@ func (r *Runner) receive(ctx context.Context) {
 		// Drain everything queued: the lease is judged only with every
 		// frame that arrived before the judgement.
 		got := false
-		for range 100000 {
-			n, oobn, _, _, err := unix.Recvmsg(r.fd, buf, oob, unix.MSG_DONTWAIT)
-			if errors.Is(err, unix.EAGAIN) {
+		for range 10000 {
+			for i := range hdrs {
+				hdrs[i].Hdr.SetControllen(len(oobs[i]))
+				hdrs[i].Hdr.Flags = 0
+			}
+			n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&hdrs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN {
 				break
 			}
-			if err != nil {
+			if e != 0 {
 				continue // a pending socket error: the frames are behind it
 			}
-			at, ok := arrival(oob[:oobn])
-			if !ok {
-				continue
-			}
-			f, err := ParseFrame(buf[:n], r.cfg.Key, r.cfg.ClusterID)
-			if err != nil || f.NodeID == r.cfg.Lease.Self {
-				continue
-			}
 			r.mu.Lock()
-			if r.guard.fresh(f) {
+			for i := 0; i < int(n); i++ {
+				at, ok := arrival(oobs[i][:hdrs[i].Hdr.Controllen])
+				if !ok {
+					continue
+				}
+				f, err := ParseFrame(bufs[i][:hdrs[i].Len], r.cfg.Key, r.cfg.ClusterID)
+				if err != nil || f.NodeID == r.cfg.Lease.Self || !r.guard.fresh(f) {
+					continue
+				}
 				r.st.Received(f.NodeID, at, f.View)
 				got = true
 			}
 			r.mu.Unlock()
+			if int(n) < batch {
+				break
+			}
 		}
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
@@ -278,7 +300,7 @@ func (r *Runner) receive(ctx context.Context) {
 		if ended {
 			why = r.st.Describe(now)
 		}
-		if got {
+		if got && r.waiting.Load() > 0 {
 			close(r.wake)
 			r.wake = make(chan struct{})
 		}
@@ -297,38 +319,42 @@ func (r *Runner) receive(ctx context.Context) {
 			if r.cfg.OnLeaseEnded != nil {
 				go r.cfg.OnLeaseEnded(released)
 			}
-		case end > lastSet && (lastSet <= 1 || end-lastSet >= int64(r.cfg.Lease.Lease)/4):
-			// The kernel's copy moves in steps of a quarter lease: a map
-			// update per frame would cost more than the frames.
+		case end > lastSet && (lastSet <= 1 || end-lastSet >= step):
+			// The kernel's copy moves in steps of a tenth of a lease: a
+			// map update per frame would cost more than the frames.
 			r.cfg.Holder.SetLease(end)
 			lastSet = end
 		}
-		if r.waiting.Load() == 0 && !ended {
-			// Let frames gather for 2/5 of a lease: a wake-up per frame
-			// costs more than the rest, and the kernel's copy of the
-			// lease end stays ahead (it is at least 3/5 of a lease past
-			// the last frame handled).
+		if r.waiting.Load() == 0 && !ended && !r.cfg.Holder.Holding() {
+			// Nothing held, no take-over waiting: let frames gather for
+			// 2/5 of a lease (a wake-up per frame costs more than the
+			// rest). A holder handles them at once, to keep the kernel's
+			// copy of its lease end ahead.
 			ts := unix.NsecToTimespec(int64(r.cfg.Lease.Lease) * 2 / 5)
 			unix.Nanosleep(&ts, nil)
 		}
 	}
 }
 
-// arrival reads the kernel's receive stamp (CLOCK_REALTIME) and converts it
+// arrival reads the kernel's receive stamp (SCM_TIMESTAMPNS,
+// CLOCK_REALTIME) from a control buffer without allocating, and converts it
 // to CLOCK_MONOTONIC.
 func arrival(oob []byte) (int64, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-			ts := unix.Timespec{Sec: int64(binary.NativeEndian.Uint64(m.Data[0:])), Nsec: int64(binary.NativeEndian.Uint64(m.Data[8:]))}
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l >= unix.CmsgLen(16) {
+			d := oob[unix.CmsgLen(0):]
+			ts := int64(binary.NativeEndian.Uint64(d[0:]))*1e9 + int64(binary.NativeEndian.Uint64(d[8:]))
 			var real, mono unix.Timespec
 			unix.ClockGettime(unix.CLOCK_REALTIME, &real)
 			unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-			return ts.Nano() - (real.Nano() - mono.Nano()), true
+			return ts - (real.Nano() - mono.Nano()), true
 		}
+		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
 	}
 	return 0, false
 }
