@@ -413,12 +413,16 @@ func (d *Daemon) onPeerLost(id uint32) {
 			if s, err := vip.ParseSpec(req.Params); err == nil {
 				d.vips.SkipProbe(s.IP)
 			}
+			// In this goroutine, now: not behind the resource's other
+			// operations or a free slot of the executor.
 			began := time.Now()
-			r, err := d.runAction(context.Background(), req)
+			r, err := d.exec.RunInline(context.Background(), lrmd.Op{Resource: req.Resource, Agent: req.Agent, Action: "start",
+				Timeout: time.Duration(req.TimeoutMs) * time.Millisecond, Params: req.Params, Meta: req.Meta, Expected: lrmd.OK})
 			if err != nil {
 				d.log.Warn("fast path: start failed", "resource", t.Resource, "err", err)
 				continue
 			}
+			d.countOperation(r, nil)
 			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "guard_waited", waited, "start_took", time.Since(began), "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
 			if r.RC == lrmd.OK {
