@@ -9,7 +9,7 @@
 // out of the interface it came in on (XDP_TX). Taking over a VIP is then one
 // map update: no address has to be configured before the node answers for
 // it, and releasing it is one map delete. Everything else passes to the
-// stack untouched.
+// stack untouched, except IPv4 packets to a VIP whose lease has ended.
 //
 // Kernel requirements: XDP with XDP_TX (4.8). On veth, XDP_TX in native mode
 // needs NAPI on the peer: attach in generic mode there (the lab does).
@@ -40,7 +40,8 @@ enum {
 	ARP_REPLIED = 0,  // requests for a VIP, answered
 	ARP_ANNOUNCE = 1, // announcements (sender = target) for a VIP: passed on
 	ARP_EXPIRED = 2,  // requests for a VIP whose lease ended: dropped
-	ARP_NUM_STATS = 3,
+	IP_EXPIRED = 3,   // IPv4 packets to a VIP whose lease ended: dropped
+	ARP_NUM_STATS = 4,
 };
 
 struct {
@@ -70,6 +71,21 @@ int xdp_arp_responder(struct xdp_md *ctx)
 	__u32 sip, tip;
 	struct arp_vip *v;
 
+	// IPv4 to a VIP of the map whose lease has ended (or a take-over made
+	// ready ahead: the address is configured, the lease not begun): the
+	// stack must not take it, so that a node that is not the holder never
+	// serves the VIP, whatever a client's stale ARP entry says.
+	if (p + ETH_HLEN + 20 <= end && p[12] == 0x08 && p[13] == 0x00) {
+		__u32 dip;
+
+		__builtin_memcpy(&dip, p + ETH_HLEN + 16, 4);
+		v = bpf_map_lookup_elem(&vips, &dip);
+		if (v && v->expires_ns && bpf_ktime_get_ns() >= v->expires_ns) {
+			count(IP_EXPIRED);
+			return XDP_DROP;
+		}
+		return XDP_PASS;
+	}
 	if (a + ARP_LEN > end)
 		return XDP_PASS;
 	if (p[12] != 0x08 || p[13] != 0x06)

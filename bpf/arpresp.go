@@ -27,6 +27,7 @@ type ARPStats struct {
 	Replied   uint64 // requests for a VIP, answered
 	Announces uint64 // announcements of a VIP by some node, passed on
 	Expired   uint64 // requests for a VIP whose lease had ended, dropped
+	DroppedIP uint64 // IPv4 packets to a VIP whose lease had ended, dropped
 }
 
 // LoadARPResponder loads the program and its maps. It answers nothing until
@@ -93,11 +94,11 @@ func (r *ARPResponder) Program() *ebpf.Program { return r.objs.XdpArpResponder }
 
 // Stats reads the counters.
 func (r *ARPResponder) Stats() (ARPStats, error) {
-	sum, err := sumPerCPU(r.objs.ArpStats, 3)
+	sum, err := sumPerCPU(r.objs.ArpStats, 4)
 	if err != nil {
 		return ARPStats{}, fmt.Errorf("arp responder: read stats: %w", err)
 	}
-	return ARPStats{Replied: sum[0], Announces: sum[1], Expired: sum[2]}, nil
+	return ARPStats{Replied: sum[0], Announces: sum[1], Expired: sum[2], DroppedIP: sum[3]}, nil
 }
 
 // Close unloads the program; close its attachments first.

@@ -187,13 +187,36 @@ func TestARPResponderLease(t *testing.T) {
 	if ret, _ := runARP(t, r, other); ret != xdpPass {
 		t.Fatalf("other address past the lease: verdict %d, want XDP_PASS", ret)
 	}
+	// IPv4 to the VIP is dropped past the lease, passed within it; other
+	// destinations always pass.
+	ipv4 := func(dst netip.Addr) []byte {
+		b := make([]byte, 14+20+8)
+		copy(b[0:], vipMAC)
+		copy(b[6:], askerMAC)
+		binary.BigEndian.PutUint16(b[12:], unix.ETH_P_IP)
+		b[14] = 0x45
+		b[23] = unix.IPPROTO_UDP
+		s, d := asker.As4(), dst.As4()
+		copy(b[26:], s[:])
+		copy(b[30:], d[:])
+		return b
+	}
+	if ret, _ := runARP(t, r, ipv4(vip)); ret != xdpDrop {
+		t.Fatalf("IPv4 to the VIP past the lease: verdict %d, want XDP_DROP", ret)
+	}
+	if ret, _ := runARP(t, r, ipv4(netip.MustParseAddr("10.77.2.101"))); ret != xdpPass {
+		t.Fatalf("IPv4 elsewhere: verdict %d, want XDP_PASS", ret)
+	}
 	must(t, r.AddUntil(vip, vipMAC, now()+int64(time.Hour)))
 	if ret, _ := runARP(t, r, request); ret != xdpTX {
 		t.Fatalf("renewed lease: verdict %d, want XDP_TX", ret)
 	}
+	if ret, _ := runARP(t, r, ipv4(vip)); ret != xdpPass {
+		t.Fatalf("IPv4 to the VIP within the lease: verdict %d, want XDP_PASS", ret)
+	}
 	st, err := r.Stats()
 	must(t, err)
-	if st != (bpf.ARPStats{Replied: 2, Expired: 1}) {
-		t.Errorf("stats %+v, want 2 replied, 1 expired", st)
+	if st != (bpf.ARPStats{Replied: 2, Expired: 1, DroppedIP: 1}) {
+		t.Errorf("stats %+v, want 2 replied, 1 expired, 1 IPv4 dropped", st)
 	}
 }

@@ -131,8 +131,11 @@ func (d *Daemon) prepareTakeovers(ctx context.Context) {
 		for _, s := range specs {
 			fmt.Fprintf(&key, "%s/%d/%s;", s.IP, s.Bits, s.Nic)
 		}
+		// Every time: a take-over made ready is used up by a start, and
+		// Prepare does nothing for what is ready already.
+		d.vips.Prepare(specs)
 		if key.String() != last {
-			d.vips.Prepare(specs)
+			d.log.Debug("fast path: take-overs prepared", "vips", key.String())
 			last = key.String()
 		}
 		select {

@@ -80,6 +80,10 @@ type held struct {
 	prefix netip.Prefix
 	ifi    *net.Interface
 	ann    *Announcer
+	// standby (prepared take-overs only): the address is configured
+	// already, and the responder drops ARP and IPv4 for it until a start
+	// gives it the lease.
+	standby bool
 }
 
 // Manager holds this node's VIPs: it adds and removes them, announces them,
@@ -184,8 +188,17 @@ func resolve(s Spec) (*net.Interface, netip.Prefix, error) {
 // it). With a lease set, Start refuses once the lease has ended: a node
 // without quorum must not take addresses.
 func (m *Manager) Start(s Spec) error {
+	began := time.Now()
+	var steps []string
+	step := func(name string) { steps = append(steps, fmt.Sprintf("%s %v", name, time.Since(began))) }
+	defer func() {
+		if time.Since(began) > 2*time.Millisecond {
+			m.logf("vip %s: slow start: %s", s.IP, strings.Join(steps, ", "))
+		}
+	}()
 	m.mu.Lock()
 	ready := m.prepared[s.IP]
+	step("lock")
 	if ready != nil && (ready.spec.Nic != s.Nic || ready.spec.Bits != s.Bits) {
 		ready = nil
 	}
@@ -214,8 +227,10 @@ func (m *Manager) Start(s Spec) error {
 			return fmt.Errorf("%s is in use: %s answers for it", s.IP, mac)
 		}
 	}
+	step("resolved")
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	step("locked")
 	if m.leaseEnd != 0 && monotonicNow() >= m.leaseEnd {
 		return errors.New("this node's quorum lease has ended: it may not take addresses")
 	}
@@ -225,31 +240,49 @@ func (m *Manager) Start(s Spec) error {
 		}
 	}
 	h := m.held[s.IP]
+	standby := false
 	if h == nil || h.ifi.Index != ifi.Index {
 		var ann *Announcer
-		if r := m.prepared[s.IP]; r != nil && r.ifi.Index == ifi.Index {
-			ann = r.ann
+		if r := m.prepared[s.IP]; r != nil {
 			delete(m.prepared, s.IP)
-		} else if ann, err = NewAnnouncer(ifi, s.IP); err != nil {
-			return err
+			if r.ifi.Index == ifi.Index && r.spec.Bits == s.Bits && r.spec.Nic == s.Nic {
+				ann, standby = r.ann, r.standby
+			} else {
+				m.dropPrepared(r)
+			}
+		}
+		if ann == nil {
+			if ann, err = NewAnnouncer(ifi, s.IP); err != nil {
+				return err
+			}
 		}
 		if h != nil {
 			m.release(h)
 		}
 		h = &held{spec: s, prefix: p, ifi: ifi, ann: ann}
 	}
-	if err := m.addrs.Add(ifi.Index, p); err != nil {
-		h.ann.Close()
-		return err
+	step(fmt.Sprintf("announcer(standby %v)", standby))
+	if !standby {
+		if err := m.addrs.Add(ifi.Index, p); err != nil {
+			h.ann.Close()
+			return err
+		}
 	}
+	// else: configured ahead (Prepare). The take-over is the responder's
+	// map update below: a netlink request waits for the RTNL lock, which
+	// any network change on the machine may hold for milliseconds.
+	step("added")
 	m.held[s.IP] = h
 	m.save()
+	step("saved")
 	if s.IP.Is4() && m.Responder {
 		m.answer(h)
 	}
+	step("responder")
 	if err := h.ann.Announce(); err != nil {
 		m.logf("vip %s: %v", s.IP, err)
 	}
+	step("announced")
 	go func(a *Announcer) {
 		for _, d := range []time.Duration{2 * time.Millisecond, 18 * time.Millisecond} {
 			time.Sleep(d)
@@ -276,10 +309,12 @@ func (m *Manager) SkipProbe(ip netip.Addr) {
 	m.noProbe[ip.Unmap()] = time.Now().Add(time.Second)
 }
 
-// Prepare makes take-overs of specs ready ahead, so that one costs an
-// address, a map update and a frame: each interface resolved, each
-// announcement's socket open, the responder loaded and attached. Specs
-// prepared before and not given now are dropped.
+// Prepare makes take-overs of specs ready ahead, so that one costs a map
+// update and a frame: each interface resolved, each announcement's socket
+// open, and, for IPv4 with the responder, the address configured already
+// with the responder dropping ARP and IPv4 for it (its lease not begun):
+// the node does not answer for it, and the take-over needs no netlink
+// request. Specs prepared before and not given now are dropped.
 func (m *Manager) Prepare(specs []Spec) {
 	want := map[netip.Addr]Spec{}
 	for _, s := range specs {
@@ -288,10 +323,11 @@ func (m *Manager) Prepare(specs []Spec) {
 	m.mu.Lock()
 	for ip, r := range m.prepared {
 		if s, ok := want[ip]; !ok || s.Nic != r.spec.Nic || s.Bits != r.spec.Bits {
-			r.ann.Close()
 			delete(m.prepared, ip)
+			m.dropPrepared(r)
 		}
 	}
+	m.save()
 	m.mu.Unlock()
 	for ip, s := range want {
 		m.mu.Lock()
@@ -310,15 +346,58 @@ func (m *Manager) Prepare(specs []Spec) {
 			m.logf("vip %s: cannot prepare a take-over: %v", ip, err)
 			continue
 		}
+		r := &held{spec: s, prefix: p, ifi: ifi, ann: ann}
 		m.mu.Lock()
 		if m.addrs == nil {
 			m.addrs, _ = OpenAddresses()
 		}
-		if ip.Is4() && m.Responder {
-			m.attach(ifi)
-		}
-		m.prepared[ip] = &held{spec: s, prefix: p, ifi: ifi, ann: ann}
+		standby := ip.Is4() && m.Responder && m.attach(ifi) && m.addrs != nil && m.held[ip] == nil &&
+			m.resp.AddUntil(ip, ifi.HardwareAddr, 1) == nil // drop ARP and IPv4 for it from now on
 		m.mu.Unlock()
+		if standby {
+			// Outside the lock: it may wait for the RTNL lock.
+			if err := m.addrs.Add(ifi.Index, p); err != nil {
+				m.logf("vip %s: cannot configure it ahead of a take-over: %v", ip, err)
+				standby = false
+			}
+		}
+		m.mu.Lock()
+		if m.held[ip] != nil || m.prepared[ip] != nil {
+			// Started (or prepared) meanwhile: that one stands.
+			ann.Close()
+		} else {
+			r.standby = standby
+			m.prepared[ip] = r
+			m.save()
+		}
+		m.mu.Unlock()
+	}
+}
+
+// unprepare drops the take-over prepared for ip, if any.
+func (m *Manager) unprepare(ip netip.Addr) {
+	if r := m.prepared[ip]; r != nil {
+		delete(m.prepared, ip)
+		m.dropPrepared(r)
+	}
+}
+
+// dropPrepared closes a prepared take-over, and for a standby one takes the
+// address off (first: the responder's entry, which keeps the stack from
+// answering, goes after it) unless the VIP is held now.
+func (m *Manager) dropPrepared(r *held) {
+	r.ann.Close()
+	if !r.standby || m.held[r.spec.IP] != nil {
+		return
+	}
+	if m.addrs != nil {
+		if err := m.addrs.Remove(r.ifi.Index, r.prefix); err != nil {
+			m.logf("vip %s: %v", r.spec.IP, err)
+			return // keep the entry: the address must not be answered for
+		}
+	}
+	if m.resp != nil {
+		m.resp.Remove(r.spec.IP)
 	}
 }
 
@@ -362,6 +441,7 @@ func (m *Manager) attach(ifi *net.Interface) bool {
 func (m *Manager) Stop(s Spec) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.unprepare(s.IP)
 	if h := m.held[s.IP]; h != nil {
 		if err := m.release(h); err != nil {
 			return err
@@ -403,7 +483,8 @@ func (m *Manager) release(h *held) error {
 	return nil
 }
 
-// save writes the held VIPs to StateFile (best effort: a failure is logged).
+// save writes the VIPs held, and those configured ahead of a take-over, to
+// StateFile (best effort: a failure is logged).
 func (m *Manager) save() {
 	if m.StateFile == "" {
 		return
@@ -411,6 +492,11 @@ func (m *Manager) save() {
 	var b strings.Builder
 	for _, h := range m.held {
 		fmt.Fprintf(&b, "%s %d %s\n", h.spec.IP, h.prefix.Bits(), h.ifi.Name)
+	}
+	for ip, h := range m.prepared {
+		if h.standby && m.held[ip] == nil {
+			fmt.Fprintf(&b, "%s %d %s\n", h.spec.IP, h.prefix.Bits(), h.ifi.Name)
+		}
 	}
 	tmp := m.StateFile + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
@@ -464,7 +550,11 @@ func (m *Manager) ReleaseStale() ([]Spec, error) {
 func (m *Manager) Running(s Spec) (bool, error) {
 	m.mu.Lock()
 	h := m.held[s.IP]
+	standby := m.prepared[s.IP] != nil && m.prepared[s.IP].standby
 	m.mu.Unlock()
+	if h == nil && standby {
+		return false, nil // configured, but not answered for: not running
+	}
 	var ifi *net.Interface
 	if h != nil {
 		ifi = h.ifi

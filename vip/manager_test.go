@@ -116,8 +116,23 @@ func TestManagerInNamespaces(t *testing.T) {
 	m.mu.Lock()
 	prepared := m.prepared[ready.IP]
 	m.mu.Unlock()
-	if prepared == nil {
-		t.Fatal("Prepare prepared nothing")
+	if prepared == nil || !prepared.standby {
+		t.Fatalf("Prepare prepared %+v, want a standby take-over", prepared)
+	}
+	// Configured ahead, but not answered for, and not running.
+	if !hasAddr(t, "sv0", ready.IP) {
+		t.Fatal("the prepared VIP is not configured")
+	}
+	if up, err := m.Running(ready); err != nil || up {
+		t.Fatalf("a prepared VIP runs: %v %v", up, err)
+	}
+	resolvedReady := func() string {
+		in("ip", "neigh", "flush", "dev", "sv1")
+		_ = exec.Command("ip", "netns", "exec", peer, "ping", "-c", "1", "-W", "0.3", ready.IP.String()).Run()
+		return in("ip", "neigh", "show", ready.IP.String(), "dev", "sv1")
+	}
+	if got := resolvedReady(); strings.Contains(got, sv0.HardwareAddr.String()) {
+		t.Fatalf("the neighbour resolved a VIP only prepared: %q", got)
 	}
 	if err := m.Start(ready); err != nil {
 		t.Fatal(err)
@@ -128,11 +143,20 @@ func TestManagerInNamespaces(t *testing.T) {
 	if !used || !hasAddr(t, "sv0", ready.IP) {
 		t.Fatalf("Start did not use the prepared take-over (used %v)", used)
 	}
+	if got := resolvedReady(); !strings.Contains(got, sv0.HardwareAddr.String()) {
+		t.Fatalf("the neighbour resolved the started VIP as %q", got)
+	}
 	if err := m.Stop(ready); err != nil {
 		t.Fatal(err)
 	}
 	m.Prepare([]Spec{{IP: netip.MustParseAddr("10.98.0.103"), Bits: -1}})
+	if !hasAddr(t, "sv0", netip.MustParseAddr("10.98.0.103")) {
+		t.Fatal("10.98.0.103 not configured ahead")
+	}
 	m.Prepare(nil)
+	if hasAddr(t, "sv0", netip.MustParseAddr("10.98.0.103")) {
+		t.Fatal("a dropped take-over left its address")
+	}
 	m.mu.Lock()
 	left := len(m.prepared)
 	m.mu.Unlock()
