@@ -34,12 +34,13 @@ type Prober struct {
 	UDPPort  int // 0: no UDP probe
 	TCPPort  int // 0: no TCP probe
 
-	start time.Time
-	mu    sync.Mutex
-	kinds map[string]*probeLog
-	owner *vip.OwnerCounter
-	nas   []NA
-	macOf map[string]int // MAC -> question counts (for reports)
+	start  time.Time
+	mu     sync.Mutex
+	kinds  map[string]*probeLog
+	owner  *vip.OwnerCounter
+	nas    []NA
+	macOf  map[string]int       // MAC -> answers (for reports)
+	lastBy map[string]time.Time // MAC -> its latest ARP answer
 
 	icmp, udp int // sockets (fds)
 	arp, nd   *packet.Conn
@@ -118,6 +119,7 @@ func StartProber(ctx context.Context, l *lab.Lab, p *Prober) error {
 		p.kinds["tcp"] = &probeLog{}
 	}
 	p.macOf = map[string]int{}
+	p.lastBy = map[string]time.Time{}
 	if p.VIP.Is4() {
 		p.owner = vip.NewOwnerCounter(p.VIP)
 	}
@@ -372,6 +374,7 @@ func (p *Prober) readARP() {
 			}
 			p.owner.Answer(q, a)
 			p.macOf[a.MAC.String()]++
+			p.lastBy[a.MAC.String()] = time.Now()
 		}
 		p.mu.Unlock()
 	}
@@ -418,6 +421,21 @@ func (p *Prober) AnsweredSince(kind string, t time.Time) bool {
 		}
 	}
 	return false
+}
+
+// Answering lists the MACs that answered an ARP question for the VIP within
+// the last window (IPv4 VIPs).
+func (p *Prober) Answering(window time.Duration) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for mac, at := range p.lastBy {
+		if time.Since(at) <= window {
+			out = append(out, mac)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // NAs returns the neighbour advertisements seen for an IPv6 VIP.
