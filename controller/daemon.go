@@ -231,7 +231,7 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		d.log.Debug("link "+strings.TrimPrefix(e.Type, "link-"), "peer", e.NodeName, "link", l)
 	case heartbeat.NodeDown:
 		d.log.Warn("node down", "peer", e.NodeName, "incarnation", ev.Incarnation)
-		d.onPeerLost(ev.NodeID)
+		d.onPeerLost(ev.NodeID, ev.TimeNs)
 	default:
 		d.log.Info(strings.ReplaceAll(e.Type, "-", " "), "peer", e.NodeName, "incarnation", ev.Incarnation)
 	}

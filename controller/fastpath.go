@@ -13,6 +13,7 @@ import (
 	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/config"
 	"github.com/tachy-ha/tachy/fastpath"
+	"github.com/tachy-ha/tachy/heartbeat"
 	"github.com/tachy-ha/tachy/lrmd"
 	"github.com/tachy-ha/tachy/pe"
 	"github.com/tachy-ha/tachy/vip"
@@ -368,11 +369,13 @@ func reflectPlans(a, b map[string][]fastTake) bool {
 	return true
 }
 
-// onPeerLost runs this node's part of the plan for the lost peer.
-func (d *Daemon) onPeerLost(id uint32) {
+// onPeerLost runs this node's part of the plan for the lost peer;
+// evidence is the CLOCK_MONOTONIC time membership declared it down.
+func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 	if d.fast == nil {
 		return
 	}
+	late := time.Duration(heartbeat.MonotonicNow() - evidence)
 	d.fast.SetUp(d.hb.Up())
 	d.fast.Kick() // the others learn at once that this node no longer hears the lost one
 	lost := d.names[id]
@@ -426,7 +429,8 @@ func (d *Daemon) onPeerLost(id uint32) {
 				continue
 			}
 			d.countOperation(r, nil)
-			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "guard_waited", waited, "start_took", time.Since(began), "rc", int(r.RC))
+			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "event_late", late, "guard_waited", waited,
+				"start_took", time.Since(began), "since_evidence", time.Duration(heartbeat.MonotonicNow()-evidence), "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
 			if r.RC == lrmd.OK {
 				d.recordFast(r, lost)
