@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -56,10 +57,15 @@ const (
 	// or the entries named in OpIDs): resource cleanup, cancelled
 	// recurring operations. Bumps num_updates.
 	OpDeleteHistory ChangeOp = "delete-history"
-	// OpSetStatusSection replaces the status section named Name (an element
-	// under <status> whose name begins with "tachy_", such as the fast
-	// path's contingency plans) with XML, or removes it when XML is empty.
-	// Kept verbatim, it survives snapshots (exported and imported as is).
+	// OpRecordFencing appends Fencing to the fencing history (the
+	// tachy_fencing_history section of the status, the newest
+	// FencingHistoryMax entries), which tachy status shows as crm_mon
+	// shows the fencer's. Bumps num_updates.
+	OpRecordFencing ChangeOp = "record-fencing"
+	// OpSetStatusSection replaces the status section named Name with XML,
+	// or removes it when XML is empty. Only the sections without a change
+	// of their own may be set this way (StatusSections: the fast path's
+	// contingency plans). Kept verbatim, a section survives snapshots.
 	OpSetStatusSection ChangeOp = "set-status-section"
 )
 
@@ -67,17 +73,18 @@ const (
 // the Raft log carries it. Apply is deterministic: every node that applies
 // the same changes in the same order holds the same CIB.
 type Change struct {
-	Op         ChangeOp     `json:"op"`
-	XML        string       `json:"xml,omitempty"`
-	Node       string       `json:"node,omitempty"` // node name (uname)
-	NodeID     string       `json:"node_id,omitempty"`
-	Name       string       `json:"name,omitempty"`
-	Value      *string      `json:"value,omitempty"`
-	Membership *Membership  `json:"membership,omitempty"`
-	Resource   string       `json:"resource,omitempty"`
-	Operation  *LRMRscOp    `json:"operation,omitempty"`
-	OpIDs      []string     `json:"op_ids,omitempty"`
-	Agent      *AgentSource `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+	Op         ChangeOp       `json:"op"`
+	XML        string         `json:"xml,omitempty"`
+	Node       string         `json:"node,omitempty"` // node name (uname)
+	NodeID     string         `json:"node_id,omitempty"`
+	Name       string         `json:"name,omitempty"`
+	Value      *string        `json:"value,omitempty"`
+	Membership *Membership    `json:"membership,omitempty"`
+	Resource   string         `json:"resource,omitempty"`
+	Operation  *LRMRscOp      `json:"operation,omitempty"`
+	OpIDs      []string       `json:"op_ids,omitempty"`
+	Agent      *AgentSource   `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
+	Fencing    *FencingRecord `json:"fencing,omitempty"`
 	// ExpectEpoch makes a configuration change conditional: it applies
 	// only if the CIB's epoch is still this one, so that a tool that read
 	// the configuration, edited it and writes it back loses no one
@@ -268,9 +275,16 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			lr.Ops = append(lr.Ops, &op)
 		}
 		next.NumUpdates = c.NumUpdates + 1
+	case OpRecordFencing:
+		f := ch.Fencing
+		if f == nil || f.Target == "" || f.Action == "" || !validName(f.Action) {
+			return nil, fmt.Errorf("cib: record-fencing needs a target and an action")
+		}
+		next.Status.Other = withFencing(c.Status.Other, f)
+		next.NumUpdates = c.NumUpdates + 1
 	case OpSetStatusSection:
-		if !strings.HasPrefix(ch.Name, "tachy_") || !validName(ch.Name) {
-			return nil, fmt.Errorf("cib: set-status-section: %q is not a tachy_ section name", ch.Name)
+		if !StatusSections[ch.Name] {
+			return nil, fmt.Errorf("cib: set-status-section: %q is not a section it may set (%v)", ch.Name, slices.Sorted(maps.Keys(StatusSections)))
 		}
 		var sec *XMLElement
 		if ch.XML != "" {
@@ -468,6 +482,9 @@ func setPair(sets []*NVSet, setID, name string, value *string) []*NVSet {
 	}
 	return sets
 }
+
+// StatusSections are the status sections set-status-section may set.
+var StatusSections = map[string]bool{"tachy_fast_plans": true}
 
 // StatusSection returns the status section with the given element name
 // (see OpSetStatusSection), or nil.

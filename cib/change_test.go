@@ -3,6 +3,7 @@ package cib
 import (
 	"bytes"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -244,5 +245,47 @@ func TestSetStatusSection(t *testing.T) {
 		if _, err := c.Apply(ch); err == nil {
 			t.Errorf("%s %s %q applied", ch.Op, ch.Name, ch.XML)
 		}
+	}
+	// Sections with a change of their own are not set this way.
+	if _, err := c.Apply(&Change{Op: OpSetStatusSection, Name: "tachy_fencing_history", XML: `<tachy_fencing_history/>`}); err == nil {
+		t.Error("set-status-section replaced the fencing history")
+	}
+}
+
+// The fencing history is kept in the status, newest last, bounded, and
+// survives an export and import (snapshots are CIB XML).
+func TestRecordFencing(t *testing.T) {
+	c, err := Import(strings.NewReader(`<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes/><resources/><constraints/></configuration><status/></cib>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(&Change{Op: OpRecordFencing, Fencing: &FencingRecord{Target: "n2"}}); err == nil {
+		t.Fatal("a fencing record without an action was accepted")
+	}
+	for i := range FencingHistoryMax + 3 {
+		next, err := c.Apply(&Change{Op: OpRecordFencing, Fencing: &FencingRecord{Target: "n" + strconv.Itoa(i), Action: "reboot", OK: i%2 == 0,
+			Device: "fencer", Delegate: "n1", Origin: "n1", Error: map[bool]string{false: "timed out"}[i%2 == 0], Completed: int64(1000 + i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.FencingHistory()) != min(i, FencingHistoryMax) {
+			t.Fatalf("applying changed the CIB it was applied to")
+		}
+		c = next
+	}
+	h := c.FencingHistory()
+	if len(h) != FencingHistoryMax || h[0].Target != "n3" || h[len(h)-1].Target != "n52" || !h[len(h)-1].OK || h[len(h)-2].Error != "timed out" {
+		t.Fatalf("history: %d entries, first %+v, last %+v", len(h), h[0], h[len(h)-1])
+	}
+	var b strings.Builder
+	if err := Export(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Import(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.FencingHistory(); len(got) != FencingHistoryMax || got[len(got)-1] != h[len(h)-1] {
+		t.Fatalf("after export and import: %+v", got[len(got)-1])
 	}
 }

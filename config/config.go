@@ -51,6 +51,11 @@ type Local struct {
 	// Metrics is the address (host:port) of the Prometheus metrics
 	// endpoint, /metrics; empty: none.
 	Metrics string
+	// Watchdog is the watchdog device for self-fencing (/dev/watchdog;
+	// empty: none), WatchdogTimeout its timeout: a node that loses
+	// quorum stops feeding it and is reset that long after.
+	Watchdog        string
+	WatchdogTimeout time.Duration
 }
 
 // CIB is the [cib] table: the replicated Cluster Information Base.
@@ -128,6 +133,8 @@ func Defaults() Config {
 			Socket:   DefaultSocket,
 			LogLevel: "info",
 			StateDir: DefaultStateDir,
+			// sbd's default watchdog timeout.
+			WatchdogTimeout: 5 * time.Second,
 		},
 		Heartbeat: Heartbeat{
 			Interval:         2 * time.Millisecond,

@@ -92,6 +92,8 @@ socket = "/run/t.sock"
 log_level = "debug"
 state_dir = "/srv/tachy"
 metrics = "[::1]:9100"
+watchdog = "/dev/watchdog1"
+watchdog_timeout = "12s"
 
 [cib]
 port = 8000
@@ -135,7 +137,7 @@ addresses = [
 		want := &Config{
 			Path:      "tachy.conf",
 			Cluster:   Cluster{Name: "prod-db-7", ID: 4294967295, KeyFile: "/etc/tachy/prod.key"},
-			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy", Metrics: "[::1]:9100"},
+			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy", Metrics: "[::1]:9100", Watchdog: "/dev/watchdog1", WatchdogTimeout: 12 * time.Second},
 			Heartbeat: Heartbeat{Interval: 2500 * time.Microsecond, MissCount: 1000, Port: 1, Receiver: "udp", XDPMode: "generic", MaxClockSkew: time.Hour, RealtimePriority: 99},
 			CIB:       CIB{Port: 8000, PKIDir: "/srv/pki"},
 			Quorum: Quorum{ExpectedVotes: 7, WaitForAll: ptr(false), LastManStanding: true, LastManStandingWindow: 90 * time.Second,
@@ -264,6 +266,10 @@ var badFiles = []struct {
 	key  string
 	msg  string
 }{
+	// The watchdog.
+	{"watchdog relative", file("[local]\nwatchdog = \"dev/watchdog\" #<\n"), 0, "local.watchdog", "absolute path"},
+	{"watchdog timeout fraction", file("[local]\nwatchdog_timeout = \"2500ms\" #<\n"), 0, "local.watchdog_timeout", "whole seconds"},
+	{"watchdog timeout long", file("[local]\nwatchdog_timeout = \"5m\" #<\n"), 0, "local.watchdog_timeout", ""},
 	// Syntax.
 	{"unterminated string", "[cluster]\nname = \"lab #<\n", 0, "cluster.name", "unterminated string"},
 	{"unterminated literal", "[cluster]\nname = 'lab #<\n", 0, "cluster.name", "unterminated string"},

@@ -47,6 +47,10 @@ func Render(c *Config) string {
 	if c.Local.Metrics != "" {
 		w("metrics", c.Local.Metrics)
 	}
+	if c.Local.Watchdog != "" {
+		w("watchdog", c.Local.Watchdog)
+	}
+	w("watchdog_timeout", c.Local.WatchdogTimeout)
 
 	b.WriteString("\n[cib]\n")
 	w("port", c.CIB.Port)
@@ -128,6 +132,11 @@ log_level = "info"
 state_dir = "/var/lib/tachy"
 # Prometheus metrics at http://ADDRESS/metrics; leave out for none.
 metrics = "127.0.0.1:9647"
+# Self-fencing: the watchdog device this node feeds while it is in a
+# quorate partition (leave out for none), and its timeout in whole seconds.
+# A node that loses quorum is reset by it that long after.
+# watchdog = "/dev/watchdog"
+watchdog_timeout = "5s"
 
 [cib]
 # TCP port of the replicated CIB (Raft over mutual TLS) on each node's

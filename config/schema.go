@@ -15,7 +15,7 @@ import (
 // tableKeys lists each table's keys, in the documented order.
 var tableKeys = map[string][]string{
 	"cluster":   {"name", "id", "key_file"},
-	"local":     {"node", "socket", "log_level", "state_dir", "metrics"},
+	"local":     {"node", "socket", "log_level", "state_dir", "metrics", "watchdog", "watchdog_timeout"},
 	"cib":       {"port", "pki_dir"},
 	"heartbeat": {"interval", "miss_count", "port", "receiver", "xdp_mode", "max_clock_skew", "realtime_priority"},
 	"quorum":    {"expected_votes", "two_node", "wait_for_all", "last_man_standing", "last_man_standing_window", "auto_tie_breaker", "auto_tie_breaker_node"},
@@ -345,6 +345,18 @@ func (d *decoder) local(t *table) {
 		case "state_dir":
 			if s, ok := d.path(e, w, true, 0); ok {
 				l.StateDir = s
+			}
+		case "watchdog":
+			if s, ok := d.path(e, w, true, 0); ok {
+				l.Watchdog = s
+			}
+		case "watchdog_timeout":
+			if v, ok := d.duration(e, w, time.Second, time.Minute, "1s"); ok {
+				if v%time.Second != 0 {
+					d.errAt(e.line, w, "%v: the watchdog counts whole seconds; use e.g. \"5s\"", v)
+				} else {
+					l.WatchdogTimeout = v
+				}
 			}
 		case "metrics":
 			if s, ok := d.str(e, w, `an address and port, e.g. metrics = "127.0.0.1:9647"`); ok {

@@ -3,10 +3,12 @@ package controller
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,7 +32,7 @@ func cibAddr(n *config.Node, port int) string {
 // startCIB opens the replicated CIB. A new cluster is bootstrapped with
 // every configured node as a voter; every node does the same, which Raft
 // allows, so no node has to be started first.
-func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibService, error) {
+func startCIB(cfg *config.Config, local *config.Node, vacant func(string) error, log *slog.Logger) (*cibService, error) {
 	conf, err := replica.LoadTLS(cfg.CIB.PKIDir, local.Name)
 	if err != nil {
 		return nil, fmt.Errorf("cib: %w", err)
@@ -60,7 +62,7 @@ func startCIB(cfg *config.Config, local *config.Node, log *slog.Logger) (*cibSer
 	nw.ServeJoins(&replica.JoinServer{Dir: cfg.CIB.PKIDir, Allowed: func(node string) bool {
 		_, ok := cfg.Node(node)
 		return ok
-	}})
+	}, Vacant: vacant})
 	return &cibService{r: r, net: nw, stop: make(chan struct{})}, nil
 }
 
@@ -138,4 +140,22 @@ func (s *cibService) document(ctx context.Context, allowStale bool) (*CIBDocumen
 
 func (s *cibService) change(ctx context.Context, ch *cib.Change) (replica.Version, error) {
 	return s.r.Change(ctx, s.net, ch)
+}
+
+// vacant is the join server's check: a certificate for a node's name is
+// issued only while that node is down, so the join token cannot be used to
+// act as a running member (this node included).
+func (d *Daemon) vacant(node string) error {
+	if node == d.local.Name {
+		return fmt.Errorf("node %s is the member answering this request: a certificate for its name is issued only while it is down", node)
+	}
+	hb := d.membership.Load()
+	if hb == nil {
+		return errors.New("this member has not started its membership yet: ask again in a moment")
+	}
+	n, _ := d.cfg.Node(node)
+	if n != nil && slices.Contains(hb.Up(), n.ID) {
+		return fmt.Errorf("node %s is up in this cluster: a certificate for its name is issued only while it is down (stop tachy on %s first if it is being re-installed)", node, node)
+	}
+	return nil
 }

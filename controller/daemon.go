@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tachy-ha/tachy/config"
@@ -25,13 +26,16 @@ import (
 
 // Daemon is one running node.
 type Daemon struct {
-	cfg    *config.Config
-	local  *config.Node
-	log    *slog.Logger
-	names  map[uint32]string
-	hb     *heartbeat.Service
-	cib    *cibService
-	dcKick chan struct{}
+	cfg   *config.Config
+	local *config.Node
+	log   *slog.Logger
+	names map[uint32]string
+	hb    *heartbeat.Service
+	// membership is hb for goroutines that start before it exists (the
+	// CIB port's join server).
+	membership atomic.Pointer[heartbeat.Service]
+	cib        *cibService
+	dcKick     chan struct{}
 	// stopping is closed when the daemon stops: background retries end.
 	stopping chan struct{}
 	// downSince: when the DC loop first saw each node down (dc.go)
@@ -52,8 +56,13 @@ type Daemon struct {
 	// the DC's transition
 	transitionRunning bool
 	transitionSeq     int
-	subs              map[int]chan Event
-	nextSub           int
+	// transitionInputs is planningInputs of the CIB the running
+	// transition was planned from; transitionAbort asks it to stop
+	// launching actions because they changed (abort.go).
+	transitionInputs string
+	transitionAbort  bool
+	subs             map[int]chan Event
+	nextSub          int
 }
 
 // Event is what the control socket streams: a membership change or a quorum
@@ -136,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer d.exec.Close()
-	if d.cib, err = startCIB(cfg, local, log); err != nil {
+	if d.cib, err = startCIB(cfg, local, d.vacant, log); err != nil {
 		ctl.ln.Close()
 		return err
 	}
@@ -158,6 +167,7 @@ func Run(ctx context.Context, o Options) error {
 		ctl.ln.Close()
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	d.membership.Store(d.hb)
 	if d.fast, err = d.startFastPath(hbCtx, secret); err != nil {
 		ctl.ln.Close()
 		return err
@@ -171,6 +181,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		defer srv.Close()
+	}
+	// Armed last: from here on, only a clean stop disarms it.
+	wd, err := d.startWatchdog()
+	if err != nil {
+		ctl.ln.Close()
+		return err
 	}
 	go ctl.serve(ctx)
 	// The DC loop outlives ctx for a moment: a stopping DC still moves
@@ -196,6 +212,7 @@ func Run(ctx context.Context, o Options) error {
 			close(d.stopping)
 			d.leaveCleanly()
 			stopDC()
+			wd.stop()
 			stopHB()
 			err := d.hb.Wait()
 			os.Remove(cfg.Local.Socket)

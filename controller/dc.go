@@ -144,6 +144,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 		}
 	}
 	c, v := d.cib.r.Current()
+	d.noteInputs(c)
 	res, err := pe.Schedule(c, time.Now())
 	var summary []string
 	if err == nil {

@@ -272,9 +272,9 @@ func agentSource(a lrmd.Agent) *cib.AgentSource {
 	return &cib.AgentSource{Class: a.Class, Provider: a.Provider, Type: a.Type}
 }
 
-// actionRequest builds what a node needs to run a graph action, from the
-// resource's definition in the CIB.
-func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
+// actionRequest builds what a node needs to run a graph action of res,
+// from the resource's definition in the CIB.
+func actionRequest(c *cib.CIB, res *pe.Result, a *pe.Action) (ActionRequest, error) {
 	p := c.FindPrimitive(a.Resource)
 	if p == nil {
 		// An orphan (deleted while active) is stopped with the agent
@@ -287,6 +287,11 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 	}
 	req := ActionRequest{Resource: a.Resource, Agent: lrmd.Agent{Class: p.Class, Provider: p.Provider, Type: p.Type},
 		Action: a.Task, IntervalMs: a.Interval.Milliseconds(), Params: agentParams(c, p), Meta: plainPairs(p.MetaAttributes)}
+	// The scheduler evaluates the sets with rules (node attributes,
+	// dates) for the node: the agent gets what the op-digest counts.
+	if params, ok := res.AgentParams(a.Resource, a.Node); ok {
+		req.Params = params
+	}
 	if a.Probe {
 		req.Expected = int(lrmd.NotRunning) // a probe expects nothing, and finds whatever runs
 	}
@@ -299,6 +304,7 @@ func actionRequest(c *cib.CIB, a *pe.Action) (ActionRequest, error) {
 			req.Resource = p.ID
 		}
 	}
+	addActionMeta(a, req.Meta)
 
 	if p.Operations != nil {
 		for _, op := range p.Operations.Ops {
@@ -413,7 +419,8 @@ func historyAgent(c *cib.CIB, node, rsc string) *cib.AgentSource {
 // (sets by score, the first to name a parameter wins), then its group's
 // and clone's for the names still unset, then the start operation's
 // instance attributes over them; "#default" unsets. Sets with rules are
-// left out (the scheduler then skips the digest comparison).
+// left out: this is the fallback for what pe.Result.AgentParams cannot
+// know (templates, id-references).
 func agentParams(c *cib.CIB, p *cib.Primitive) map[string]string {
 	params := map[string]string{}
 	firstWins(p.InstanceAttributes, params)

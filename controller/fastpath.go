@@ -162,7 +162,7 @@ func (d *Daemon) onLeaseEnded(released []string) {
 		}
 		// The stop finds the address gone and says so (rc 0, through the
 		// executor for a call id that orders it after the start).
-		req, err := actionRequest(c, &pe.Action{Resource: p.ID, Task: "stop", Node: d.local.Name})
+		req, err := actionRequest(c, nil, &pe.Action{Resource: p.ID, Task: "stop", Node: d.local.Name})
 		if err != nil {
 			continue
 		}
@@ -411,7 +411,9 @@ func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 				continue
 			}
 			a := &pe.Action{Resource: t.Resource, Task: "start", Node: d.local.Name}
-			req, err := actionRequest(c, a)
+			// No pe run on the fast path: parameters in sets with rules
+			// are not evaluated (a vip's normally have none).
+			req, err := actionRequest(c, nil, a)
 			if err != nil {
 				d.log.Warn("fast path: cannot start", "resource", t.Resource, "err", err)
 				continue

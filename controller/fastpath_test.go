@@ -128,7 +128,7 @@ func TestReleasedChange(t *testing.T) {
 	r := lrmd.Result{Resource: "ip", Agent: lrmd.Agent{Class: "tachy", Type: "vip"}, Action: "start", RC: lrmd.OK,
 		Status: lrmd.StatusDone, Expected: lrmd.OK, CallID: 5, Key: "ip_start_0", LastRun: time.Now(), LastRCChange: time.Now()}
 	// The digest lrmd computes for the start, as the daemon records it.
-	req, err := actionRequest(c, &pe.Action{Resource: "ip", Task: "start", Node: "n3"})
+	req, err := actionRequest(c, nil, &pe.Action{Resource: "ip", Task: "start", Node: "n3"})
 	if err != nil {
 		t.Fatal(err)
 	}

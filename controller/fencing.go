@@ -67,38 +67,50 @@ func stonithResource(d *Daemon) lrmd.Builtin {
 	}}
 }
 
-// fenceNode fences a node with the configured devices that may fence it
-// (pcmk_host_list, when set, names the nodes a device reaches), trying
-// each in configuration order, and records the result in the CIB. Only a
-// confirmed fencing lets the lost node's resources start elsewhere.
+// fenceNode fences a node as Pacemaker's fencer does (fence.Plan: the
+// fencing topology's levels for the node, else each device that may fence
+// it, with pcmk_host_map ports and pcmk_delay_base/max delays), records
+// the outcome in the CIB's fencing history, and records a confirmed
+// fencing. Only a confirmed fencing lets the lost node's resources start
+// elsewhere; a failed one leaves them where they were.
 func (d *Daemon) fenceNode(ctx context.Context, c *cib.CIB, node, action string) error {
 	if action == "" {
 		action = "reboot"
 	}
-	var errs []error
-	tried := 0
+	levels, err := fencingLevels(c)
+	if err != nil {
+		return err
+	}
+	var devices []fence.DeviceConfig
 	for _, p := range stonithDevices(c) {
-		params := plainPairs(p.InstanceAttributes)
-		if hl := params["pcmk_host_list"]; hl != "" && !containsField(hl, node) {
-			continue
+		devices = append(devices, fence.DeviceConfig{ID: p.ID, Type: p.Type, Params: plainPairs(p.InstanceAttributes)})
+	}
+	var attrs map[string]string
+	for _, n := range c.Configuration.Nodes {
+		if n.Uname == node {
+			attrs = plainPairs(n.InstanceAttributes)
 		}
-		tried++
-		dev, err := fence.New(p.Type, params, "")
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
-			continue
-		}
-		fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		start := time.Now()
-		err = dev.Fence(fctx, node, action)
-		cancel()
+	}
+	attempts, err := fence.Plan(node, attrs, devices, levels, nil)
+	if err != nil {
+		return fmt.Errorf("fencing %s: %w", node, err)
+	}
+	if len(attempts) == 0 {
+		return fmt.Errorf("fencing %s: no configured stonith device can fence it; configure one (e.g. stonith:fence_tachy_lab in the lab, fence_ipmilan, fence_virsh) or list %s in a device's pcmk_host_list", node, node)
+	}
+	var errs []error
+	var lastDevice string
+	for _, a := range attempts {
+		used, err := d.runAttempt(ctx, node, action, a)
+		lastDevice = used
 		if err != nil {
 			d.count("tachy_fencing_total", "result", "failed")
-			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
+			d.log.Warn("fencing attempt failed; trying the next", "peer", node, "level", a.Level, "err", err)
+			errs = append(errs, err)
 			continue
 		}
 		d.count("tachy_fencing_total", "result", "ok")
-		d.log.Warn("node fenced", "peer", node, "action", action, "device", p.ID, "took", time.Since(start).Round(time.Millisecond))
+		d.recordFencing(ctx, &cib.FencingRecord{Target: node, Action: action, OK: true, Device: used})
 		if action == "on" {
 			// pe unfences a node once: it reads #node-unfenced.
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -116,10 +128,83 @@ func (d *Daemon) fenceNode(ctx context.Context, c *cib.CIB, node, action string)
 		}
 		return nil
 	}
-	if tried == 0 {
-		return fmt.Errorf("fencing %s: no configured stonith device can fence it; configure one (e.g. stonith:fence_tachy_lab in the lab, fence_ipmilan, fence_virsh)", node)
+	err = fmt.Errorf("fencing %s failed with every device: %w", node, errors.Join(errs...))
+	d.recordFencing(ctx, &cib.FencingRecord{Target: node, Action: action, Device: lastDevice, Error: err.Error()})
+	return err
+}
+
+// runAttempt runs one attempt's devices in turn, each after its delay;
+// it returns the devices used ("a+b").
+func (d *Daemon) runAttempt(ctx context.Context, node, action string, a fence.Attempt) (string, error) {
+	var used []string
+	for _, st := range a.Steps {
+		used = append(used, st.Device.ID)
+		if st.Delay > 0 {
+			d.log.Info("fencing delay (pcmk_delay_base/max)", "peer", node, "device", st.Device.ID, "delay", st.Delay.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return strings.Join(used, "+"), ctx.Err()
+			case <-time.After(st.Delay):
+			}
+		}
+		dev, err := fence.New(st.Device.Type, st.Device.Params, "")
+		if err != nil {
+			return strings.Join(used, "+"), fmt.Errorf("%s: %w", st.Device.ID, err)
+		}
+		fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		start := time.Now()
+		err = dev.Fence(fctx, node, action)
+		cancel()
+		if err != nil {
+			return strings.Join(used, "+"), fmt.Errorf("%s: %w", st.Device.ID, err)
+		}
+		d.log.Warn("node fenced", "peer", node, "action", action, "device", st.Device.ID, "level", a.Level, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return fmt.Errorf("fencing %s failed with every device: %w", node, errors.Join(errs...))
+	return strings.Join(used, "+"), nil
+}
+
+// recordFencing adds to the CIB's fencing history; a failure to record
+// is logged, not returned (the fencing itself is what counts).
+func (d *Daemon) recordFencing(ctx context.Context, f *cib.FencingRecord) {
+	f.Delegate, f.Origin, f.Completed = d.local.Name, d.local.Name, time.Now().Unix()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := d.submit(sctx, &cib.Change{Op: cib.OpRecordFencing, Fencing: f}); err != nil {
+		d.log.Warn("cannot record a fencing in the CIB's history", "peer", f.Target, "err", err)
+	}
+}
+
+// fencingLevels reads the configuration's fencing-topology.
+func fencingLevels(c *cib.CIB) ([]fence.Level, error) {
+	var out []fence.Level
+	for _, sec := range c.Configuration.Other {
+		if sec.Name != "fencing-topology" {
+			continue
+		}
+		for _, e := range sec.Children {
+			if e.Name != "fencing-level" {
+				continue
+			}
+			get := func(k string) string { v, _ := e.Attr(k); return v }
+			l := fence.Level{ID: get("id"), Target: get("target"), TargetPattern: get("target-pattern"),
+				TargetAttribute: get("target-attribute"), TargetValue: get("target-value")}
+			idx, err := strconv.Atoi(get("index"))
+			if err != nil || idx < 1 {
+				return nil, fmt.Errorf("fencing-level %s: index %q is not a positive number: fix the fencing topology", l.ID, get("index"))
+			}
+			l.Index = idx
+			for _, dev := range strings.Split(get("devices"), ",") {
+				if dev = strings.TrimSpace(dev); dev != "" {
+					l.Devices = append(l.Devices, dev)
+				}
+			}
+			if len(l.Devices) == 0 {
+				return nil, fmt.Errorf("fencing-level %s names no devices: fix the fencing topology", l.ID)
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 func stonithDevices(c *cib.CIB) []*cib.Primitive {
@@ -137,13 +222,4 @@ func stonithDevices(c *cib.CIB) []*cib.Primitive {
 		}
 	}
 	return out
-}
-
-func containsField(list, s string) bool {
-	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
-		if f == s {
-			return true
-		}
-	}
-	return false
 }

@@ -48,11 +48,12 @@ func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.R
 	}
 	d.transitionRunning = true
 	d.transitionSeq++
+	d.transitionInputs, d.transitionAbort = planningInputs(c), false
 	id := d.transitionSeq
 	d.mu.Unlock()
 	go func() {
-		ok := d.runTransition(ctx, id, c, res)
-		if !ok {
+		outcome := d.runTransition(ctx, id, c, res)
+		if outcome == transitionFailed {
 			// Most failures are recorded and change the next plan; one
 			// that is not (a node unreachable, an agent missing) would
 			// give the same plan again at once: pause before it.
@@ -68,7 +69,14 @@ func (d *Daemon) maybeStartTransition(ctx context.Context, c *cib.CIB, res *pe.R
 	}()
 }
 
-func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.Result) bool {
+// How a transition ended.
+const (
+	transitionComplete = "complete"
+	transitionFailed   = "failed"  // an action failed or the DC lost its role
+	transitionAborted  = "aborted" // the CIB changed under it (abort.go)
+)
+
+func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.Result) string {
 	start := time.Now()
 	in := map[int]*pe.Action{}
 	for _, a := range res.Actions {
@@ -92,6 +100,7 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 	results := make(chan transitionResult)
 	launched := map[int]bool{}
 	running, done, failed := 0, 0, 0
+	aborted := false
 	for {
 		// A DC that lost its role stops launching: the new DC plans
 		// from the CIB, which holds every result recorded so far.
@@ -99,14 +108,17 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 			d.log.Warn("no longer the DC: transition stopped", "transition", id)
 			failed++
 		}
+		if failed == 0 && !aborted && d.abortRequested() {
+			aborted = true
+		}
 		if failed == 0 {
 			for _, a := range res.Actions { // graph order
-				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 {
+				if in[a.ID] == nil || launched[a.ID] || waiting[a.ID] > 0 || aborted && !survivesAbort(a) {
 					continue
 				}
 				launched[a.ID] = true
 				running++
-				go func(a *pe.Action) { results <- d.runGraphAction(ctx, id, c, a) }(a)
+				go func(a *pe.Action) { results <- d.runGraphAction(ctx, id, c, res, a) }(a)
 			}
 		}
 		if running == 0 {
@@ -125,9 +137,12 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 			waiting[t]--
 		}
 	}
-	outcome := "complete"
-	if failed > 0 {
-		outcome = "aborted"
+	outcome := transitionComplete
+	switch {
+	case failed > 0:
+		outcome = transitionFailed
+	case aborted:
+		outcome = transitionAborted
 	}
 	d.count("tachy_transitions_total", "outcome", outcome)
 	if d.metrics != nil {
@@ -135,9 +150,9 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 		d.metrics.add("tachy_transition_actions_total", float64(failed), "outcome", "failed")
 		d.metrics.add("tachy_transition_actions_total", float64(len(in)-done), "outcome", "not_run")
 	}
-	d.log.Info("transition ended", "transition", id, "done", done, "failed", failed,
+	d.log.Info("transition ended", "transition", id, "outcome", outcome, "done", done, "failed", failed,
 		"not_run", len(in)-done, "duration", time.Since(start).Round(time.Millisecond))
-	return failed == 0
+	return outcome
 }
 
 func normalisedSummary(lines []string) []string {
@@ -149,7 +164,7 @@ func normalisedSummary(lines []string) []string {
 }
 
 // runGraphAction runs one action and records its result.
-func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.Action) transitionResult {
+func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe.Result, a *pe.Action) transitionResult {
 	switch {
 	case a.Pseudo:
 		return transitionResult{action: a, ok: true}
@@ -167,7 +182,7 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 	if !d.cib.r.IsDC() {
 		return transitionResult{action: a, err: errors.New("no longer the DC")}
 	}
-	req, err := actionRequest(c, a)
+	req, err := actionRequest(c, res, a)
 	if err != nil {
 		return transitionResult{action: a, err: err}
 	}
@@ -176,6 +191,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, a *pe.A
 	r, err := d.execOn(actx, a.Node, req)
 	if err != nil {
 		return transitionResult{action: a, err: err}
+	}
+	if isNotify(a) {
+		return notifyResult(a, r) // never recorded in the history
 	}
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
 	// The result is recorded through whichever node is DC by now: if

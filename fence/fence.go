@@ -9,8 +9,10 @@ package fence
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +40,11 @@ const LabType = "fence_tachy_lab"
 // type with its parameters: the lab device, or a fence agent from
 // fence-agents found in agentDir (default /usr/sbin).
 func New(typ string, params map[string]string, agentDir string) (Device, error) {
-	if typ == LabType {
+	switch typ {
+	case LabType:
 		return &Lab{Dir: params["lab_dir"], Prefix: params["namespace_prefix"]}, nil
+	case QMPType:
+		return newQMP(params)
 	}
 	if agentDir == "" {
 		agentDir = "/usr/sbin"
@@ -80,7 +85,17 @@ func (a *Agent) run(ctx context.Context, action, target string) error {
 	}
 	fmt.Fprintf(&in, "action=%s\n", action)
 	if target != "" {
-		fmt.Fprintf(&in, "plug=%s\nport=%s\nnodename=%s\n", target, target, target)
+		// The port is the node's pcmk_host_map entry, else its name;
+		// pcmk_host_argument renames the parameter ("none": not sent).
+		port := hostPort(DeviceConfig{Params: a.Params}, target)
+		switch arg := a.Params["pcmk_host_argument"]; arg {
+		case "", "port", "plug":
+			fmt.Fprintf(&in, "plug=%s\nport=%s\n", port, port)
+		case "none":
+		default:
+			fmt.Fprintf(&in, "%s=%s\n", arg, port)
+		}
+		fmt.Fprintf(&in, "nodename=%s\n", target)
 	}
 	cmd := exec.CommandContext(ctx, a.Path)
 	cmd.Stdin = &in
@@ -153,11 +168,58 @@ func (l *Lab) Fence(ctx context.Context, target, action string) error {
 		}
 	}
 	// What a reboot clears: the node's agents' state (HA_RSCTMP and
-	// HA_VARRUN, which live in /run on a real node).
+	// HA_VARRUN, which live in /run on a real node), and the addresses
+	// its agents added (a VIP must not keep answering from it).
 	for _, d := range []string{"rsctmp", "run"} {
 		os.RemoveAll(filepath.Join(l.dir(), target, "state", d))
 	}
-	return nil
+	return l.resetAddresses(ctx, target, ns)
+}
+
+// resetAddresses removes every global address of the node's namespace
+// that the lab did not give it (its boot-addresses file).
+func (l *Lab) resetAddresses(ctx context.Context, target, ns string) error {
+	boot, err := os.ReadFile(filepath.Join(l.dir(), target, "boot-addresses"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a lab from before the file: nothing known to keep
+	}
+	if err != nil {
+		return fmt.Errorf("fence_tachy_lab: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, line := range strings.Split(string(boot), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			keep[f[0]+" "+f[1]] = true
+		}
+	}
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "-j", "addr", "show").Output()
+	if err != nil {
+		return fmt.Errorf("fence_tachy_lab: listing the addresses of %s: %w", target, err)
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Addrs []struct {
+			Local     string `json:"local"`
+			PrefixLen int    `json:"prefixlen"`
+			Scope     string `json:"scope"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return fmt.Errorf("fence_tachy_lab: ip -j addr show: %w", err)
+	}
+	var errs []error
+	for _, ln := range links {
+		for _, a := range ln.Addrs {
+			pfx := a.Local + "/" + strconv.Itoa(a.PrefixLen)
+			if a.Scope != "global" || keep[ln.Name+" "+pfx] {
+				continue
+			}
+			if b, err := exec.CommandContext(ctx, "ip", "-n", ns, "addr", "del", pfx, "dev", ln.Name).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("fence_tachy_lab: removing %s from %s of %s: %s", pfx, ln.Name, target, strings.TrimSpace(string(b))))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Monitor checks the lab exists.

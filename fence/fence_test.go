@@ -34,6 +34,15 @@ func TestAgentProtocol(t *testing.T) {
 	if err := d.Fence(context.Background(), "bad", "off"); err == nil || !strings.Contains(err.Error(), "unable to reach") {
 		t.Errorf("failing agent: %v", err)
 	}
+	// pcmk_host_map gives the port; pcmk_host_argument its name.
+	d, _ = New("fence_fake", map[string]string{"ip": "10.0.0.9", "pcmk_host_map": "n1:vm-one;n2:vm-two", "pcmk_host_argument": "uuid"}, dir)
+	if err := d.Fence(context.Background(), "n2", "off"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(log)
+	if want := "ip=10.0.0.9\naction=off\nuuid=vm-two\nnodename=n2\n"; string(got) != want {
+		t.Errorf("stdin with a host map:\n%s\nwant:\n%s", got, want)
+	}
 	if err := d.Monitor(context.Background()); err != nil {
 		t.Errorf("monitor: %v", err)
 	}

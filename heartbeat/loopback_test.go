@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,7 +18,9 @@ func TestSenderToUDPReceiverLoopback(t *testing.T) {
 	}
 	port := freeUDPPort(t)
 	local := []LocalLink{{Addr: netip.MustParseAddr("127.0.0.1"), IfIndex: lo.Index}}
-	timeout := 50 * time.Millisecond
+	// Loose enough that a busy machine running tests in parallel under
+	// -race does not stall the sender that long.
+	timeout := 500 * time.Millisecond
 	recv, err := NewUDPReceiver(ReceiverConfig{
 		Detector: DetectorConfig{ClusterID: testCluster, LocalNode: 1, Key: testKey, Timeout: timeout, MaxSkew: time.Second},
 		Port:     port,
@@ -32,6 +35,10 @@ func TestSenderToUDPReceiverLoopback(t *testing.T) {
 	rctx, rcancel := context.WithCancel(context.Background())
 	rdone := make(chan error, 1)
 	go func() { rdone <- recv.Run(rctx, func(e Event) { events <- e }) }()
+	// Run must have returned before Close (deferred below) runs, also
+	// when the test fails early.
+	stopRecv := sync.OnceValue(func() error { rcancel(); return <-rdone })
+	defer stopRecv()
 
 	send, err := NewSender(SenderConfig{ClusterID: testCluster, NodeID: 2, Incarnation: 42, Key: testKey, Interval: 5 * time.Millisecond, Port: port,
 		Links: local, Peers: []Peer{{ID: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}})
@@ -42,6 +49,8 @@ func TestSenderToUDPReceiverLoopback(t *testing.T) {
 	sctx, scancel := context.WithCancel(context.Background())
 	sdone := make(chan error, 1)
 	go func() { sdone <- send.Run(sctx) }()
+	stopSend := sync.OnceValue(func() error { scancel(); return <-sdone })
+	defer stopSend()
 
 	up := waitEvent(t, events, LinkUp, 5*time.Second)
 	if up.NodeID != 2 || up.Incarnation != 42 {
@@ -54,8 +63,7 @@ func TestSenderToUDPReceiverLoopback(t *testing.T) {
 	default:
 	}
 	stopped := MonotonicNow()
-	scancel()
-	<-sdone
+	stopSend()
 	down := waitEvent(t, events, LinkDown, 5*time.Second)
 	// Never early: a full timeout after the last frame that arrived (on a
 	// busy machine the sender may have stalled before it was stopped, so
@@ -76,8 +84,7 @@ func TestSenderToUDPReceiverLoopback(t *testing.T) {
 	if s := send.Stats(); s.Sent < 10 || s.SendErrors != 0 {
 		t.Fatalf("sender stats %+v", s)
 	}
-	rcancel()
-	if err := <-rdone; err != nil {
+	if err := stopRecv(); err != nil {
 		t.Fatal(err)
 	}
 }

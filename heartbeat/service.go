@@ -236,3 +236,7 @@ func resolveLinks(addrs []netip.Addr) ([]LocalLink, error) {
 	}
 	return links, nil
 }
+
+// SentFrames is how many heartbeat frames the sender has sent: a
+// watchdog checks it grows.
+func (s *Service) SentFrames() uint64 { return s.sender.Stats().Sent }

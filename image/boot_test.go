@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tachy-ha/tachy/cib/replica"
 	"github.com/tachy-ha/tachy/config"
 )
 
@@ -102,7 +103,12 @@ func boot(t *testing.T, name string, img *Result, cmdline string, qemuArgs ...st
 	args := []string{"-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
 		"-kernel", img.Vmlinuz, "-initrd", img.Initrd,
 		"-append", "console=ttyS0 panic=-1 " + cmdline}
-	args = append(args, qemuArgs...)
+	return startQEMU(t, name, append(args, qemuArgs...))
+}
+
+// startQEMU runs QEMU with args, the serial console on its stdio.
+func startQEMU(t *testing.T, name string, args []string) *vm {
+	t.Helper()
 	v := &vm{name: name, lines: make(chan string, 10000), exited: make(chan struct{})}
 	v.cmd = exec.Command("qemu-system-x86_64", args...)
 	pr, pw := io.Pipe()
@@ -237,6 +243,11 @@ addresses = ["10.77.0.2", "10.77.1.2"]
 	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The CIB's CA and node certificates, as tachy cluster init makes
+	// them (in /etc/tachy/pki, the default cib.pki_dir).
+	if err := replica.InitPKI(filepath.Join(dir, "pki"), "vmlab", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := config.Load(p); err != nil {
 		t.Fatal(err)
 	}
@@ -319,5 +330,133 @@ func TestBootTwoNodes(t *testing.T) {
 	}
 	for _, v := range vms {
 		v.waitExit(t, ctx)
+	}
+}
+
+// TestBootWatchdogSelfFence boots two nodes that need each other for
+// quorum, with the i6300esb watchdog (QEMU powers the VM off when it
+// fires). While both run, n1 feeds its watchdog (it outlives several
+// timeouts); once n2 is gone, n1 has lost quorum, stops feeding it, and is
+// reset by the hardware, the daemon having no say in it.
+func TestBootWatchdogSelfFence(t *testing.T) {
+	needBoot(t)
+	dir := twoNodeConfig(t)
+	conf := filepath.Join(dir, "tachy.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "two_node = true", "two_node = false", 1)
+	s = strings.Replace(s, "[heartbeat]", "[local]\nwatchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"3s\"\n\n[heartbeat]", 1)
+	if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(conf); err != nil {
+		t.Fatal(err)
+	}
+	img := buildImage(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)
+	defer cancel()
+	ports := freeUDPPorts(t, 4)
+	wd := []string{"-device", "i6300esb", "-action", "watchdog=poweroff"}
+	n1 := boot(t, "n1", img, addrs(1), append(nics(1, ports), wd...)...)
+	n2 := boot(t, "n2", img, addrs(2), append(nics(2, ports), wd...)...)
+	n1.waitFor(t, ctx, "watchdog armed")
+	n1.waitFor(t, ctx, "tachy: peer n2 up")
+	// Fed: n1 lives through three watchdog timeouts with quorum.
+	select {
+	case <-n1.exited:
+		t.Fatal("n1 was reset while quorate: its watchdog was not fed")
+	case <-time.After(9 * time.Second):
+	}
+	n2.cmd.Process.Kill()
+	lost := time.Now()
+	n1.waitFor(t, ctx, "self-fencing")
+	select {
+	case <-n1.exited:
+		t.Logf("n1 reset by its watchdog %.1f s after n2 was killed", time.Since(lost).Seconds())
+	case <-ctx.Done():
+		t.Fatal("n1 lost quorum but its watchdog did not reset it")
+	}
+}
+
+// TestBootDisk builds the UEFI disk image (the appliance as one EFI
+// program, and the data partition holding the node's identity) and boots
+// it with OVMF: the node comes up ready; a CIB change made before a
+// reboot is still there after it, read from the data partition.
+func TestBootDisk(t *testing.T) {
+	needBoot(t)
+	const ovmf = "/usr/share/OVMF/OVMF_CODE.fd"
+	if _, err := os.Stat(ovmf); err != nil {
+		t.Skip("no OVMF (scripts/deps.sh --image installs it)")
+	}
+	dir := t.TempDir()
+	key, _ := config.GenerateKey()
+	config.WriteKey(filepath.Join(dir, "cluster.key"), key)
+	conf := "[cluster]\nname = \"one\"\nid = 9\nkey_file = \"cluster.key\"\n\n[[node]]\nname = \"n1\"\nid = 1\naddresses = [\"10.77.0.1\"]\n"
+	os.WriteFile(filepath.Join(dir, "tachy.conf"), []byte(conf), 0o644)
+	if err := replica.InitPKI(filepath.Join(dir, "pki"), "one", []string{"n1"}); err != nil {
+		t.Fatal(err)
+	}
+	img := buildImage(t, dir)
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := BuildDisk(DiskOptions{Vmlinuz: img.Vmlinuz, Initrd: img.Initrd, Cmdline: DiskCmdline,
+		BootParams: "tachy.node=n1 tachy.addr=eth0=10.77.0.1/24", Out: disk}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := readGPTNames(disk)
+	if err != nil || len(names) != 2 || names[1] != DataPartitionName {
+		t.Fatalf("the disk's partitions: %v %v", names, err)
+	}
+	vars := filepath.Join(t.TempDir(), "vars.fd")
+	b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS.fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(vars, b, 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*bootTimeout)
+	defer cancel()
+	v := startQEMU(t, "n1", []string{"-accel", "tcg", "-m", "512", "-nographic",
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmf, "-drive", "if=pflash,format=raw,file=" + vars,
+		"-drive", "file=" + disk + ",if=virtio,format=raw", "-nic", "user,model=virtio-net-pci"})
+	v.waitFor(t, ctx, "data partition "+DataPartitionName)
+	d := v.waitFor(t, ctx, "tachy: node n1 ready")
+	t.Logf("UEFI boot to a ready node: %.1f s after QEMU started", d.Seconds())
+	fmt.Fprintf(v.stdin, "property set persisted=yes\n")
+	v.waitFor(t, ctx, "persisted")
+	fmt.Fprintf(v.stdin, "reboot\n")
+	start := time.Now()
+	v.waitFor(t, ctx, "tachy: node n1 ready")
+	t.Logf("ready again %.1f s after the reboot", time.Since(start).Seconds())
+	for i := 0; ; i++ {
+		fmt.Fprintf(v.stdin, "property list\n")
+		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+		found := v.waitForOK(lctx, "persisted: yes")
+		lcancel()
+		if found {
+			break
+		}
+		if i == 10 {
+			t.Fatal("after the reboot, the CIB lost the property set before it")
+		}
+	}
+	fmt.Fprintf(v.stdin, "poweroff\n")
+	v.waitExit(t, ctx)
+}
+
+// waitForOK is waitFor that reports a timeout instead of failing.
+func (v *vm) waitForOK(ctx context.Context, want string) bool {
+	for {
+		select {
+		case l, ok := <-v.lines:
+			if !ok {
+				return false
+			}
+			if strings.Contains(l, want) {
+				return true
+			}
+		case <-ctx.Done():
+			return false
+		}
 	}
 }

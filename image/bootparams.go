@@ -34,7 +34,11 @@ type BootParams struct {
 	Addrs  []IfaceAddr // tachy.addr=IF=ADDR/LEN[,IF=ADDR/LEN...]
 	Config string      // tachy.config=PATH, default /etc/tachy/tachy.conf
 	Test   string      // tachy.test=ACTION
-	Other  []string    // other kernel parameters, for the log
+	// Data is tachy.data=PARTNAME: the GPT partition (ext4) mounted on
+	// /var/lib/tachy, whose boot-params file adds to this command line
+	// (the disk image's data partition, DataPartitionName).
+	Data  string
+	Other []string // other kernel parameters, for the log
 }
 
 // IfaceAddr is one address to put on an interface.
@@ -87,13 +91,18 @@ func ParseCmdline(s string) (BootParams, error) {
 				errs = append(errs, fmt.Sprintf("tachy.config=%s: must be an absolute path", v))
 			}
 			p.Config = v
+		case "tachy.data":
+			if !ifaceName().MatchString(v) {
+				errs = append(errs, fmt.Sprintf("tachy.data=%s: a GPT partition name such as %s", v, DataPartitionName))
+			}
+			p.Data = v
 		case "tachy.test":
 			if v != TestPoweroffWhenReady && v != TestPoweroffWhenPeersUp {
 				errs = append(errs, fmt.Sprintf("tachy.test=%s: allowed: %s, %s", v, TestPoweroffWhenReady, TestPoweroffWhenPeersUp))
 			}
 			p.Test = v
 		default:
-			errs = append(errs, fmt.Sprintf("%s: unknown key; allowed: tachy.node, tachy.addr, tachy.config, tachy.test", k))
+			errs = append(errs, fmt.Sprintf("%s: unknown key; allowed: tachy.node, tachy.addr, tachy.config, tachy.data, tachy.test", k))
 		}
 	}
 	if len(errs) > 0 {

@@ -2,7 +2,8 @@
 // whose /init is the static tachy binary (`tachy init`), with the kernel
 // modules the appliance needs and, optionally, its configuration.
 //
-// A bootable disk image and the persistent data partition are not built yet.
+// disk.go builds the bootable UEFI disk image with the persistent data
+// partition.
 package image
 
 import (

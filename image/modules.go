@@ -19,9 +19,11 @@ import (
 // DefaultModules are the drivers the appliance loads, by module name: the
 // virtio devices QEMU and most clouds give a VM (PCI transport, network,
 // disk, console), NBD for replicated volumes, the i6300esb watchdog QEMU
-// emulates, and veth. Dependencies are added by Resolve; a module built into
-// the kernel is skipped.
-var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "nbd", "i6300esb", "veth"}
+// emulates, veth, and ext4 for the data partition (with crc32c_generic:
+// ext4 asks the crypto API for crc32c, which no dependency names).
+// Dependencies are added by Resolve; a module built into the kernel is
+// skipped.
+var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "nbd", "i6300esb", "veth", "ext4", "crc32c_generic"}
 
 // ModuleTree is the /lib/modules/VERSION directory of an unpacked kernel
 // package.

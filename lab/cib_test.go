@@ -218,6 +218,21 @@ func TestClusterJoin(t *testing.T) {
 	if out, err := join("0123"); err == nil || !strings.Contains(out, "join token does not match") {
 		t.Fatalf("join with a wrong token: %v\n%s", err, out)
 	}
+	// The token does not buy the name of a running member: a request
+	// for n2's certificate (from a configuration whose PKI directory
+	// lacks it) is refused while n2 is up.
+	conf, err := os.ReadFile(l.ConfigPath("n3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostor := filepath.Join(t.TempDir(), "impostor.conf")
+	os.WriteFile(impostor, []byte(strings.Replace(string(conf), "pki_dir = ", "pki_dir = \""+t.TempDir()+"\"\n# was: ", 1)), 0o644)
+	var imp strings.Builder
+	err = l.Exec(context.Background(), "n3", []string{bin, "cluster", "join", "--config", impostor, "--node", "n2",
+		"--peer", "10.77.0.1:7947", "--token", strings.TrimSpace(string(token))}, nil, &imp, &imp)
+	if err == nil || !strings.Contains(imp.String(), "node n2 is up in this cluster") {
+		t.Fatalf("a join as the running n2: %v\n%s", err, imp.String())
+	}
 	if out, err := join(strings.TrimSpace(string(token))); err != nil {
 		t.Fatalf("join: %v\n%s", err, out)
 	}

@@ -434,8 +434,28 @@ func writeFiles(dir string, st *state) error {
 		if err := writeAtomic(configPath(dir, n), cfg, 0o644); err != nil {
 			return err
 		}
+		if err := writeAtomic(filepath.Join(dir, n, BootAddressesFile), bootAddresses(i), 0o644); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// BootAddressesFile, in a node's directory, lists the addresses its
+// namespace has from the lab ("IFACE ADDR/LEN" per line): what the node
+// would have after a reboot. fence_tachy_lab removes every other global
+// address (a VIP the fenced node held must not keep answering).
+const BootAddressesFile = "boot-addresses"
+
+func bootAddresses(i int) []byte {
+	var b strings.Builder
+	for link := range numLinks {
+		fmt.Fprintf(&b, "%s %s/24\n", nodeIfaces[link], addr4(i, link))
+		if link == Service {
+			fmt.Fprintf(&b, "%s %s/64\n", nodeIfaces[link], addr6(i))
+		}
+	}
+	return []byte(b.String())
 }
 
 // Down stops the daemons and removes the lab: namespaces, bridges, the

@@ -3,11 +3,14 @@ package lab_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,11 +171,19 @@ func TestClusterFencesLostNode(t *testing.T) {
 	}
 	// Only the daemon dies: its agents' state stays, as resources
 	// would on a node that is merely cut off. Fencing must clear it
-	// before the group may start elsewhere.
+	// before the group may start elsewhere, and remove the addresses its
+	// agents added (as an IPaddr2 VIP would be), as a reboot does.
+	vip := "10.77.2.200/24"
+	if b, err := exec.Command("ip", "-n", l.Namespace(victim), "addr", "add", vip, "dev", "svc").CombinedOutput(); err != nil {
+		t.Fatalf("adding a VIP on %s: %v %s", victim, err, b)
+	}
 	if err := l.Kill(victim); err != nil {
 		t.Fatal(err)
 	}
 	moved := waitPlaced(t, l, "ip", func(n string) bool { return n != victim }, "not recovered after fencing")
+	if b, _ := exec.Command("ip", "-n", l.Namespace(victim), "-o", "addr", "show").CombinedOutput(); strings.Contains(string(b), "10.77.2.200/") || !strings.Contains(string(b), l.Address(victim, lab.Service).String()+"/24") {
+		t.Fatalf("after fencing, %s should have its lab addresses and not the VIP:\n%s", victim, b)
+	}
 	waitPlaced(t, l, "app", func(n string) bool { return n == moved }, "not with ip after fencing")
 	out := mustCLI(t, l, rest[0], "config", "export")
 	if !strings.Contains(out, `uname="`+victim+`" in_ccm="false" crmd="offline" join="down" expected="down"`) {
@@ -186,14 +197,44 @@ func TestClusterFencesLostNode(t *testing.T) {
 	if !fenced {
 		t.Fatal("no survivor logged fencing the lost node")
 	}
+	// The topology's first level (a device that cannot reach the node)
+	// failed, the second fenced it after its pcmk_delay_base; the CIB's
+	// fencing history, which tachy status shows, has it.
+	var st struct {
+		Fencing []struct {
+			Target, Action, Device string
+			OK                     bool
+		} `json:"fencing_history"`
+	}
+	js := mustCLI(t, l, rest[0], "status", "--json")
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, js)
+	}
+	if len(st.Fencing) != 1 || st.Fencing[0].Target != victim || !st.Fencing[0].OK || st.Fencing[0].Device != "fencer" || st.Fencing[0].Action != "reboot" {
+		t.Fatalf("fencing history: %+v, want one reboot of %s by fencer (after broken failed)", st.Fencing, victim)
+	}
+	if txt := mustCLI(t, l, rest[0], "status"); !strings.Contains(txt, "Fencing History:\n  * reboot of "+victim+" successful: delegate=") {
+		t.Fatalf("tachy status lacks the fencing history:\n%s", txt)
+	}
+	logs := ""
+	for _, n := range rest {
+		b, _ := os.ReadFile(l.LogPath(n))
+		logs += string(b)
+	}
+	if !strings.Contains(logs, `msg="fencing delay (pcmk_delay_base/max)" node=`) || !strings.Contains(logs, "broken: fence_tachy_lab: ip netns pids nosuch-"+victim) {
+		t.Fatalf("the logs do not show level 1 failing and the delay of level 2")
+	}
 }
 
 const fencedCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
 <cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="true"/></cluster_property_set>
 </crm_config><nodes/><resources>
-<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/></instance_attributes></primitive>
+<primitive id="broken" class="stonith" type="fence_tachy_lab"><instance_attributes id="broken-ia"><nvpair id="broken-dir" name="lab_dir" value="LABDIR"/><nvpair id="broken-ns" name="namespace_prefix" value="nosuch-"/></instance_attributes></primitive>
+<primitive id="fencer" class="stonith" type="fence_tachy_lab"><instance_attributes id="fencer-ia"><nvpair id="fencer-dir" name="lab_dir" value="LABDIR"/><nvpair id="fencer-delay" name="pcmk_delay_base" value="300ms"/></instance_attributes></primitive>
 <group id="g"><primitive id="ip" class="ocf" provider="heartbeat" type="Dummy"/><primitive id="app" class="ocf" provider="heartbeat" type="Dummy"/></group>
-</resources><constraints/></configuration><status/></cib>`
+</resources><constraints/>
+<fencing-topology><fencing-level id="fl-1" index="1" target-pattern="^n[0-9]+$" devices="broken"/><fencing-level id="fl-2" index="2" target-pattern="^n[0-9]+$" devices="fencer"/></fencing-topology>
+</configuration><status/></cib>`
 
 // statefulRoles reads where ocf:pacemaker:Stateful runs and in which role:
 // the agent keeps its role in HA_VARRUN (state_dir/run on each node).
@@ -431,4 +472,99 @@ func TestClusterProbesRestartedNode(t *testing.T) {
 		t.Fatalf("no probe of web in the history:\n%s", out)
 	}
 	t.Logf("the probe found web on n3; it runs once now, on %s", web)
+}
+
+// slowCIB: "slow" takes 2 s per operation (ocf:pacemaker:Dummy's op_sleep),
+// keeps its state in STATEFILE-NODE (sets with rules: agents get what rules
+// give on their node; Dummy's op_sleep refuses two monitors on one state file) and "after" is ordered after it, so one transition starts slow and then,
+// seconds later, after.
+const slowCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>
+<cluster_property_set id="cib-bootstrap-options"><nvpair id="p1" name="stonith-enabled" value="false"/></cluster_property_set>
+</crm_config><nodes/><resources>
+<primitive id="slow" class="ocf" provider="pacemaker" type="Dummy"><instance_attributes id="slow-ia"><nvpair id="slow-sleep" name="op_sleep" value="2"/></instance_attributes>
+<instance_attributes id="slow-n1"><rule id="slow-n1-r" score="0"><expression id="slow-n1-e" attribute="#uname" operation="eq" value="n1"/></rule><nvpair id="slow-n1-s" name="state" value="STATEFILE-n1"/></instance_attributes>
+<instance_attributes id="slow-n2"><rule id="slow-n2-r" score="0"><expression id="slow-n2-e" attribute="#uname" operation="eq" value="n2"/></rule><nvpair id="slow-n2-s" name="state" value="STATEFILE-n2"/></instance_attributes>
+<instance_attributes id="slow-n3"><rule id="slow-n3-r" score="0"><expression id="slow-n3-e" attribute="#uname" operation="eq" value="n3"/></rule><nvpair id="slow-n3-s" name="state" value="STATEFILE-n3"/></instance_attributes></primitive>
+<primitive id="after" class="ocf" provider="heartbeat" type="Dummy"/>
+</resources><constraints><rsc_order id="slow-then-after" first="slow" then="after" kind="Mandatory"/></constraints></configuration><status/></cib>`
+
+// A change to the configuration while a transition runs aborts it, as
+// Pacemaker's: the actions in flight finish, nothing more is launched from
+// the old plan, and the DC plans again. Here "after" is disabled while the
+// transition that would start it waits for "slow": it must never start.
+func TestClusterAbortsTransitionOnChange(t *testing.T) {
+	needLab(t)
+	for _, a := range []string{"/usr/lib/ocf/resource.d/heartbeat/Dummy", "/usr/lib/ocf/resource.d/pacemaker/Dummy"} {
+		if _, err := os.Stat(a); err != nil {
+			t.Skip(a + " is not installed")
+		}
+	}
+	l, _ := startCluster(t, "xdp", 3)
+	dc := waitDC(t, l, l.Nodes(), 20*time.Second)
+	cibFile := filepath.Join(t.TempDir(), "cib.xml")
+	stateFile := filepath.Join(t.TempDir(), "slow.state")
+	os.WriteFile(cibFile, []byte(strings.ReplaceAll(slowCIB, "STATEFILE", stateFile)), 0o644)
+	mustCLI(t, l, "n1", "config", "import", cibFile)
+	// The transition probes both (2 s for slow) and starts slow (2 s
+	// more) before after: the change lands well inside it.
+	mustCLI(t, l, "n2", "resource", "disable", "after")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if on := dummyNodes(l, "after"); len(on) > 0 {
+			t.Fatalf("after was started on %v although it was disabled before the transition reached it", on)
+		}
+		out := mustCLI(t, l, "n1", "resource", "list", "--json")
+		var list []struct {
+			ID       string   `json:"id"`
+			ActiveOn []string `json:"active_on"`
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatalf("resource list --json: %v\n%s", err, out)
+		}
+		if slices.ContainsFunc(list, func(r struct {
+			ID       string   `json:"id"`
+			ActiveOn []string `json:"active_on"`
+		}) bool {
+			return r.ID == "slow" && len(r.ActiveOn) == 1
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slow did not start: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m, _ := filepath.Glob(stateFile + "-n*"); len(m) != 1 {
+		t.Fatalf("slow runs but its state files are %v: it did not get the parameter of its node's set", m)
+	}
+	// Give a transition that was not aborted the time to start after.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if on := dummyNodes(l, "after"); len(on) > 0 {
+			t.Fatalf("after was started on %v although it was disabled", on)
+		}
+	}
+	// A start of after that was quickly undone could slip between two
+	// looks at its state file; the operation history keeps it.
+	if hist := mustCLI(t, l, "n1", "config", "export"); strings.Contains(hist, `operation_key="after_start_0"`) || strings.Contains(hist, `operation_key="after_stop_0"`) {
+		t.Fatalf("after was started (and stopped) although it was disabled:\n%s", hist)
+	}
+	var out bytes.Buffer
+	url := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(l.Address(dc, 0), lab.MetricsPort))
+	if err := l.Exec(context.Background(), dc, []string{"curl", "-sf", url}, nil, &out, &out); err != nil {
+		t.Fatalf("metrics of %s: %v\n%s", dc, err, out.String())
+	}
+	if !strings.Contains(out.String(), `tachy_transitions_total{outcome="aborted"}`) {
+		t.Fatalf("the DC %s aborted no transition; its metrics:\n%s", dc, out.String())
+	}
+	t.Logf("after stayed stopped; the DC's transition counts: %s", grepLines(out.String(), "tachy_transitions_total{"))
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -20,6 +20,22 @@ type Action struct {
 	Reason   string
 	FenceOp  string // fencing: "reboot", or "on" for unfencing
 	Probe    bool   // a probe (monitor, interval 0): expects "not running" and finds whatever is there
+	// Meta holds meta-attributes the action carries beyond its
+	// resource's, named as Pacemaker's action meta (without the
+	// "CRM_meta_" prefix the executor adds): a clone's notification
+	// variables (notify_type, notify_operation, notify_start_resource,
+	// notify_active_uname, ...; see notify.go). Nil for most actions.
+	Meta map[string]string
+	// Priority is the graph synapse's priority: InfinityPriority for a
+	// clone's completion pseudo-actions (running, stopped, promoted,
+	// demoted) and its post-notifications, which Pacemaker's executor
+	// still runs once their inputs complete after the transition is
+	// aborted (abort priority INFINITY), so that instances hear of what
+	// was done.
+	Priority int
+
+	key       string // the operation key when it is not RSC_TASK_INTERVAL (notifications)
+	printName string // the resource's id in the graph (graphNames)
 
 	guestOf     string // guest fencing: the container recovered
 	inherent    bool   // required when created, not by propagation
@@ -30,6 +46,9 @@ type Action struct {
 
 // Key is the action key Pacemaker uses, e.g. rsc1_start_0.
 func (a *Action) Key() string {
+	if a.key != "" {
+		return a.key
+	}
 	if a.Resource == "" {
 		return a.Task + "-" + a.Node
 	}
@@ -68,6 +87,9 @@ const (
 	// (handle_asymmetric_ordering).
 	OrderAsymmetrical
 )
+
+// InfinityPriority is Pacemaker's INFINITY as an action priority.
+const InfinityPriority = 1000000
 
 func (ws *workingSet) newAction(rsc *Resource, task string, n *Node, optional bool) *Action {
 	a := &Action{ID: len(ws.actions), Task: task, Optional: optional, Runnable: true, rsc: rsc, node: n, inherent: !optional}
@@ -881,14 +903,21 @@ func (ws *workingSet) propagate() {
 				if !a.Pseudo {
 					continue
 				}
-				task := doneTask(a.Task)
+				// A notification pseudo-action answers for the action it
+				// notifies of (clone_child_action): pre_notify_start for
+				// start, post_notify_running for running.
+				base := a.Task
+				if isNotifyPseudo(a) {
+					base = a.Meta["notify_key_operation"]
+				}
+				task := doneTask(base)
 				found, anyRunnable := false, false
 				for _, inst := range r.Children {
 					// A group instance answers with its own pseudo-action
 					// (get_complex_task maps only a primitive's).
 					itask := task
 					if inst.isGroup() {
-						itask = a.Task
+						itask = base
 					}
 					for _, ia := range orderAction(inst, itask, false) {
 						found = true

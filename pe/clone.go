@@ -646,10 +646,17 @@ func (ws *workingSet) cloneActions(cl *Resource) {
 	running := ws.newAction(cl, "running", nil, !anyStarting)
 	running.Pseudo = true
 	running.Runnable = anyActive || anyStarting
+	running.Priority = InfinityPriority
+	startNotify := ws.notifyPseudoOps(cl, "start", start, running)
 	stop := ws.newAction(cl, "stop", nil, !anyStopping)
 	stop.Pseudo = true
 	stopped := ws.newAction(cl, "stopped", nil, !anyStopping)
 	stopped.Pseudo = true
+	stopped.Priority = InfinityPriority
+	if stopNotify := ws.notifyPseudoOps(cl, "stop", stop, stopped); stopNotify != nil {
+		ws.order(stopNotify.postDone, startNotify.pre, OrderOptional)
+		cl.notifs = append(cl.notifs, startNotify, stopNotify)
+	}
 	if cl.promotable {
 		ws.promotablePseudo(cl)
 	}

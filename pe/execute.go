@@ -79,8 +79,51 @@ func (r *Result) Execute() Execution {
 	return ex
 }
 
+// graphNames gives each resource action the id the transition graph
+// names its resource by (add_resource_details), which is what
+// crm_simulate prints: an orphaned clone instance goes by the name its
+// history knows it by; an anonymous clone's instance by its configured
+// id, if some instance's history knows that name (pe_find_resource finds
+// renamed resources), else by its history name or instance id; anything
+// else by its id.
+func (ws *workingSet) graphNames() {
+	known := map[string]bool{}
+	var all []*Resource
+	for _, r := range append(ws.topLevel(), ws.orphanList...) {
+		all = append(all, r.primitives()...)
+	}
+	for _, p := range all {
+		if p.cloneName != "" {
+			known[p.cloneName] = true
+		}
+	}
+	for _, a := range ws.actions {
+		p := a.rsc
+		if p == nil || p.Prim == nil || a.Pseudo {
+			continue
+		}
+		cl := p.cloneOf()
+		switch {
+		case cl == nil || p.baseID == "":
+		case p.Orphan && p.cloneName != "":
+			a.printName = p.cloneName
+		case !cl.unique:
+			switch {
+			case known[p.baseID]:
+				a.printName = p.baseID
+			case p.cloneName != "":
+				a.printName = p.cloneName
+			}
+		}
+	}
+}
+
 // ExecutionLine is how crm_simulate prints one executed action.
 func ExecutionLine(a *Action) string {
+	rsc := a.Resource
+	if a.printName != "" {
+		rsc = a.printName
+	}
 	switch {
 	case a.Resource == "" && a.Task == "stonith":
 		return fmt.Sprintf("Fencing %s (reboot)", a.Node)
@@ -89,9 +132,9 @@ func ExecutionLine(a *Action) string {
 	case a.Pseudo:
 		return "Pseudo action:   " + a.Key()
 	case a.Interval > 0:
-		return fmt.Sprintf("Resource action: %-15s %s=%d on %s", a.Resource, a.Task, a.Interval.Milliseconds(), a.Node)
+		return fmt.Sprintf("Resource action: %-15s %s=%d on %s", rsc, a.Task, a.Interval.Milliseconds(), a.Node)
 	}
-	return fmt.Sprintf("Resource action: %-15s %s on %s", a.Resource, a.Task, a.Node)
+	return fmt.Sprintf("Resource action: %-15s %s on %s", rsc, a.Task, a.Node)
 }
 
 // String is the "Executing Cluster Transition:" section.

@@ -55,7 +55,7 @@ func TestExecuteOrder(t *testing.T) {
 // TestExecuteCorpus reports how many of the corpus's "Executing Cluster
 // Transition" sections pe reproduces, as a set and in order. The summary is
 // what the conformance test guards; these figures track the graph itself
-// (probes, notifications and some recurring monitors are still missing).
+// (some recurring monitors are still missing).
 func TestExecuteCorpus(t *testing.T) {
 	tests := readIndex(t)
 	var sameSet, sameOrder, total int

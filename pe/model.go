@@ -63,11 +63,15 @@ type Resource struct {
 	promoLoc               map[*Node]int // role=Promoted location scores
 	promoCount             map[*Node]int // promoted instances per node
 	histName               string        // the id the history knows an instance by
-	promoPriority          int           // promotion priority (rsc->priority)
-	sortIndex              int
-	promoTicketLost        bool           // a Promoted-role ticket is revoked or in standby
-	demoteOnly             bool           // failed with on-fail=demote while promoted
-	knownOn                map[*Node]bool // nodes with history of the resource
+	// cloneName is Pacemaker's clone_name: the id the history renamed
+	// an instance from, kept while the instance is active (or the name
+	// has no instance number); it names the instance in the graph.
+	cloneName       string
+	promoPriority   int // promotion priority (rsc->priority)
+	sortIndex       int
+	promoTicketLost bool           // a Promoted-role ticket is revoked or in standby
+	demoteOnly      bool           // failed with on-fail=demote while promoted
+	knownOn         map[*Node]bool // nodes with history of the resource
 	// activeRecurring: recurring operations the history shows running
 	// (process_recurring), by node and operation key.
 	activeRecurring map[*Node]map[string]bool
@@ -118,6 +122,9 @@ type Resource struct {
 
 	actions []*Action
 	index   int
+	// notifs: a clone's notified operations (meta notify=true), in the
+	// order start, stop, promote, demote (notify.go).
+	notifs []*notifyData
 
 	// Pacemaker Remote: the node a connection resource creates, a guest
 	// connection's container, and whether it is implicit (not shown).

@@ -370,13 +370,34 @@ func (ws *workingSet) promotablePseudo(cl *Resource) {
 			}
 		}
 	}
+	var acts []*Action
 	for _, t := range []string{"promote", "promoted"} {
 		a := ws.newAction(cl, t, nil, !anyPromoting)
 		a.Pseudo = true
+		if t == "promoted" {
+			a.Priority = InfinityPriority
+		}
+		acts = append(acts, a)
 	}
+	promoteNotify := ws.notifyPseudoOps(cl, "promote", acts[0], acts[1])
 	for _, t := range []string{"demote", "demoted"} {
 		a := ws.newAction(cl, t, nil, !anyDemoting)
 		a.Pseudo = true
+		if t == "demoted" {
+			a.Priority = InfinityPriority
+		}
+		acts = append(acts, a)
+	}
+	demoteNotify := ws.notifyPseudoOps(cl, "demote", acts[2], acts[3])
+	if promoteNotify != nil && len(cl.notifs) == 2 {
+		// pcmk__create_promotable_actions
+		startNotify, stopNotify := cl.notifs[0], cl.notifs[1]
+		ws.order(stopNotify.postDone, promoteNotify.pre, OrderOptional)
+		ws.order(startNotify.postDone, promoteNotify.pre, OrderOptional)
+		ws.order(demoteNotify.postDone, promoteNotify.pre, OrderOptional)
+		ws.order(demoteNotify.postDone, startNotify.pre, OrderOptional)
+		ws.order(demoteNotify.postDone, stopNotify.pre, OrderOptional)
+		cl.notifs = append(cl.notifs, promoteNotify, demoteNotify)
 	}
 }
 

@@ -56,6 +56,7 @@ type Result struct {
 	Actions   []*Action
 	Edges     []*Edge
 	summary   []string
+	ws        *workingSet // for AgentParams
 }
 
 // Options adjust a scheduler run.
@@ -165,10 +166,42 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()
+	ws.createNotifications()
+	ws.graphNames()
 
-	res := &Result{Nodes: ws.nodes, Resources: all, Actions: ws.actions, Edges: ws.edges}
+	res := &Result{Nodes: ws.nodes, Resources: all, Actions: ws.actions, Edges: ws.edges, ws: ws}
 	res.summary = ws.summarise(all)
 	return res, nil
+}
+
+// AgentParams are the parameters the agent of resource rsc gets for an
+// action on node, as the scheduler's op-digest sees them: instance
+// attribute sets whose rules pass on that node at the scheduling time
+// (node attributes, dates), by score, then the group's and the clone's,
+// then the start operation's. ok is false when the scheduler cannot know
+// them exactly (templates, id-references) or knows no such resource or
+// node; the caller then uses the rule-free attributes.
+func (r *Result) AgentParams(rsc, node string) (params map[string]string, ok bool) {
+	if r == nil || r.ws == nil {
+		return nil, false
+	}
+	res, n := r.ws.byID[rsc], r.ws.nodeByName[node]
+	if res == nil && !strings.Contains(rsc, ":") {
+		res = r.ws.byID[rsc+":0"] // an anonymous clone's instances share their parameters
+	}
+	if res == nil || n == nil || res.Prim == nil {
+		return nil, false
+	}
+	params, ok = r.ws.startParams(res, n)
+	if !ok {
+		return nil, false
+	}
+	for k := range params {
+		if strings.HasPrefix(k, "CRM_meta_") {
+			delete(params, k) // the digest's; agents get meta attributes apart
+		}
+	}
+	return params, true
 }
 
 func (ws *workingSet) topLevel() []*Resource {

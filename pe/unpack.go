@@ -2,6 +2,7 @@ package pe
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -549,9 +550,13 @@ func (ws *workingSet) unpackNodeHistory(n *Node) {
 	}
 	for _, lr := range st.LRM.Resources {
 		rsc := ws.byID[lr.ID]
-		if cr := ws.historyInstance(n, lr.ID); cr != nil {
+		cr := ws.historyInstance(n, lr.ID)
+		if cr != nil {
 			rsc = cr
 			cr.histName = lr.ID
+			if lr.ID != cr.ID && !strings.EqualFold(lr.ID, cr.cloneName) {
+				cr.cloneName = lr.ID // unpack_find_resource
+			}
 		}
 		if rsc == nil || rsc.isGroup() || rsc.isClone() {
 			if !ws.unsupported[lr.ID] && rsc == nil {
@@ -560,6 +565,11 @@ func (ws *workingSet) unpackNodeHistory(n *Node) {
 			continue
 		}
 		ws.unpackLRMResource(rsc, n, lr)
+		if cr != nil && len(lr.Ops) > 0 && !slices.Contains(cr.RunningOn, n) && strings.Contains(cr.cloneName, ":") {
+			// An instance stopped here forgets a numbered history name
+			// (process_rsc_state, for old status sections).
+			cr.cloneName = ""
+		}
 	}
 	ws.mapOrphanFillers(st.LRM.Resources)
 }

@@ -69,6 +69,11 @@ func NewJoinToken(dir string) (string, error) {
 type JoinServer struct {
 	Dir     string
 	Allowed func(node string) bool
+	// Vacant, when set, says why a certificate must not be issued for
+	// node now (nil: it may be): a token holder must not get one for the
+	// name of a node that is running, which would let it act as that
+	// node. A node that re-joins after its disk was wiped is down then.
+	Vacant func(node string) error
 }
 
 func (j *JoinServer) serve(c net.Conn, br *bufio.Reader) {
@@ -103,6 +108,11 @@ func (j *JoinServer) answer(req joinRequest) (joinReply, error) {
 	}
 	if j.Allowed == nil || !j.Allowed(req.Node) {
 		return joinReply{}, fmt.Errorf("node %q is not in this cluster's configuration: add it to every node's [[node]] list first", req.Node)
+	}
+	if j.Vacant != nil {
+		if err := j.Vacant(req.Node); err != nil {
+			return joinReply{}, err
+		}
 	}
 	block, _ := pem.Decode([]byte(req.CSR))
 	if block == nil {

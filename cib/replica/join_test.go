@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,7 +33,13 @@ func TestJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nw.Close()
-	nw.ServeJoins(&JoinServer{Dir: members, Allowed: func(n string) bool { return n == "n2" || n == "n3" }})
+	nw.ServeJoins(&JoinServer{Dir: members, Allowed: func(n string) bool { return n == "n1" || n == "n2" || n == "n3" },
+		Vacant: func(n string) error {
+			if n == "n1" {
+				return errors.New("node n1 is up")
+			}
+			return nil
+		}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -42,6 +49,10 @@ func TestJoin(t *testing.T) {
 	}
 	if err := Join(ctx, nw.Addr(), "n9", token, joiner); err == nil || !strings.Contains(err.Error(), `"n9" is not in this cluster's configuration`) {
 		t.Fatalf("unknown node: %v", err)
+	}
+	// A running node's name is not given out, token or not.
+	if err := Join(ctx, nw.Addr(), "n1", token, t.TempDir()); err == nil || !strings.Contains(err.Error(), "node n1 is up") {
+		t.Fatalf("a certificate for a running node: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(joiner, "n2.key")); !os.IsNotExist(err) {
 		t.Fatal("a refused join wrote a key")

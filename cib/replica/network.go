@@ -31,6 +31,9 @@ type Network struct {
 	readIndex func(context.Context) (uint64, error)
 	call      func(ctx context.Context, from string, req []byte) []byte
 	joins     *JoinServer
+
+	poolMu  sync.Mutex
+	fwdPool map[string][]*fwdConn // idle connections for forwarded changes, by DC address
 }
 
 // errDCUnreachable: the DC this node knows of did not answer the dial.
@@ -191,34 +194,101 @@ type forwardReply struct {
 // maxForward bounds a forwarded change (a whole configuration import).
 const maxForward = 32 << 20
 
+// Forwarded changes: a connection carries one change per line, each
+// answered before the next is read, so a follower keeps its connections to
+// the DC open instead of paying a TLS handshake per change. The server
+// closes a connection idle for forwardServerIdle; a client reuses one only
+// if it has been idle for less than forwardClientIdle, so a reused
+// connection is never one the server is closing (an error on it is then a
+// real failure, whose outcome is unknown, as on a new one).
+const (
+	forwardServerIdle = 60 * time.Second
+	forwardClientIdle = 20 * time.Second
+	forwardPoolSize   = 8 // idle connections kept per DC
+)
+
 func (n *Network) serveForward(c net.Conn, br *bufio.Reader) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	line, err := readLine(br, maxForward)
-	if err != nil {
-		return
-	}
 	enc := json.NewEncoder(c)
+	for {
+		c.SetDeadline(time.Now().Add(forwardServerIdle))
+		line, err := readLine(br, maxForward)
+		if err != nil {
+			return
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := enc.Encode(n.handleForward(line)); err != nil {
+			return
+		}
+	}
+}
+
+func (n *Network) handleForward(line []byte) forwardReply {
 	ch, err := cib.DecodeChange(line)
 	if err != nil {
-		enc.Encode(forwardReply{Error: err.Error()})
-		return
+		return forwardReply{Error: err.Error()}
 	}
 	n.mu.Lock()
 	h := n.handler
 	n.mu.Unlock()
 	if h == nil {
-		enc.Encode(forwardReply{Error: "the CIB is not running on this node yet", NotLeader: true})
-		return
+		return forwardReply{Error: "the CIB is not running on this node yet", NotLeader: true}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	v, err := h(ctx, ch)
 	if err != nil {
-		enc.Encode(forwardReply{Error: err.Error(), NotLeader: errors.Is(err, ErrNotLeader)})
+		return forwardReply{Error: err.Error(), NotLeader: errors.Is(err, ErrNotLeader)}
+	}
+	return forwardReply{Version: &v}
+}
+
+// fwdConn is an open connection to a DC for forwarded changes.
+type fwdConn struct {
+	net.Conn
+	r    *bufio.Reader
+	idle time.Time // since when it waits in the pool
+}
+
+// takeForwardConn returns a pooled connection to addr that has not been
+// idle too long, or a new one (which starts with forwardMagic).
+func (n *Network) takeForwardConn(ctx context.Context, addr string) (*fwdConn, error) {
+	n.poolMu.Lock()
+	for len(n.fwdPool[addr]) > 0 {
+		pool := n.fwdPool[addr]
+		fc := pool[len(pool)-1]
+		n.fwdPool[addr] = pool[:len(pool)-1]
+		if time.Since(fc.idle) < forwardClientIdle {
+			n.poolMu.Unlock()
+			return fc, nil
+		}
+		fc.Close()
+	}
+	n.poolMu.Unlock()
+	c, err := n.dialDC(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{forwardMagic}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: cib: reaching the DC at %s: %v", errDCUnreachable, addr, err)
+	}
+	return &fwdConn{Conn: c, r: bufio.NewReader(c)}, nil
+}
+
+func (n *Network) putForwardConn(addr string, fc *fwdConn) {
+	fc.SetDeadline(time.Time{})
+	fc.idle = time.Now()
+	n.poolMu.Lock()
+	defer n.poolMu.Unlock()
+	if n.fwdPool == nil {
+		n.fwdPool = map[string][]*fwdConn{}
+	}
+	if len(n.fwdPool[addr]) >= forwardPoolSize {
+		fc.Close()
 		return
 	}
-	enc.Encode(forwardReply{Version: &v})
+	n.fwdPool[addr] = append(n.fwdPool[addr], fc)
 }
 
 func readLine(br *bufio.Reader, max int) ([]byte, error) {
@@ -244,18 +314,28 @@ func (n *Network) forward(ctx context.Context, addr string, ch *cib.Change) (Ver
 	if err != nil {
 		return Version{}, err
 	}
-	c, err := n.dialDC(ctx, addr)
+	c, err := n.takeForwardConn(ctx, addr)
 	if err != nil {
 		return Version{}, err
 	}
-	defer c.Close()
-	if _, err := c.Write(append(append([]byte{forwardMagic}, data...), '\n')); err != nil {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if _, err := c.Write(append(data, '\n')); err != nil {
+		c.Close()
 		return Version{}, fmt.Errorf("cib: sending to the DC at %s: %w", addr, err)
 	}
-	var rep forwardReply
-	if err := json.NewDecoder(c).Decode(&rep); err != nil {
+	line, err := readLine(c.r, 1<<20)
+	if err != nil {
+		c.Close()
 		return Version{}, fmt.Errorf("cib: no answer from the DC at %s: %w", addr, err)
 	}
+	var rep forwardReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		c.Close()
+		return Version{}, fmt.Errorf("cib: the DC at %s answered %q: %w", addr, line, err)
+	}
+	n.putForwardConn(addr, c)
 	switch {
 	case rep.NotLeader:
 		return Version{}, fmt.Errorf("%w: %s", ErrNotLeader, rep.Error)
@@ -267,8 +347,16 @@ func (n *Network) forward(ctx context.Context, addr string, ch *cib.Change) (Ver
 	return *rep.Version, nil
 }
 
-// Close stops listening.
+// Close stops listening and closes pooled connections.
 func (n *Network) Close() error {
+	n.poolMu.Lock()
+	for _, pool := range n.fwdPool {
+		for _, fc := range pool {
+			fc.Close()
+		}
+	}
+	n.fwdPool = nil
+	n.poolMu.Unlock()
 	n.stream.Close()
 	return n.transport.Close()
 }

@@ -76,6 +76,15 @@ func waitSame(t *testing.T, dc *Replica, rs map[string]*Replica) {
 	}
 }
 
+// testConfig gives the replicas of unit tests Raft timeouts five times
+// the daemon's: the tests run beside others under -race on small machines,
+// where a 100 ms leader lease can lapse and a DC lose its role mid-change.
+// Elections in these tests then take about a second, which they allow.
+func testConfig(c Config) Config {
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+	return c
+}
+
 func submit(t *testing.T, r *Replica, ch *cib.Change) Version {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -85,6 +94,52 @@ func submit(t *testing.T, r *Replica, ch *cib.Change) Version {
 		t.Fatalf("%s: %v", ch.Op, err)
 	}
 	return v
+}
+
+// submitCounter sets node n1's "counter" attribute to value through
+// whichever replica is DC. On a busy machine the DC can lose its role
+// while committing (ErrOutcomeUnknown) or before (ErrNotLeader): the new
+// DC is asked again, unless the CIB shows the change was applied, so it is
+// applied exactly once (the test counts the updates).
+func submitCounter(t *testing.T, rs map[string]*Replica, value string) Version {
+	t.Helper()
+	ch := &cib.Change{Op: cib.OpSetNodeAttribute, Node: "n1", Name: "counter", Value: str(value)}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dc := waitDC(t, rs)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		v, err := dc.Submit(ctx, ch)
+		cancel()
+		if err == nil {
+			return v
+		}
+		if !errors.Is(err, ErrOutcomeUnknown) && !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", ch.Op, err)
+		}
+		dc = waitDC(t, rs)
+		if err := dc.Barrier(context.Background()); err != nil {
+			continue
+		}
+		if c, v := dc.Current(); counter(c) == value {
+			return v
+		}
+	}
+}
+
+func counter(c *cib.CIB) string {
+	for _, st := range c.Status.NodeStates {
+		if st.Uname != "n1" {
+			continue
+		}
+		for _, set := range st.Transient {
+			for _, p := range set.Pairs {
+				if p.Name == "counter" {
+					return p.Value
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func TestReplicatedCIB(t *testing.T) {
@@ -103,7 +158,7 @@ func TestReplicatedCIB(t *testing.T) {
 	}
 	rs := map[string]*Replica{}
 	for _, n := range names {
-		r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: trans[n], Log: quiet})
+		r, err := Open(testConfig(Config{Node: n, Dir: filepath.Join(dir, n), Transport: trans[n], Log: quiet}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +225,7 @@ func TestReplicatedCIB(t *testing.T) {
 		trans[n].Connect("n4", t4)
 		t4.Connect(raft.ServerAddress(n), trans[n])
 	}
-	r4, err := Open(Config{Node: "n4", Dir: filepath.Join(dir, "n4"), Transport: t4, Log: quiet})
+	r4, err := Open(testConfig(Config{Node: "n4", Dir: filepath.Join(dir, "n4"), Transport: t4, Log: quiet}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +285,7 @@ func openTLS(t *testing.T, dir string, ca PEM, n, addr string, threshold uint64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(Config{Node: n, Dir: filepath.Join(dir, n), Transport: nw.Transport(), Log: quiet, SnapshotThreshold: threshold, TrailingLogs: 4})
+	r, err := Open(testConfig(Config{Node: n, Dir: filepath.Join(dir, n), Transport: nw.Transport(), Log: quiet, SnapshotThreshold: threshold, TrailingLogs: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +359,11 @@ func TestRestartAndCatchUp(t *testing.T) {
 	}
 	rs[down].Close()
 	delete(rs, down)
-	dc = waitDC(t, rs)
 	for i := 0; i < 30; i++ {
-		submit(t, dc, &cib.Change{Op: cib.OpSetNodeAttribute, Node: "n1", Name: "counter", Value: str(fmt.Sprint(i))})
+		submitCounter(t, rs, fmt.Sprint(i))
 	}
 	rs[down] = openTLS(t, dir, ca, down, addrs[down], 8)
+	dc = waitDC(t, rs)
 	waitSame(t, dc, rs)
 
 	// Every node restarts: the CIB is still there.
@@ -329,7 +384,8 @@ func TestRestartAndCatchUp(t *testing.T) {
 	if got := exported(t, func() *cib.CIB { c, _ := dc.Current(); return c }()); got != want {
 		t.Fatalf("after a full restart the CIB differs:\n%s\nwant:\n%s", got, want)
 	}
-	v := submit(t, dc, &cib.Change{Op: cib.OpSetNodeAttribute, Node: "n1", Name: "counter", Value: str("after")})
+	v := submitCounter(t, rs, "after")
+	dc = waitDC(t, rs)
 	waitSame(t, dc, rs)
 	// The configuration made epoch 1; 30 attribute changes and this one
 	// are status updates.

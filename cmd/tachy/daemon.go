@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -68,8 +69,10 @@ type statusJSON struct {
 	controller.Status
 	Resources []pe.ResourceState `json:"resources"`
 	Nodes     []pe.NodeState     `json:"nodes"`
-	CIBStale  bool               `json:"cib_stale,omitempty"`
-	CIBError  string             `json:"cib_error,omitempty"`
+	// Fencing is the CIB's fencing history, newest first.
+	Fencing  []cib.FencingRecord `json:"fencing_history"`
+	CIBStale bool                `json:"cib_stale,omitempty"`
+	CIBError string              `json:"cib_error,omitempty"`
 }
 
 func (c *statusCmd) once(g *globals, w io.Writer) error {
@@ -87,9 +90,10 @@ func (c *statusCmd) once(g *globals, w io.Writer) error {
 		}
 	}
 	if c.JSON {
-		out := statusJSON{Status: st, Resources: []pe.ResourceState{}, Nodes: []pe.NodeState{}}
+		out := statusJSON{Status: st, Resources: []pe.ResourceState{}, Nodes: []pe.NodeState{}, Fencing: []cib.FencingRecord{}}
 		if res != nil {
 			out.Resources, out.Nodes = res.States()
+			out.Fencing = newestFirst(doc.FencingHistory())
 			out.CIBStale = d.Stale
 		}
 		if cerr != nil {
@@ -144,6 +148,28 @@ func writeClusterSummary(w io.Writer, st controller.Status, doc *cib.CIB, res *p
 		fmt.Fprintln(w, l)
 	}
 	fmt.Fprintln(w)
+	if h := doc.FencingHistory(); len(h) > 0 {
+		fmt.Fprintln(w, "Fencing History:")
+		for _, f := range newestFirst(h) {
+			fmt.Fprintln(w, "  * "+fencingLine(f))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// fencingLine is a fencing as crm_mon's Fencing History shows it.
+func fencingLine(f cib.FencingRecord) string {
+	when := time.Unix(f.Completed, 0).UTC().Format("2006-01-02 15:04:05Z")
+	if f.OK {
+		return fmt.Sprintf("%s of %s successful: delegate=%s, client=tachy, origin=%s, completed='%s'", f.Action, f.Target, f.Delegate, f.Origin, when)
+	}
+	return fmt.Sprintf("%s of %s failed: delegate=%s, client=tachy, origin=%s, last-failed='%s'", f.Action, f.Target, f.Delegate, f.Origin, when)
+}
+
+func newestFirst(h []cib.FencingRecord) []cib.FencingRecord {
+	out := slices.Clone(h)
+	slices.Reverse(out)
+	return out
 }
 
 type eventsCmd struct {

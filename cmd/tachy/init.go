@@ -111,6 +111,17 @@ func boot(g *globals) error {
 	} else {
 		say("loaded %d kernel modules", n)
 	}
+	if p.Data != "" {
+		extra, err := mountData(p.Data)
+		if err != nil {
+			return err
+		}
+		// The data partition's boot-params (the node's identity) add to
+		// the command line; where both set a key, the file wins.
+		if p, err = image.ParseCmdline(string(cmdline) + " " + extra); err != nil {
+			return fmt.Errorf("%s on the data partition: %w", image.BootParamsFile, err)
+		}
+	}
 	if p.Node != "" {
 		if err := unix.Sethostname([]byte(p.Node)); err != nil {
 			return fmt.Errorf("host name: %w", err)
@@ -161,6 +172,81 @@ func mountAll() error {
 		}
 	}
 	return nil
+}
+
+// dataDir is where the data partition is mounted: the daemon's default
+// state_dir.
+const dataDir = "/var/lib/tachy"
+
+// mountData finds the GPT partition named name (waiting up to 10 s for
+// the disk driver to find it), mounts it (ext4) on dataDir, and returns its
+// boot-params file's contents ("" if it has none).
+func mountData(name string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	var dev string
+	for dev == "" {
+		ents, _ := os.ReadDir("/sys/class/block")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/sys/class/block", e.Name(), "uevent"))
+			if err == nil && strings.Contains("\n"+string(b), "\nPARTNAME="+name+"\n") {
+				dev = "/dev/" + e.Name()
+			}
+		}
+		if dev == "" {
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("tachy.data=%s: no partition of that name (block devices: %s)", name, blockNames())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", err
+	}
+	// devtmpfs makes the node a moment after sysfs shows the partition.
+	if err := ensureBlockNode(dev); err != nil {
+		return "", err
+	}
+	if err := unix.Mount(dev, dataDir, "ext4", unix.MS_NOATIME, ""); err != nil {
+		return "", fmt.Errorf("mounting the data partition %s (%s) on %s: %w", name, dev, dataDir, err)
+	}
+	say("data partition %s (%s) on %s", name, dev, dataDir)
+	b, err := os.ReadFile(filepath.Join(dataDir, image.BootParamsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// ensureBlockNode makes /dev/NAME from sysfs's major:minor if it is not
+// there yet.
+func ensureBlockNode(dev string) error {
+	if _, err := os.Stat(dev); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(dev), "dev"))
+	if err != nil {
+		return err
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &major, &minor); err != nil {
+		return fmt.Errorf("%s: sysfs dev %q: %w", dev, b, err)
+	}
+	if err := unix.Mknod(dev, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor))); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mknod %s: %w", dev, err)
+	}
+	return nil
+}
+
+func blockNames() string {
+	ents, _ := os.ReadDir("/sys/class/block")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
 }
 
 // loadModules loads the listed modules in order; the image builder wrote
