@@ -226,6 +226,7 @@ func (m *Manager) Start(s Spec) error {
 		if mac != nil {
 			return fmt.Errorf("%s is in use: %s answers for it", s.IP, mac)
 		}
+		began, steps = time.Now(), nil // the probe's wait is not slowness
 	}
 	step("resolved")
 	m.mu.Lock()
