@@ -176,6 +176,22 @@ func TestFastFailoverVIP(t *testing.T) {
 	}
 	defer p6.Close()
 	failover(t, l, p6, "IPv6 kill", ip6, "vip6", kill, func(h string) { restart(h, ip6) })
+
+	// ocf:heartbeat:IPaddr2 still runs through lrmd (slow path only: the
+	// DC stores no fast plan for it).
+	if _, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/IPaddr2"); err == nil {
+		createResource(t, l, "ipa", "ocf:heartbeat:IPaddr2", "ip=10.77.2.110", "cidr_netmask=24", "nic=svc")
+		if err := l.Ping("client", mustAddr(t, "10.77.2.110"), 30*time.Second); err != nil {
+			t.Errorf("IPaddr2's address does not answer the client: %v", err)
+		}
+		doc, err := controller.Client{Socket: l.Socket("n1")}.CIB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(doc.XML, `resource="ipa"`) {
+			t.Error("the DC stored a fast plan for an IPaddr2 resource")
+		}
+	}
 }
 
 func without(nodes []string, n string) []string {
