@@ -422,7 +422,10 @@ func recoverFault(ctx context.Context, l *lab.Lab, fault, h, sys string, servers
 		// them: their lease has ended); keepalived does not, so the
 		// benchmark removes its address. The links come back last.
 		if sys != "tachy" {
-			if b, err := exec.Command("ip", "-n", l.Namespace(h), "addr", "del", benchVIP+"/24", "dev", "svc").CombinedOutput(); err != nil {
+			// keepalived may have removed it itself (its interface went
+			// down before it was killed).
+			if b, err := exec.Command("ip", "-n", l.Namespace(h), "addr", "del", benchVIP+"/24", "dev", "svc").CombinedOutput(); err != nil &&
+				!strings.Contains(string(b), "not found") && !strings.Contains(string(b), "Cannot assign") {
 				return fmt.Errorf("removing %s from %s: %v: %s", benchVIP, h, err, b)
 			}
 		}

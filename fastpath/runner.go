@@ -223,12 +223,17 @@ func (r *Runner) realtime() {
 // receive reads frames in arrival order, with their kernel stamps, and
 // ends the lease when it runs out.
 func (r *Runner) receive(ctx context.Context) {
-	// Not real-time: with a frame every few hundred microseconds it would
-	// keep softirqs (heartbeat reception) waiting. Its delays are safe: the
-	// lease is judged from kernel stamps, and the kernel's copy of the
-	// lease end only lags.
+	// Real-time, one step below the sender: its delays are safe (the lease
+	// is judged from kernel stamps) but the kernel's copy of the lease end
+	// lags by them, and past that copy the node's own VIPs go unanswered.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if r.cfg.RTPriority > 1 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(r.cfg.RTPriority - 1)}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			r.cfg.Log.Warn("fastpath: no real-time priority for the view receiver", "err", err)
+		}
+	}
 	// recvmmsg into buffers made once: no allocation per frame (garbage
 	// collections stop every goroutine, the heartbeat sender included).
 	const batch = 32
