@@ -17,6 +17,7 @@ test: deps build ## every test: unit and BPF tests, the namespace-lab tests, the
 	$(GO) test -race -short -count=1 ./...
 	TACHY_BIN=$(abspath $(BIN)) $(GO) test -count=1 -p 1 -timeout 25m ./lab/...
 	bash scripts/deps.sh --image
+	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache  # fetches the kernel: the lab has no network
 	TACHY_VMTEST=1 bash scripts/isolated.sh $(GO) test -count=1 -timeout 15m -v -run 'Smoke' ./vmtests/
 
 test-unit: ## unit tests only (no root needed; root-only tests skip)
@@ -30,8 +31,9 @@ image: build ## appliance kernel + initramfs + UEFI disk image in build/image (I
 	bash scripts/deps.sh --image
 	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache -disk $(if $(IMAGE_CONFIG),-config $(IMAGE_CONFIG)) $(if $(NODE_PARAMS),-node-params '$(NODE_PARAMS)')
 
-vmtest: deps ## the QEMU lab's scenarios (appliance VMs, TCG; root; docs/vmtests.md). VMTEST=regexp picks some
+vmtest: deps build ## the QEMU lab's scenarios (appliance VMs, TCG; root; docs/vmtests.md). VMTEST=regexp picks some
 	bash scripts/deps.sh --image
+	$(GO) run ./image/cmd/mkimage -tachy $(BIN) -out build/image -cache build/cache  # fetches the kernel: the lab has no network
 	TACHY_VMTEST=1 bash scripts/isolated.sh $(GO) test -count=1 -p 1 -timeout 40m -v -run '$(or $(VMTEST),.)' ./vmtests/
 
 lab: deps build ## a 3-node namespace lab, left running (tachy lab down removes it)

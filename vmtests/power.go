@@ -82,7 +82,16 @@ func (p *PowerSwitch) do(ctx context.Context, cmd string) (any, error) {
 		return map[string]any{"status": st, "running": st == "running"}, nil
 	case "system_reset":
 		p.record("reset")
-		return map[string]any{}, p.vm.Reset(ctx)
+		// A reset of a paused VM leaves it paused in QEMU; a real
+		// machine's reset button starts it again.
+		paused := p.vm.Status(ctx) == "paused"
+		if err := p.vm.Reset(ctx); err != nil {
+			return nil, err
+		}
+		if paused {
+			return map[string]any{}, p.vm.Resume(ctx)
+		}
+		return map[string]any{}, nil
 	case "quit":
 		p.record("off")
 		return map[string]any{}, p.vm.Kill()

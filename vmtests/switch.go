@@ -28,6 +28,8 @@ type Switch struct {
 	macs      map[[6]byte]*port
 	partition map[string]int // port -> group; nil: none
 	closed    bool
+	taps      map[int]func(frame []byte) // see every frame that enters
+	nextTap   int
 }
 
 type port struct {
@@ -139,6 +141,9 @@ func (s *Switch) forward(in *port, frame []byte) {
 	if src[0]&1 == 0 {
 		s.macs[src] = in
 	}
+	for _, tap := range s.taps {
+		tap(frame)
+	}
 	var outs []*port
 	if out, ok := s.macs[dst]; ok && dst[0]&1 == 0 {
 		outs = []*port{out}
@@ -249,4 +254,89 @@ func (s *Switch) Close() error {
 		p.wmu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// ARPClaim is a frame seen on the switch in which a host claims an IPv4
+// address: an ARP reply, or a gratuitous ARP, whose sender is that address.
+type ARPClaim struct {
+	At  time.Time
+	MAC [6]byte
+}
+
+// WatchARP records every claim for ip seen from now on, until stop; the
+// dual-ownership check of the VIP scenarios reads them.
+func (s *Switch) WatchARP(ip [4]byte) (claims func() []ARPClaim, stop func()) {
+	var mu sync.Mutex
+	var out []ARPClaim
+	s.mu.Lock()
+	id := s.nextTap
+	s.nextTap++
+	if s.taps == nil {
+		s.taps = map[int]func([]byte){}
+	}
+	s.taps[id] = func(frame []byte) {
+		if c, ok := arpClaim(frame, ip); ok {
+			mu.Lock()
+			out = append(out, c)
+			mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	return func() []ARPClaim {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]ARPClaim(nil), out...)
+		}, func() {
+			s.mu.Lock()
+			delete(s.taps, id)
+			s.mu.Unlock()
+		}
+}
+
+// arpClaim decodes an Ethernet ARP frame (no VLAN tag) whose sender
+// protocol address is ip and whose operation is a reply, or a request
+// that is gratuitous (target address = sender address).
+func arpClaim(f []byte, ip [4]byte) (ARPClaim, bool) {
+	if len(f) < 42 || f[12] != 0x08 || f[13] != 0x06 {
+		return ARPClaim{}, false
+	}
+	a := f[14:]
+	op := uint16(a[6])<<8 | uint16(a[7])
+	var spa, tpa [4]byte
+	copy(spa[:], a[14:18])
+	copy(tpa[:], a[24:28])
+	if spa != ip || !(op == 2 || op == 1 && tpa == spa) {
+		return ARPClaim{}, false
+	}
+	var c ARPClaim
+	c.At = time.Now()
+	copy(c.MAC[:], a[8:14])
+	return c, true
+}
+
+// Inject delivers a frame to a port as if it came from the wire,
+// whatever the faults (a probe of a node cut off from the rest).
+func (s *Switch) Inject(name string, frame []byte) error {
+	s.mu.Lock()
+	p, ok := s.ports[name]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("switch %s: no port %q", s.Name, name)
+	}
+	p.write(frame)
+	return nil
+}
+
+// ARPRequest builds a broadcast who-has for target from a made-up host
+// (02:00:00:00:00:fe, 10.77.0.253) that no VM is.
+func ARPRequest(target [4]byte) []byte {
+	src := []byte{0x02, 0, 0, 0, 0, 0xfe}
+	f := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	f = append(f, src...)
+	f = append(f, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1)
+	f = append(f, src...)
+	f = append(f, 10, 77, 0, 253)
+	f = append(f, 0, 0, 0, 0, 0, 0)
+	f = append(f, target[:]...)
+	return f
 }

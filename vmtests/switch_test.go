@@ -118,3 +118,33 @@ func TestSwitch(t *testing.T) {
 		t.Fatalf("delivered after %v, want at least 200ms", d)
 	}
 }
+
+func TestARPClaims(t *testing.T) {
+	s := NewSwitch("ring0", t.TempDir())
+	defer s.Close()
+	a, b := plug(t, s, "a", 1), plug(t, s, "b", 2)
+	time.Sleep(50 * time.Millisecond)
+	claims, stop := s.WatchARP([4]byte{10, 77, 0, 100})
+	defer stop()
+	arp := func(n *nic, op byte, spa, tpa [4]byte) {
+		p := []byte{0, 1, 8, 0, 6, 4, 0, op}
+		p = append(p, n.mac[:]...)
+		p = append(p, spa[:]...)
+		p = append(p, make([]byte, 6)...)
+		p = append(p, tpa[:]...)
+		f := append(append(append([]byte{}, bcast[:]...), n.mac[:]...), 0x08, 0x06)
+		f = append(f, p...)
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(f)))
+		n.c.Write(append(b, f...))
+	}
+	vipAddr, other := [4]byte{10, 77, 0, 100}, [4]byte{10, 77, 0, 1}
+	arp(a, 1, vipAddr, vipAddr) // gratuitous: a claims it
+	arp(b, 1, other, vipAddr)   // a request for it: no claim
+	arp(b, 2, vipAddr, other)   // a reply from b: b claims it
+	time.Sleep(100 * time.Millisecond)
+	// Two connections: their frames may be seen in either order.
+	got := claims()
+	if len(got) != 2 || got[0].MAC == got[1].MAC || (got[0].MAC != a.mac && got[0].MAC != b.mac) || (got[1].MAC != a.mac && got[1].MAC != b.mac) {
+		t.Fatalf("claims %+v, want one from a and one from b", got)
+	}
+}
