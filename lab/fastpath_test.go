@@ -105,7 +105,13 @@ func TestFastFailoverVIP(t *testing.T) {
 	needLab(t)
 	l := startFastCluster(t)
 	waitDC(t, l, l.Nodes(), 30*time.Second)
-	mustCLI(t, l, "n1", "property", "set", "stonith-enabled=false", "no-quorum-policy=stop")
+	// Idempotent: again if a change of DC left the outcome unknown.
+	eventually(t, 30*time.Second, func() error {
+		if out, err := tachyCLI(t, l, "n1", "property", "set", "stonith-enabled=false", "no-quorum-policy=stop"); err != nil {
+			return fmt.Errorf("property set: %v: %s", err, out)
+		}
+		return nil
+	})
 	createResource(t, l, "vip1", "vip", "ip=10.77.2.100", "cidr_netmask=24", "meta", "resource-stickiness=100")
 	const ip4 = "10.77.2.100"
 	all := l.Nodes()
