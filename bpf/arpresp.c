@@ -9,17 +9,23 @@
 // out of the interface it came in on (XDP_TX). Taking over a VIP is then one
 // map update: no address has to be configured before the node answers for
 // it, and releasing it is one map delete. Everything else passes to the
-// stack untouched.
+// stack untouched, except IPv4 packets to a VIP whose lease has ended.
 //
 // Kernel requirements: XDP with XDP_TX (4.8). On veth, XDP_TX in native mode
 // needs NAPI on the peer: attach in generic mode there (the lab does).
 
 #include "tachy.h"
 
-// The MAC to answer with for one VIP.
+// The MAC to answer with for one VIP, and the end of the holder's quorum
+// lease (CLOCK_MONOTONIC ns; 0: no lease, answer always). Past the lease the
+// program drops requests for the VIP instead of answering them or passing
+// them on: a paused or cut-off holder whose user space cannot run any more
+// stops answering on time, and neither does its stack (the address may still
+// be configured), so the node that takes the VIP over is the only one heard.
 struct arp_vip {
 	__u8 mac[6];
 	__u16 pad;
+	__u64 expires_ns;
 };
 
 struct {
@@ -33,7 +39,9 @@ struct {
 enum {
 	ARP_REPLIED = 0,  // requests for a VIP, answered
 	ARP_ANNOUNCE = 1, // announcements (sender = target) for a VIP: passed on
-	ARP_NUM_STATS = 2,
+	ARP_EXPIRED = 2,  // requests for a VIP whose lease ended: dropped
+	IP_EXPIRED = 3,   // IPv4 packets to a VIP whose lease ended: dropped
+	ARP_NUM_STATS = 4,
 };
 
 struct {
@@ -63,6 +71,21 @@ int xdp_arp_responder(struct xdp_md *ctx)
 	__u32 sip, tip;
 	struct arp_vip *v;
 
+	// IPv4 to a VIP of the map whose lease has ended (or a take-over made
+	// ready ahead: the address is configured, the lease not begun): the
+	// stack must not take it, so that a node that is not the holder never
+	// serves the VIP, whatever a client's stale ARP entry says.
+	if (p + ETH_HLEN + 20 <= end && p[12] == 0x08 && p[13] == 0x00) {
+		__u32 dip;
+
+		__builtin_memcpy(&dip, p + ETH_HLEN + 16, 4);
+		v = bpf_map_lookup_elem(&vips, &dip);
+		if (v && v->expires_ns && bpf_ktime_get_ns() >= v->expires_ns) {
+			count(IP_EXPIRED);
+			return XDP_DROP;
+		}
+		return XDP_PASS;
+	}
 	if (a + ARP_LEN > end)
 		return XDP_PASS;
 	if (p[12] != 0x08 || p[13] != 0x06)
@@ -76,6 +99,10 @@ int xdp_arp_responder(struct xdp_md *ctx)
 	v = bpf_map_lookup_elem(&vips, &tip);
 	if (!v)
 		return XDP_PASS;
+	if (v->expires_ns && bpf_ktime_get_ns() >= v->expires_ns) {
+		count(ARP_EXPIRED);
+		return XDP_DROP;
+	}
 	if (sip == tip) {
 		// Another node announcing the VIP: not a question. The stack and
 		// the dual-ownership checks want to see it.

@@ -14,9 +14,10 @@ import (
 )
 
 type arprespArpVip struct {
-	_   structs.HostLayout
-	Mac [6]uint8
-	Pad uint16
+	_         structs.HostLayout
+	Mac       [6]uint8
+	Pad       uint16
+	ExpiresNs uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -159,3 +159,64 @@ func TestARPResponderOnVeth(t *testing.T) {
 		t.Fatalf("the neighbour resolved %s as %q, want %s (responder stats %+v)", vip, strings.TrimSpace(neigh), vipMAC, st)
 	}
 }
+
+// The quorum lease: the responder answers until the lease ends, then drops
+// requests for the VIP (so the stack, which may still hold the address,
+// does not answer either); a later lease answers again.
+func TestARPResponderLease(t *testing.T) {
+	r := loadARP(t)
+	vip := netip.MustParseAddr("10.77.2.100")
+	asker := netip.MustParseAddr("10.77.2.254")
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	request := arpFrame(1, askerMAC, asker, make(net.HardwareAddr, 6), vip, bcast)
+	now := func() int64 {
+		var ts unix.Timespec
+		must(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+		return ts.Nano()
+	}
+	must(t, r.AddUntil(vip, vipMAC, now()+int64(time.Hour)))
+	if ret, _ := runARP(t, r, request); ret != xdpTX {
+		t.Fatalf("within the lease: verdict %d, want XDP_TX", ret)
+	}
+	must(t, r.AddUntil(vip, vipMAC, now()-1))
+	if ret, _ := runARP(t, r, request); ret != xdpDrop {
+		t.Fatalf("past the lease: verdict %d, want XDP_DROP", ret)
+	}
+	// Not a question for the VIP: untouched, lease or not.
+	other := arpFrame(1, askerMAC, asker, nil, netip.MustParseAddr("10.77.2.101"), bcast)
+	if ret, _ := runARP(t, r, other); ret != xdpPass {
+		t.Fatalf("other address past the lease: verdict %d, want XDP_PASS", ret)
+	}
+	// IPv4 to the VIP is dropped past the lease, passed within it; other
+	// destinations always pass.
+	ipv4 := func(dst netip.Addr) []byte {
+		b := make([]byte, 14+20+8)
+		copy(b[0:], vipMAC)
+		copy(b[6:], askerMAC)
+		binary.BigEndian.PutUint16(b[12:], unix.ETH_P_IP)
+		b[14] = 0x45
+		b[23] = unix.IPPROTO_UDP
+		s, d := asker.As4(), dst.As4()
+		copy(b[26:], s[:])
+		copy(b[30:], d[:])
+		return b
+	}
+	if ret, _ := runARP(t, r, ipv4(vip)); ret != xdpDrop {
+		t.Fatalf("IPv4 to the VIP past the lease: verdict %d, want XDP_DROP", ret)
+	}
+	if ret, _ := runARP(t, r, ipv4(netip.MustParseAddr("10.77.2.101"))); ret != xdpPass {
+		t.Fatalf("IPv4 elsewhere: verdict %d, want XDP_PASS", ret)
+	}
+	must(t, r.AddUntil(vip, vipMAC, now()+int64(time.Hour)))
+	if ret, _ := runARP(t, r, request); ret != xdpTX {
+		t.Fatalf("renewed lease: verdict %d, want XDP_TX", ret)
+	}
+	if ret, _ := runARP(t, r, ipv4(vip)); ret != xdpPass {
+		t.Fatalf("IPv4 to the VIP within the lease: verdict %d, want XDP_PASS", ret)
+	}
+	st, err := r.Stats()
+	must(t, err)
+	if st != (bpf.ARPStats{Replied: 2, Expired: 1, DroppedIP: 1}) {
+		t.Errorf("stats %+v, want 2 replied, 1 expired, 1 IPv4 dropped", st)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -61,6 +62,11 @@ const (
 	// FencingHistoryMax entries), which tachy status shows as crm_mon
 	// shows the fencer's. Bumps num_updates.
 	OpRecordFencing ChangeOp = "record-fencing"
+	// OpSetStatusSection replaces the status section named Name with XML,
+	// or removes it when XML is empty. Only the sections without a change
+	// of their own may be set this way (StatusSections: the fast path's
+	// contingency plans). Kept verbatim, a section survives snapshots.
+	OpSetStatusSection ChangeOp = "set-status-section"
 )
 
 // Change is one update to the CIB as the DC, the CLI or lrmd submit it and
@@ -276,6 +282,29 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		}
 		next.Status.Other = withFencing(c.Status.Other, f)
 		next.NumUpdates = c.NumUpdates + 1
+	case OpSetStatusSection:
+		if !StatusSections[ch.Name] {
+			return nil, fmt.Errorf("cib: set-status-section: %q is not a section it may set (%v)", ch.Name, slices.Sorted(maps.Keys(StatusSections)))
+		}
+		var sec *XMLElement
+		if ch.XML != "" {
+			n, err := parseTree(strings.NewReader(ch.XML))
+			if err != nil {
+				return nil, fmt.Errorf("cib: set-status-section %s: %w", ch.Name, err)
+			}
+			if sec = n.raw(); sec.Name != ch.Name {
+				return nil, fmt.Errorf("cib: set-status-section %s: the XML is a <%s>", ch.Name, sec.Name)
+			}
+		}
+		other := slices.DeleteFunc(slices.Clone(c.Status.Other), func(e *XMLElement) bool { return e.Name == ch.Name })
+		if sec != nil {
+			other = append(other, sec)
+		}
+		if len(other) == 0 {
+			other = nil // as an import of the exported CIB has it
+		}
+		next.Status.Other = slices.Clip(other)
+		next.NumUpdates = c.NumUpdates + 1
 	case OpDeleteHistory:
 		st, err := next.editNodeState(ch.Node)
 		if err != nil {
@@ -452,4 +481,18 @@ func setPair(sets []*NVSet, setID, name string, value *string) []*NVSet {
 		sets = append(sets, &set)
 	}
 	return sets
+}
+
+// StatusSections are the status sections set-status-section may set.
+var StatusSections = map[string]bool{"tachy_fast_plans": true}
+
+// StatusSection returns the status section with the given element name
+// (see OpSetStatusSection), or nil.
+func (c *CIB) StatusSection(name string) *XMLElement {
+	for _, e := range c.Status.Other {
+		if e.Name == name {
+			return e
+		}
+	}
+	return nil
 }

@@ -210,6 +210,48 @@ func FuzzDecodeChange(f *testing.F) {
 	})
 }
 
+func TestSetStatusSection(t *testing.T) {
+	base, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := `<tachy_fast_plans of="3"><plan lost="n1"><start resource="ip" node="n2"/></plan></tachy_fast_plans>`
+	c := mustApply(t, base, &Change{Op: OpSetStatusSection, Name: "tachy_fast_plans", XML: plans})
+	sec := c.StatusSection("tachy_fast_plans")
+	if sec == nil || len(sec.Children) != 1 || len(sec.Children[0].Children) != 1 {
+		t.Fatalf("section %+v", sec)
+	}
+	if v, _ := sec.Children[0].Children[0].Attr("node"); v != "n2" {
+		t.Fatalf("node %q", v)
+	}
+	if base.StatusSection("tachy_fast_plans") != nil || c.NumUpdates != base.NumUpdates+1 || c.Epoch != base.Epoch {
+		t.Fatal("the base CIB changed, or the version moved wrongly")
+	}
+	c2 := mustApply(t, c, &Change{Op: OpSetStatusSection, Name: "tachy_fast_plans", XML: `<tachy_fast_plans of="4"/>`})
+	if n := len(c2.Status.Other); n != 1 {
+		t.Fatalf("%d sections after a replacement", n)
+	}
+	if v, _ := c2.StatusSection("tachy_fast_plans").Attr("of"); v != "4" {
+		t.Fatalf("replaced section says of=%q", v)
+	}
+	if c3 := mustApply(t, c2, &Change{Op: OpSetStatusSection, Name: "tachy_fast_plans"}); c3.StatusSection("tachy_fast_plans") != nil {
+		t.Fatal("section not removed")
+	}
+	for _, ch := range []*Change{
+		{Op: OpSetStatusSection, Name: "node_state", XML: `<node_state id="9"/>`},
+		{Op: OpSetStatusSection, Name: "tachy_x", XML: `<tachy_y/>`},
+		{Op: OpSetStatusSection, Name: "tachy_x", XML: `<tachy_x>`},
+	} {
+		if _, err := c.Apply(ch); err == nil {
+			t.Errorf("%s %s %q applied", ch.Op, ch.Name, ch.XML)
+		}
+	}
+	// Sections with a change of their own are not set this way.
+	if _, err := c.Apply(&Change{Op: OpSetStatusSection, Name: "tachy_fencing_history", XML: `<tachy_fencing_history/>`}); err == nil {
+		t.Error("set-status-section replaced the fencing history")
+	}
+}
+
 // The fencing history is kept in the status, newest last, bounded, and
 // survives an export and import (snapshots are CIB XML).
 func TestRecordFencing(t *testing.T) {

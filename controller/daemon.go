@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/tachy-ha/tachy/config"
+	"github.com/tachy-ha/tachy/fastpath"
 	"github.com/tachy-ha/tachy/heartbeat"
 	"github.com/tachy-ha/tachy/lrmd"
 	"github.com/tachy-ha/tachy/quorum"
+	"github.com/tachy-ha/tachy/vip"
 )
 
 // Daemon is one running node.
@@ -41,9 +43,13 @@ type Daemon struct {
 	plan      plan
 	exec      *lrmd.Executor
 	volumes   *lrmd.VolumeAgent // built-in ocf:tachy:volume
-	metrics   *metrics
-	started   time.Time
-	inc       uint64
+	vips      *vip.Manager      // this node's floating IPs (the vip agent's, and the fast path's)
+	fast      *fastpath.Runner
+	// fastPlansOf: the CIB version the DC last checked the plans for
+	fastPlansOf string
+	metrics     *metrics
+	started     time.Time
+	inc         uint64
 
 	mu sync.Mutex
 	q  *quorum.State
@@ -86,7 +92,8 @@ func Run(ctx context.Context, o Options) error {
 	// The heartbeat sender holds a P of its own for good (it sleeps without
 	// releasing it, see heartbeat.rawSleepMax); one more P keeps the rest of
 	// the daemon, and the runtime's sysmon, from competing for the others.
-	if n := runtime.NumCPU() + 1; runtime.GOMAXPROCS(0) < n {
+	// The fast path's view sender (fastpath) holds one more.
+	if n := runtime.NumCPU() + 2; runtime.GOMAXPROCS(0) < n {
 		runtime.GOMAXPROCS(n)
 	}
 	local, err := cfg.LocalNode(o.Node)
@@ -131,6 +138,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.metrics = newMetrics()
+	d.vips = newVIPManager(cfg.Local.StateDir, log)
+	defer d.vips.Close()
+	d.releaseStaleVIPs()
 	if d.exec, err = newExecutor(d); err != nil {
 		ctl.ln.Close()
 		return err
@@ -159,6 +169,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	d.membership.Store(d.hb)
+	if d.fast, err = d.startFastPath(hbCtx, secret); err != nil {
+		ctl.ln.Close()
+		return err
+	}
 	// Metrics read the heartbeat, the CIB and the executor: serve them
 	// once those exist.
 	if cfg.Local.Metrics != "" {
@@ -235,6 +249,7 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		d.log.Debug("link "+strings.TrimPrefix(e.Type, "link-"), "peer", e.NodeName, "link", l)
 	case heartbeat.NodeDown:
 		d.log.Warn("node down", "peer", e.NodeName, "incarnation", ev.Incarnation)
+		d.onPeerLost(ev.NodeID, ev.TimeNs)
 	default:
 		d.log.Info(strings.ReplaceAll(e.Type, "-", " "), "peer", e.NodeName, "incarnation", ev.Incarnation)
 	}
@@ -245,6 +260,9 @@ func (d *Daemon) onMembership(ev heartbeat.Event) {
 		return
 	}
 	members := append(d.hb.Up(), d.local.ID)
+	if d.fast != nil {
+		d.fast.SetUp(members)
+	}
 	d.mu.Lock()
 	qs := d.q.Update(members, time.Now())
 	d.mu.Unlock()

@@ -150,6 +150,7 @@ func (d *Daemon) reconcile(ctx context.Context) {
 	if err == nil {
 		summary = res.Summary()
 		d.maybeStartTransition(ctx, c, res)
+		d.storeFastPlans(ctx, c, v.String())
 	}
 	d.plan.set(v.String(), summary, err)
 }

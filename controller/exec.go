@@ -81,8 +81,9 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}
+	// The built-in agents: vip (lrmd.TachyBuiltins) and volume.
 	d.volumes = newVolumeAgent(d)
-	builtins := lrmd.NewRegistry()
+	builtins := lrmd.TachyBuiltins(d.vips)
 	if err := builtins.Register("volume", d.volumes); err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}

@@ -20,6 +20,8 @@ type benchCmd struct {
 	Volume benchVolumeCmd `cmd:"" help:"A replicated volume (protocols A, B, C, secondary in another namespace) against nbdkit's file plugin, through fio's nbd engine: write throughput and QD1 latency."`
 	// VolumeNode is one process of bench volume, run inside a namespace.
 	VolumeNode benchVolumeNodeCmd `cmd:"" name:"volume-node" hidden:"" help:"Internal: one server process of bench volume."`
+	Failover   benchFailoverCmd   `cmd:"" help:"Floating IP failover in the namespace lab, against keepalived in the same run: client-observed outage per fault (holder killed, paused, partitioned), and dual ownership seen by an ARP prober."`
+	Serve      benchServeCmd      `cmd:"" hidden:"" help:"UDP echo and TCP accept on a port (the failover benchmark's service)."`
 }
 
 type benchVolumeCmd struct {

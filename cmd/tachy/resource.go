@@ -101,7 +101,7 @@ type resourceCmd struct {
 }
 
 type resourceCreateCmd struct {
-	Args       []string `arg:"" help:"NAME AGENT [KEY=VALUE ...] [op NAME KEY=VALUE ...]... [meta KEY=VALUE ...]; AGENT is class:provider:type or class:type, e.g. ocf:heartbeat:Dummy." placeholder:"NAME AGENT ..."`
+	Args       []string `arg:"" help:"NAME AGENT [KEY=VALUE ...] [op NAME KEY=VALUE ...]... [meta KEY=VALUE ...]; AGENT is class:provider:type or class:type, e.g. ocf:heartbeat:Dummy, or a built-in agent's name (vip)." placeholder:"NAME AGENT ..."`
 	Group      string   `help:"Put the resource in this group (created if need be), at its end." placeholder:"GROUP"`
 	Before     string   `help:"With --group: put it before this member." placeholder:"RSC"`
 	After      string   `help:"With --group: put it after this member." placeholder:"RSC"`
@@ -140,6 +140,10 @@ func (c *resourceCreateCmd) Run(g *globals) error {
 
 // agentMetadata parses AGENT and fetches its meta-data on this node.
 func agentMetadata(spec string) (lrmd.Agent, *lrmd.Metadata, error) {
+	builtins := lrmd.TachyBuiltins(nil)
+	if _, ok := builtins.Lookup(spec); ok && !strings.Contains(spec, ":") {
+		spec = lrmd.ClassTachy + ":" + spec // a built-in agent by its bare name: vip
+	}
 	a, err := lrmd.ParseAgent(spec)
 	if err != nil {
 		return a, nil, fmt.Errorf("%w, e.g. ocf:heartbeat:Dummy, ocf:pacemaker:Stateful or lsb:NAME", err)
@@ -152,7 +156,7 @@ func agentMetadata(spec string) (lrmd.Agent, *lrmd.Metadata, error) {
 		return a, nil, err
 	}
 	defer os.RemoveAll(tmp)
-	e := lrmd.New(lrmd.Config{RscTmp: tmp})
+	e := lrmd.New(lrmd.Config{RscTmp: tmp, Builtins: builtins})
 	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()

@@ -1,0 +1,293 @@
+package fastpath
+
+import (
+	"cmp"
+	"fmt"
+	"math/bits"
+	"slices"
+	"time"
+)
+
+// Config of the lease logic.
+type Config struct {
+	Self  uint32
+	Votes map[uint32]uint32 // every configured node (Self included) and its votes
+	Lease time.Duration     // L: what one grant is worth
+	Delta time.Duration     // δ: bound on a frame's one-way delay
+}
+
+// Quorum is the votes needed: a strict majority of all.
+func (c Config) Quorum() uint32 {
+	var total uint32
+	for _, v := range c.Votes {
+		total += v
+	}
+	return total/2 + 1
+}
+
+// Check validates c.
+func (c Config) Check() error {
+	if _, ok := c.Votes[c.Self]; !ok {
+		return fmt.Errorf("fastpath: node %d is not among the configured nodes", c.Self)
+	}
+	for id := range c.Votes {
+		if id == 0 || id > MaxNodeID {
+			return fmt.Errorf("fastpath: node id %d out of range 1..%d", id, MaxNodeID)
+		}
+	}
+	if c.Lease <= 0 || c.Delta < 0 {
+		return fmt.Errorf("fastpath: lease %v and delta %v must be positive", c.Lease, c.Delta)
+	}
+	return nil
+}
+
+// MaxNodeID is the largest node id a view frame can name.
+const MaxNodeID = 64
+
+// Set is a set of node ids 1..64 as a bitmap (bit id-1).
+type Set uint64
+
+// Has reports whether id is in s.
+func (s Set) Has(id uint32) bool { return id >= 1 && id <= MaxNodeID && s&(1<<(id-1)) != 0 }
+
+// With returns s with id added.
+func (s Set) With(id uint32) Set {
+	if id < 1 || id > MaxNodeID {
+		return s
+	}
+	return s | 1<<(id-1)
+}
+
+// Len is the number of ids in s.
+func (s Set) Len() int { return bits.OnesCount64(uint64(s)) }
+
+// SetOf makes a set of ids.
+func SetOf(ids ...uint32) Set {
+	var s Set
+	for _, id := range ids {
+		s = s.With(id)
+	}
+	return s
+}
+
+// peer is what this node knows of one peer's views.
+type peer struct {
+	seen    bool
+	lastAt  int64 // arrival of its latest frame
+	grantAt int64 // arrival of its latest frame granting us
+	view    Set   // its latest view
+	// notHearSince[p]: arrival of the first frame of its current run of
+	// frames without p (absent: its latest frame hears p).
+	notHearSince map[uint32]int64
+}
+
+// State is one node's lease logic: pure, fed with the frames it receives
+// (with their arrival times) and the frames it sends. Not safe for
+// concurrent use.
+type State struct {
+	cfg      Config
+	peers    map[uint32]*peer
+	sentHear map[uint32]int64 // last time this node sent a frame hearing p
+	leaseEnd int64            // 0: no lease
+	lapsed   bool
+}
+
+// NewState starts without a lease.
+func NewState(cfg Config) (*State, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	return &State{cfg: cfg, peers: map[uint32]*peer{}, sentHear: map[uint32]int64{}}, nil
+}
+
+// Received records a view frame from a peer that arrived at `at`
+// (CLOCK_MONOTONIC ns). Frames from one peer must come in arrival order
+// (one socket); an older one is ignored. It returns the lease's end after
+// it.
+func (s *State) Received(from uint32, at int64, view Set) int64 {
+	if from == s.cfg.Self {
+		return s.leaseEnd
+	}
+	if _, ok := s.cfg.Votes[from]; !ok {
+		return s.leaseEnd
+	}
+	p := s.peers[from]
+	if p == nil {
+		p = &peer{notHearSince: map[uint32]int64{}}
+		s.peers[from] = p
+	}
+	if p.seen && at < p.lastAt {
+		return s.leaseEnd
+	}
+	p.seen, p.lastAt, p.view = true, at, view
+	for id := range s.cfg.Votes {
+		if view.Has(id) {
+			delete(p.notHearSince, id)
+		} else if _, ok := p.notHearSince[id]; !ok {
+			p.notHearSince[id] = at
+		}
+	}
+	if view.Has(s.cfg.Self) {
+		p.grantAt = at
+		s.grant(at)
+	}
+	return s.leaseEnd
+}
+
+// grant extends the lease with a grant that arrived at `at`.
+func (s *State) grant(at int64) {
+	if s.lapsed {
+		return
+	}
+	if s.leaseEnd != 0 && at >= s.leaseEnd {
+		// The lease ended before this grant arrived: it does not come
+		// back (the VIPs are released first, then Restart).
+		s.lapsed = true
+		return
+	}
+	end := s.candidateEnd()
+	if s.leaseEnd == 0 && end <= at {
+		return // not enough grants yet
+	}
+	if end > s.leaseEnd {
+		s.leaseEnd = end
+	}
+}
+
+// candidateEnd is the end of the lease the latest grants give: the votes of
+// this node plus those of the peers with the latest grants reach quorum
+// until the earliest of those grants' value runs out.
+func (s *State) candidateEnd() int64 {
+	need := int64(s.cfg.Quorum()) - int64(s.cfg.Votes[s.cfg.Self])
+	if need <= 0 {
+		return 1 << 62 // alone with quorum (one node): nothing to lose
+	}
+	type g struct {
+		at    int64
+		votes uint32
+	}
+	var gs []g
+	for id, p := range s.peers {
+		if p.grantAt > 0 {
+			gs = append(gs, g{p.grantAt, s.cfg.Votes[id]})
+		}
+	}
+	slices.SortFunc(gs, func(a, b g) int { return cmp.Compare(b.at, a.at) }) // latest first
+	var got int64
+	for _, x := range gs {
+		got += int64(x.votes)
+		if got >= need {
+			return x.at + int64(s.cfg.Lease)
+		}
+	}
+	return 0
+}
+
+// Sent records a frame this node sent at `at` (after the send) with view.
+func (s *State) Sent(at int64, view Set) {
+	for id := range s.cfg.Votes {
+		if view.Has(id) {
+			s.sentHear[id] = at
+		}
+	}
+}
+
+// NoteSent records that this node's last frame hearing id left at `at`
+// (the runner's sender keeps that without taking the state's lock).
+func (s *State) NoteSent(id uint32, at int64) {
+	if at > s.sentHear[id] {
+		s.sentHear[id] = at
+	}
+}
+
+// Lease returns the lease's end (0: none) and whether it has ended by now,
+// without deciding anything: a grant still unread could extend it.
+func (s *State) Lease(now int64) (end int64, ended bool) {
+	return s.leaseEnd, s.lapsed || s.leaseEnd != 0 && now >= s.leaseEnd
+}
+
+// Judge decides whether the lease has ended at now, for good (until
+// Restart). Call it only right after receiving every frame that arrived
+// before now: a grant still unread could have extended the lease.
+func (s *State) Judge(now int64) (end int64, ended bool) {
+	if s.leaseEnd != 0 && now >= s.leaseEnd {
+		s.lapsed = true
+	}
+	return s.leaseEnd, s.lapsed
+}
+
+// Restart forgets an ended lease once its VIPs are released: the node may
+// build a new one (and be given VIPs by the DC again).
+func (s *State) Restart() {
+	s.leaseEnd, s.lapsed = 0, false
+}
+
+// TakeAt reports whether this node may take over the resources of lost
+// node p now, and from when that holds (CLOCK_MONOTONIC ns). It needs a
+// set A of nodes holding a quorum of votes, this one included, whose
+// current frames do not hear p; then take = max(s_T, a_X for X in A) + δ +
+// L (see the package documentation). It is ok only once every X in A has
+// also sent a frame after take, still not hearing p (one that arrived at or
+// after take + δ): X could otherwise have heard p again and granted it a
+// lease extension just before take, in a frame that is still on its way.
+// up tells which peers this node hears now (only their views count).
+func (s *State) TakeAt(p uint32, up Set) (at int64, ok bool) {
+	if p == s.cfg.Self {
+		return 0, false
+	}
+	type w struct {
+		since, last int64
+		votes       uint32
+	}
+	var ws []w
+	for id, pr := range s.peers {
+		if id == p || !up.Has(id) || !pr.seen {
+			continue
+		}
+		since, notHearing := pr.notHearSince[p]
+		if !notHearing {
+			continue
+		}
+		ws = append(ws, w{since, pr.lastAt, s.cfg.Votes[id]})
+	}
+	slices.SortFunc(ws, func(a, b w) int { return cmp.Compare(a.since, b.since) }) // earliest first
+	got := s.cfg.Votes[s.cfg.Self]
+	at = s.sentHear[p]
+	need := s.cfg.Quorum()
+	var chosen []w
+	for _, x := range ws {
+		if got >= need {
+			break
+		}
+		got += x.votes
+		at = max(at, x.since)
+		chosen = append(chosen, x)
+	}
+	if got < need {
+		return 0, false
+	}
+	at += int64(s.cfg.Delta) + int64(s.cfg.Lease)
+	for _, x := range chosen {
+		if x.last < at+int64(s.cfg.Delta) {
+			return at, false
+		}
+	}
+	return at, true
+}
+
+// Describe summarizes the state at now, for logs: the lease's end and each
+// peer's latest frame and grant, relative to now.
+func (s *State) Describe(now int64) string {
+	var b []byte
+	b = fmt.Appendf(b, "lease end %+.3fms", float64(s.leaseEnd-now)/1e6)
+	ids := make([]uint32, 0, len(s.peers))
+	for id := range s.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := s.peers[id]
+		b = fmt.Appendf(b, "; node %d: last frame %+.3fms, last grant %+.3fms", id, float64(p.lastAt-now)/1e6, float64(p.grantAt-now)/1e6)
+	}
+	return string(b)
+}

@@ -1,0 +1,64 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tachy-ha/tachy/heartbeat"
+)
+
+// cmsg builds a control message as the kernel writes it.
+func cmsg(level, typ int32, data []byte) []byte {
+	b := make([]byte, unix.CmsgSpace(len(data)))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(len(data)))
+	copy(b[unix.CmsgLen(0):], data)
+	return b
+}
+
+func timespec(ns int64) []byte {
+	b := make([]byte, 16)
+	binary.NativeEndian.PutUint64(b[0:], uint64(ns/1e9))
+	binary.NativeEndian.PutUint64(b[8:], uint64(ns%1e9))
+	return b
+}
+
+func TestArrival(t *testing.T) {
+	var real unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &real); err != nil {
+		t.Fatal(err)
+	}
+	mono := heartbeat.MonotonicNow()
+	stamp := real.Nano() - 3e6 // arrived 3 ms ago
+	// Another control message first, then the stamp.
+	oob := append(cmsg(unix.SOL_SOCKET, unix.SCM_RIGHTS, []byte{1, 2, 3, 4}), cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, timespec(stamp))...)
+	at, ok := arrival(oob)
+	if !ok {
+		t.Fatal("no stamp found")
+	}
+	if d := mono - 3e6 - at; d < -5e6 || d > 5e6 {
+		t.Fatalf("arrival %d, want about %d (3 ms before the monotonic now)", at, mono-3e6)
+	}
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"no stamp":  cmsg(unix.SOL_SOCKET, unix.SCM_RIGHTS, []byte{1, 2, 3, 4}),
+		"truncated": cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, timespec(stamp))[:20],
+		"short":     cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, []byte{1, 2, 3}),
+	} {
+		if _, ok := arrival(b); ok {
+			t.Errorf("%s: a stamp was found", name)
+		}
+	}
+}
+
+func FuzzArrival(f *testing.F) {
+	f.Add(cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, timespec(1e18)))
+	f.Add(append(cmsg(unix.SOL_SOCKET, unix.SCM_RIGHTS, []byte{1}), cmsg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, timespec(5))...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		arrival(b) // must not panic or loop
+	})
+}

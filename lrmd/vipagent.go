@@ -1,0 +1,115 @@
+package lrmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tachy-ha/tachy/vip"
+)
+
+// VIPAgentName is the built-in floating IP agent's type: tachy:vip (also
+// ocf:tachy:vip).
+const VIPAgentName = "vip"
+
+const vipMetadata = `<?xml version="1.0"?>
+<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
+<resource-agent name="vip" version="1.0">
+<version>1.1</version>
+<longdesc lang="en">
+A floating IP address (IPv4 or IPv6), built into tachy: added through rtnetlink
+(IPv6 without duplicate address detection), announced with gratuitous ARP or an
+unsolicited neighbour advertisement, and answered for by the XDP ARP responder
+while this node's quorum lease lasts. It takes the parameters of IPaddr2 that
+matter for that (ip, cidr_netmask, nic). With the meta attribute
+requires=quorum, the fast failover path moves it without waiting for fencing.
+</longdesc>
+<shortdesc lang="en">Floating IP address (built in)</shortdesc>
+<parameters>
+<parameter name="ip" unique="1" required="1">
+<longdesc lang="en">The address, IPv4 (10.0.0.10) or IPv6 (fd00::10).</longdesc>
+<shortdesc lang="en">IP address</shortdesc>
+<content type="string"/>
+</parameter>
+<parameter name="cidr_netmask">
+<longdesc lang="en">Prefix length (24, 64) or IPv4 netmask. Default: that of the interface's subnet holding ip.</longdesc>
+<shortdesc lang="en">Prefix length</shortdesc>
+<content type="string"/>
+</parameter>
+<parameter name="nic">
+<longdesc lang="en">Interface to put the address on. Default: the one whose subnet holds ip.</longdesc>
+<shortdesc lang="en">Interface</shortdesc>
+<content type="string"/>
+</parameter>
+</parameters>
+<actions>
+<action name="start" timeout="20s"/>
+<action name="stop" timeout="20s"/>
+<action name="monitor" timeout="20s" interval="10s" depth="0"/>
+<action name="validate-all" timeout="20s"/>
+<action name="meta-data" timeout="5s"/>
+</actions>
+</resource-agent>
+`
+
+// vipProbe is how long a start (on the slow path) asks whether another
+// host answers for an IPv4 address before it takes it.
+const vipProbe = 6 * time.Millisecond
+
+// VIPAgent is the built-in vip agent over m. With a nil m it only gives
+// its meta-data (for tools that check parameters).
+func VIPAgent(m *vip.Manager) Builtin {
+	return BuiltinFunc{Meta: []byte(vipMetadata), Func: func(ctx context.Context, req BuiltinRequest) BuiltinResult {
+		return runVIP(m, req)
+	}}
+}
+
+func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
+	if req.Action == "meta-data" {
+		return BuiltinResult{RC: OK, Output: vipMetadata}
+	}
+	s, err := vip.ParseSpec(req.Params)
+	if err != nil {
+		return BuiltinResult{RC: ErrConfigured, ExitReason: err.Error()}
+	}
+	if m == nil {
+		return BuiltinResult{RC: ErrInstalled, ExitReason: "the vip agent runs inside the tachy daemon only"}
+	}
+	switch req.Action {
+	case "validate-all":
+		return BuiltinResult{RC: OK}
+	case "start":
+		// Nobody else may answer for the address (the fast path's
+		// take-over skips this: Manager.SkipProbe).
+		s.Probe = vipProbe
+		if err := m.Start(s); err != nil {
+			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
+		}
+		return BuiltinResult{RC: OK}
+	case "stop":
+		if err := m.Stop(s); err != nil {
+			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
+		}
+		return BuiltinResult{RC: OK}
+	case "monitor", "status":
+		up, err := m.Running(s)
+		switch {
+		case err != nil:
+			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
+		case up:
+			return BuiltinResult{RC: OK}
+		}
+		return BuiltinResult{RC: NotRunning, ExitReason: fmt.Sprintf("%s is not on this node", s.IP)}
+	}
+	return BuiltinResult{RC: ErrUnimplemented, ExitReason: "the vip agent has no action " + req.Action}
+}
+
+// TachyBuiltins is the registry of tachy's own agents over m (nil: meta-data
+// only).
+func TachyBuiltins(m *vip.Manager) *Registry {
+	r := NewRegistry()
+	if err := r.Register(VIPAgentName, VIPAgent(m)); err != nil {
+		panic(err) // the meta-data above is a constant
+	}
+	return r
+}
