@@ -250,6 +250,19 @@ type fwdConn struct {
 	idle time.Time // since when it waits in the pool
 }
 
+// alive reports whether the DC still holds the connection open: a DC that
+// died or restarted since closed it (the read finds the end of the
+// stream), and a change sent on it would be lost with no way to tell
+// whether it was applied. A live one has nothing to read: the read times
+// out at once, which leaves a TLS connection usable.
+func (fc *fwdConn) alive() bool {
+	fc.SetReadDeadline(time.Now().Add(-time.Second))
+	_, err := fc.r.Peek(1)
+	fc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // takeForwardConn returns a pooled connection to addr that has not been
 // idle too long, or a new one (which starts with forwardMagic).
 func (n *Network) takeForwardConn(ctx context.Context, addr string) (*fwdConn, error) {
@@ -258,7 +271,7 @@ func (n *Network) takeForwardConn(ctx context.Context, addr string) (*fwdConn, e
 		pool := n.fwdPool[addr]
 		fc := pool[len(pool)-1]
 		n.fwdPool[addr] = pool[:len(pool)-1]
-		if time.Since(fc.idle) < forwardClientIdle {
+		if time.Since(fc.idle) < forwardClientIdle && fc.alive() {
 			n.poolMu.Unlock()
 			return fc, nil
 		}

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -470,4 +471,52 @@ func TestFSMStopsOnUnreadableChange(t *testing.T) {
 	}()
 	f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte(`{"v":99,"change":{"op":"set-property"}}`)})
 	t.Fatal("an unreadable change was applied")
+}
+
+// A pooled connection to a DC that has since closed it (it died or
+// restarted) is not used: the change goes over a new connection.
+func TestForwardPoolDropsClosedConnections(t *testing.T) {
+	dir := t.TempDir()
+	if err := InitPKI(dir, "test", []string{"n1", "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	conf1, _ := LoadTLS(dir, "n1")
+	conf2, _ := LoadTLS(dir, "n2")
+	// A DC that answers one change per connection and then goes away.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(c)
+			br.ReadByte() // forwardMagic
+			if _, err := br.ReadBytes('\n'); err == nil {
+				served++
+				fmt.Fprintf(c, `{"version":{"epoch":%d}}`+"\n", served)
+			}
+			c.Close()
+		}
+	}()
+	client, err := ListenTLS("127.0.0.1:0", "", conf2, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch := &cib.Change{Op: cib.OpSetProperty, Name: "x", Value: str("1")}
+	for i := 1; i <= 3; i++ {
+		time.Sleep(50 * time.Millisecond) // the close reaches the client
+		v, err := client.forward(ctx, ln.Addr().String(), ch)
+		if err != nil || v.Epoch != i {
+			t.Fatalf("forward %d after the DC closed the pooled connection: %v %v", i, v, err)
+		}
+	}
 }
