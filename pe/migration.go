@@ -45,7 +45,9 @@ func (ws *workingSet) createMigrations(all []*Resource) {
 		ws.edges = nil
 		for _, e := range all0 {
 			first := ws.actions[e.First]
-			if e.Kind == OrderOptional && first.Task == "stop" && first.rsc != nil && first.rsc.migrateFrom != nil &&
+			// (OrderPerNode is how this package reaches clone
+			// instances, no ordering type of Pacemaker's.)
+			if e.Kind&^OrderPerNode == OrderOptional && first.Task == "stop" && first.rsc != nil && first.rsc.migrateFrom != nil &&
 				first.node == first.rsc.migrationSource {
 				continue
 			}
