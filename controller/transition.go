@@ -118,6 +118,10 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 				}
 				launched[a.ID] = true
 				running++
+				if !a.Pseudo {
+					// As Pacemaker's controller logs "Initiating ...".
+					d.log.Info("initiating action", "transition", id, "action", a.Key(), "node", a.Node)
+				}
 				go func(a *pe.Action) { results <- d.runGraphAction(ctx, id, c, res, a) }(a)
 			}
 		}
