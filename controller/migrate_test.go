@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +119,68 @@ func TestMigrationActionRequests(t *testing.T) {
 	addMigrationAttrs(stop, chs)
 	if chs[0].Operation.MigrateSource != "" {
 		t.Errorf("stop recorded with migrate_source %q", chs[0].Operation.MigrateSource)
+	}
+}
+
+// migAgent is an OCF agent that migrates like ocf:heartbeat:Dummy: its
+// migrate_to stops it here, its migrate_from starts it there.
+const migAgent = `#!/bin/sh
+state="$OCF_RESKEY_state"
+case "$1" in
+start|migrate_from) touch "$state"; exit 0;;
+stop|migrate_to) rm -f "$state"; exit 0;;
+monitor) [ -f "$state" ] && exit 0; exit 7;;
+meta-data) echo '<resource-agent name="Mig"><parameters><parameter name="state"><content type="string"/></parameter></parameters><actions/></resource-agent>'; exit 0;;
+esac
+exit 3
+`
+
+// A migrate_to cancels the resource's recurring monitors on the source
+// first: once the agent has moved the resource away, a monitor still
+// running there would report a failure.
+func TestMigrateToCancelsMonitors(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "resource.d", "test")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Mig"), []byte(migAgent), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var failures []lrmd.Result
+	exec := lrmd.New(lrmd.Config{OCFRoot: root, OnResult: func(r lrmd.Result) {
+		if lrmd.Classify(r.Action, r.Interval, r.RC, r.Status, r.Expected) != lrmd.Expected {
+			mu.Lock()
+			failures = append(failures, r)
+			mu.Unlock()
+		}
+	}})
+	defer exec.Close()
+	d := &Daemon{exec: exec}
+	req := func(action string, interval int64) ActionRequest {
+		return ActionRequest{Resource: "mig", Agent: lrmd.Agent{Class: "ocf", Provider: "test", Type: "Mig"}, Action: action,
+			IntervalMs: interval, TimeoutMs: 5000, Params: map[string]string{"state": filepath.Join(root, "mig.state")},
+			Meta: map[string]string{"migrate_source": "n1", "migrate_target": "n2"}}
+	}
+	for _, r := range []ActionRequest{req("start", 0), req("monitor", 50)} {
+		if res, err := d.runAction(context.Background(), r); err != nil || res.RC != lrmd.OK {
+			t.Fatalf("%s: %+v, %v", r.Action, res, err)
+		}
+	}
+	if len(exec.Active()) != 1 {
+		t.Fatalf("active operations %v, want the monitor", exec.Active())
+	}
+	if res, err := d.runAction(context.Background(), req("migrate_to", 0)); err != nil || res.RC != lrmd.OK {
+		t.Fatalf("migrate_to: %+v, %v", res, err)
+	}
+	if a := exec.Active(); len(a) != 0 {
+		t.Fatalf("operations still active after the migrate_to: %v", a)
+	}
+	time.Sleep(300 * time.Millisecond) // six monitor intervals
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failures) > 0 {
+		t.Fatalf("failures after the migrate_to: %+v", failures)
 	}
 }
