@@ -125,5 +125,10 @@ func TestClusterLiveMigration(t *testing.T) {
 	if mon := opByID(ops, "mig_monitor_2000"); mon == nil || mon.RCCode != 0 {
 		t.Fatalf("no monitor of mig on n3: %+v", mon)
 	}
+	// No monitor saw it gone from n1 during the migration (the
+	// migrate_to cancelled it there).
+	if out := mustCLI(t, l, "n1", "config", "export"); strings.Contains(out, "fail-count-mig") {
+		t.Fatalf("a failure of mig was recorded:\n%s", grepLines(out, "fail-count-mig"))
+	}
 	t.Logf("mig migrated n1 -> n3; DC %s", dc)
 }
