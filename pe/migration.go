@@ -236,7 +236,13 @@ func (ws *workingSet) unpackPartialMigrations() {
 		if tgt == nil || tgt == src || !tgt.Online || tgt.Unclean {
 			continue
 		}
-		if last := lastAction(ws.history(p, tgt)); last != nil {
+		// A migrate_from there (even failed, in the last failure's
+		// entry) since the migrate_to ends it one way or the other.
+		th := ws.history(p, tgt)
+		if slices.ContainsFunc(th, func(o *cib.LRMRscOp) bool { return o.Operation == "migrate_from" && !newerThan(mt, o) }) {
+			continue
+		}
+		if last := lastAction(th); last != nil {
 			probedStopped := last.Operation == "monitor" && last.Interval == 0 && last.RCCode == 7
 			stopped := last.Operation == "stop" && last.RCCode == 0 && last.OpStatus == 0
 			if !(probedStopped || stopped) || newerThan(last, mt) {

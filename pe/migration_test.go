@@ -15,7 +15,8 @@ import (
 
 // migrationCIB: A (allow-migrate, 10s monitor) runs on node1 and is
 // placed on node2; B, stopped, is placed on node1. CONSTRAINTS and
-// HISTORY1 (more of A's history on node1) are filled in by each test.
+// HISTORY1 and HISTORY2 (more of A's history on node1 and node2) are
+// filled in by each test.
 const migrationCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.7" have-quorum="1" execution-date="1700000000">
   <configuration>
     <crm_config><cluster_property_set id="o">
@@ -53,6 +54,7 @@ const migrationCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
       <lrm id="2"><lrm_resources>
         <lrm_resource id="A" class="ocf" provider="heartbeat" type="Dummy">
           <lrm_rsc_op id="A_last_0" operation_key="A_monitor_0" operation="monitor" transition-key="3:1:7:x" transition-magic="0:7;3:1:7:x" call-id="1" rc-code="7" op-status="0" interval="0" op-digest="DIGEST"/>
+          HISTORY2
         </lrm_resource>
         <lrm_resource id="B" class="ocf" provider="heartbeat" type="Dummy">
           <lrm_rsc_op id="B_last_0" operation_key="B_monitor_0" operation="monitor" transition-key="4:1:7:x" transition-magic="0:7;4:1:7:x" call-id="1" rc-code="7" op-status="0" interval="0" op-digest="DIGEST"/>
@@ -62,9 +64,10 @@ const migrationCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-wi
   </status>
 </cib>`
 
-func migrationResult(t *testing.T, constraints, history string) *Result {
+func migrationResult(t *testing.T, constraints, history string, history2 ...string) *Result {
 	t.Helper()
-	x := strings.NewReplacer("CONSTRAINTS", constraints, "HISTORY1", history, "DIGEST", cib.OpDigest(map[string]string{})).Replace(migrationCIB)
+	x := strings.NewReplacer("CONSTRAINTS", constraints, "HISTORY1", history, "HISTORY2", strings.Join(history2, ""),
+		"DIGEST", cib.OpDigest(map[string]string{})).Replace(migrationCIB)
 	c, err := cib.Import(strings.NewReader(x))
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +181,18 @@ func TestPartialMigrationContinues(t *testing.T) {
 	}
 	if r := res.ws.byID["A"]; len(r.RunningOn) != 2 {
 		t.Errorf("A running on %d nodes, want source and target", len(r.RunningOn))
+	}
+}
+
+// A migrate_from that failed on the target, then a stop there: the
+// migration ended (not partial); A runs on node1 alone.
+func TestFailedMigrateFromIsNotPartial(t *testing.T) {
+	res := migrationResult(t, "", `<lrm_rsc_op id="A_migrate_to_0" operation_key="A_migrate_to_0" operation="migrate_to" transition-key="5:2:0:x" transition-magic="0:0;5:2:0:x" call-id="3" rc-code="0" op-status="0" interval="0" migrate_source="node1" migrate_target="node2"/>`,
+		`<lrm_rsc_op id="A_last_failure_0" operation_key="A_migrate_from_0" operation="migrate_from" transition-key="6:2:0:x" transition-magic="0:1;6:2:0:x" call-id="2" rc-code="1" op-status="0" interval="0" migrate_source="node1" migrate_target="node2"/>`+
+			`<lrm_rsc_op id="A_last_0" operation_key="A_stop_0" operation="stop" transition-key="7:2:0:x" transition-magic="0:0;7:2:0:x" call-id="3" rc-code="0" op-status="0" interval="0"/>`)
+	r := res.ws.byID["A"]
+	if r.partialTarget != nil || r.partialSource != nil || len(r.RunningOn) != 1 || r.RunningOn[0].Name != "node1" {
+		t.Fatalf("A running on %v, partial target %v", r.RunningOn, r.partialTarget)
 	}
 }
 
