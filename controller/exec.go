@@ -154,13 +154,15 @@ func (d *Daemon) handleCall(ctx context.Context, from string, line []byte) []byt
 }
 
 // runAction runs one action here. A recurring monitor runs once at once
-// (its result is the action's) and then keeps running; a stop first
-// cancels the resource's recurring operations.
+// (its result is the action's) and then keeps running; a stop or a
+// migrate_to (which takes the resource away from this node) first cancels
+// the resource's recurring operations, as Pacemaker's controller does
+// before any action that changes the resource's state.
 func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, error) {
 	op := lrmd.Op{Resource: a.Resource, Agent: a.Agent, Action: a.Action, Interval: time.Duration(a.IntervalMs) * time.Millisecond,
 		Timeout: time.Duration(a.TimeoutMs) * time.Millisecond, Params: a.Params, Meta: a.Meta, Expected: lrmd.RC(a.Expected),
 		SkipValidation: a.Action != "start"}
-	if a.Action == "stop" {
+	if a.Action == "stop" || a.Action == "migrate_to" {
 		d.exec.CancelResource(a.Resource)
 	}
 	if op.Interval == 0 {

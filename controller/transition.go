@@ -118,6 +118,10 @@ func (d *Daemon) runTransition(ctx context.Context, id int, c *cib.CIB, res *pe.
 				}
 				launched[a.ID] = true
 				running++
+				if !a.Pseudo {
+					// As Pacemaker's controller logs "Initiating ...".
+					d.log.Info("initiating action", "transition", id, "action", a.Key(), "node", a.Node)
+				}
 				go func(a *pe.Action) { results <- d.runGraphAction(ctx, id, c, res, a) }(a)
 			}
 		}
@@ -199,7 +203,9 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe
 	// The result is recorded through whichever node is DC by now: if
 	// this one lost the role while the action ran, the new DC must still
 	// learn what happened (or it would plan as if it had not).
-	for _, ch := range resultChanges(a.Node, r, key) {
+	chs := resultChanges(a.Node, r, key)
+	addMigrationAttrs(a, chs)
+	for _, ch := range chs {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := d.cib.r.Change(sctx, d.cib.net, ch)
 		cancel()
@@ -217,6 +223,23 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe
 		return transitionResult{action: a, err: fmt.Errorf("rc %d (%s), expected %d", int(r.RC), r.ExitReason, req.Expected)}
 	}
 	return transitionResult{action: a, ok: true}
+}
+
+// addMigrationAttrs records a migration's source and target on the
+// history entries of its migrate_to and migrate_from, as Pacemaker's
+// lrm_rsc_op carries them (migrate_source, migrate_target): the scheduler
+// reads a migrate_to without its migrate_from as a partial migration to
+// that target.
+func addMigrationAttrs(a *pe.Action, chs []*cib.Change) {
+	src, tgt := a.Meta["migrate_source"], a.Meta["migrate_target"]
+	if (a.Task != "migrate_to" && a.Task != "migrate_from") || src == "" || tgt == "" {
+		return
+	}
+	for _, ch := range chs {
+		if ch.Op == cib.OpRecordOperation && ch.Operation != nil {
+			ch.Operation.MigrateSource, ch.Operation.MigrateTarget = src, tgt
+		}
+	}
 }
 
 // execOn runs an action on a node: here directly, elsewhere through that

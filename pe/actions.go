@@ -197,13 +197,25 @@ func (ws *workingSet) createActions(r *Resource) {
 	}
 	next := r.AssignedTo
 	multiple := len(r.RunningOn) > 1
+	// A partial migration (migration.go) continues if the resource
+	// still goes to the node it was migrating to; else it is stopped on
+	// both nodes (neither migrating nor multiply active for Pacemaker).
+	partial := r.partialTarget != nil
+	if partial && next == r.partialTarget && isTrue(r.Meta["allow-migrate"]) && r.Managed && !r.Failed &&
+		r.Role == cib.RoleStarted && r.NextRole == cib.RoleStarted {
+		multiple = false
+	} else {
+		r.partialTarget = nil
+	}
 	if cur := r.current(); isTrue(r.Meta["allow-migrate"]) && r.Managed && !r.Failed && !multiple &&
 		cur != nil && next != nil && cur != next && !cur.Unclean && cur.Online &&
 		r.Role == cib.RoleStarted && r.NextRole == cib.RoleStarted {
 		r.Migrating = true
 	}
 	for _, n := range r.RunningOn {
-		if r.expectedNode(n) {
+		if r.expectedNode(n) || (r.partialTarget != nil && n == r.partialTarget) {
+			// A continuing partial migration is not stopped on its
+			// target (stop_resource).
 			continue
 		}
 		need := next != n || r.Failed || multiple || r.NextRole == cib.RoleStopped || r.forceStop[n]
@@ -247,7 +259,7 @@ func (ws *workingSet) createActions(r *Resource) {
 				running = true
 			}
 		}
-		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple)
+		start := ws.newAction(r, "start", next, running && !r.Failed && !multiple && r.partialTarget == nil)
 		start.Pseudo = r.expectedNode(next)
 		if why, changed := r.defChanged[next]; running && changed {
 			// pcmk__check_action_config's force_restart, or
@@ -754,15 +766,20 @@ func (ws *workingSet) blockMigrations() {
 		changed = false
 		for _, e := range ws.edges {
 			first, then := ws.actions[e.First], ws.actions[e.Then]
-			if e.Kind&OrderImpliesThen == 0 || first.Task != "start" || then.Task != "start" {
+			if e.Kind&OrderImpliesThen == 0 || (first.Task != "start" && first.Task != "running") || then.Task != "start" {
 				continue
 			}
 			f, t := first.rsc, then.rsc
 			if f == nil || t == nil || f == t || !t.Migrating || f.Migrating || f.isGroup() || t.isGroup() {
 				continue
 			}
-			fcur := f.current()
-			if fcur == nil || f.AssignedTo == nil || fcur == f.AssignedTo {
+			var fcur *Node
+			if f.isClone() {
+				// A clone moves when one of its instances does.
+				if !f.instanceMoves() {
+					continue
+				}
+			} else if fcur = f.current(); fcur == nil || f.AssignedTo == nil || fcur == f.AssignedTo {
 				continue
 			}
 			t.Migrating = false
@@ -778,6 +795,16 @@ func (ws *workingSet) blockMigrations() {
 			changed = true
 		}
 	}
+}
+
+// instanceMoves: some primitive of clone r leaves its node for another.
+func (r *Resource) instanceMoves() bool {
+	for _, p := range r.primitives() {
+		if cur := p.current(); cur != nil && p.AssignedTo != nil && cur != p.AssignedTo {
+			return true
+		}
+	}
+	return false
 }
 
 // propagate applies the edges' effects on optional and runnable flags until

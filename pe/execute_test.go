@@ -79,7 +79,8 @@ func TestExecuteCorpus(t *testing.T) {
 		total++
 		got := section(res.Execute().String(), "Executing Cluster Transition:")
 		want := section(string(expected), "Executing Cluster Transition:")
-		if slices.Equal(got, want) {
+		ordered := slices.Equal(got, want)
+		if ordered {
 			sameOrder++
 		}
 		slices.Sort(got)
@@ -88,6 +89,9 @@ func TestExecuteCorpus(t *testing.T) {
 			sameSet++
 		} else if os.Getenv("PE_SHOW_EXEC") == ct.name {
 			t.Logf("%s got:\n%s\nwant:\n%s", ct.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if p := os.Getenv("PE_EXEC_LIST"); p != "" && (p == "*" || strings.Contains(ct.name, p)) {
+			t.Logf("%s: same set %v, same order %v", ct.name, slices.Equal(got, want), ordered)
 		}
 	}
 	t.Logf("executed actions: same set %d/%d, same order %d/%d", sameSet, total, sameOrder, total)

@@ -119,6 +119,14 @@ type Resource struct {
 	// Migrating: moving by live migration (migrate_to/migrate_from)
 	// rather than stop and start.
 	Migrating bool
+	// The migration's actions (migration.go): migrateTo is nil for a
+	// partial migration continuing (partialTarget: migrate_to already
+	// done towards that node); migrationSource is the node left.
+	migrateTo, migrateFrom         *Action
+	migrationSource, partialTarget *Node
+	// partialSource: the node a partial migration started from, which
+	// counts as the resource's current node (pe__find_active_on).
+	partialSource *Node
 
 	actions []*Action
 	index   int
@@ -155,6 +163,9 @@ type colocation struct {
 }
 
 func (r *Resource) current() *Node {
+	if r.partialSource != nil {
+		return r.partialSource
+	}
 	if len(r.RunningOn) == 0 {
 		return nil
 	}

@@ -11,7 +11,7 @@ import "github.com/tachy-ha/tachy/cib"
 //   - stop_unexpected: stop it only where it should not be.
 func (ws *workingSet) multipleActive() {
 	for _, p := range ws.allPrimitives() {
-		if len(p.RunningOn) < 2 {
+		if len(p.RunningOn) < 2 || p.partialTarget != nil {
 			continue
 		}
 		switch p.Meta["multiple-active"] {

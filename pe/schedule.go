@@ -115,6 +115,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.linkRemoteNodes()
 	ws.setupContainers()
 	ws.unpackStatus()
+	ws.unpackPartialMigrations()
 	ws.unpromotedRoles()
 	ws.checkOfflineActive()
 	ws.multipleActive()
@@ -166,6 +167,7 @@ func ScheduleWith(c *cib.CIB, now time.Time, o Options) (*Result, error) {
 	ws.unpackOrders()
 	ws.blockMigrations()
 	ws.propagate()
+	ws.createMigrations(all)
 	ws.createNotifications()
 	ws.graphNames()
 

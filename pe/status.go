@@ -1,6 +1,7 @@
 package pe
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -615,7 +616,7 @@ func (r *Result) RevisedStatus(c *cib.CIB) string {
 			}
 		}
 	}
-	for _, task := range []string{"stop", "start", "demote", "promote"} {
+	for _, task := range []string{"stop", "start", "migrate_from", "demote", "promote"} {
 		for _, a := range r.Actions {
 			p := byID[a.Resource]
 			if !done(a) || a.Task != task || p == nil {
@@ -627,8 +628,8 @@ func (r *Result) RevisedStatus(c *cib.CIB) string {
 				if n != nil {
 					remove(ps, n)
 				}
-			case "start":
-				if n != nil && !a.Pseudo {
+			case "start", "migrate_from":
+				if n != nil && !a.Pseudo && !slices.Contains(ps.running, n) {
 					ps.running = append(ps.running, n)
 					ps.failed = false
 					if ps.role == cib.RoleStopped || ps.role == cib.RoleNone {

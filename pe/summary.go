@@ -110,7 +110,7 @@ func (ws *workingSet) logActions(w *summaryWriter, r *Resource) {
 	next := r.AssignedTo
 	var current *Node
 	if len(r.RunningOn) > 0 {
-		current = r.RunningOn[0]
+		current = r.current()
 		if r.Role == cib.RoleStopped || r.Role == cib.RoleUnknown {
 			r.Role = cib.RoleStarted
 		}

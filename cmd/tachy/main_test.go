@@ -51,6 +51,18 @@ func TestCLI(t *testing.T) {
 		// before node1's; the order within a pass is not guarded).
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml"}, true, "Transition Summary:\n  * Start      rsc1    ( node2 )\n\nExecuting Cluster Transition:\n  * Resource action: rsc1            monitor on node1\n  * Resource action: rsc1            monitor on node2\n  * Resource action: rsc1            start on node2\n"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--json"}, true, `"key": "rsc1_start_0"`},
+		// Live migration: A (allow-migrate) moves from node1 to node2.
+		{[]string{"simulate", "-x", "testdata/migrate-a-to-node2.xml"}, true, "  * Resource action: A               migrate_from on node2\n  * Resource action: A               stop on node1\n  * Pseudo action:   A_start_0\n"},
+		{[]string{"simulate", "-x", "testdata/migrate-a-to-node2.xml", "--json"}, true, `"key": "A_migrate_to_0",
+      "resource": "A",
+      "task": "migrate_to",
+      "node": "node1",
+      "runnable": true,
+      "meta": {
+        "migrate_source": "node1",
+        "migrate_target": "node2",
+        "record-pending": "true"
+      }`},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "--node-fail", "node2"}, true, "Performing Requested Modifications:\n  * Failing node node2\n\nTransition Summary:\n  * Start      rsc1    ( node1 )\n"},
 		{[]string{"simulate", "-x", "testdata/two-nodes-prefer-node2.xml", "-F", "node9"}, false, "its cluster nodes are: node1 node2"},
 		{[]string{"simulate", "-x", good}, false, "malformed XML"},

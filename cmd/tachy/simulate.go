@@ -42,6 +42,9 @@ type jsonAction struct {
 	Runnable   bool   `json:"runnable"`
 	Pseudo     bool   `json:"pseudo,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+	// Meta: the action's own meta-attributes (a migration's
+	// migrate_source/migrate_target, a notification's variables).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 type jsonEdge struct {
@@ -104,7 +107,7 @@ func (c *simulateCmd) Run() error {
 	out := simulateJSON{Now: now, Summary: res.Summary(), Actions: []jsonAction{}, Edges: []jsonEdge{}}
 	for _, a := range res.Actions {
 		out.Actions = append(out.Actions, jsonAction{ID: a.ID, Key: a.Key(), Resource: a.Resource, Task: a.Task, Node: a.Node,
-			IntervalMs: a.Interval.Milliseconds(), Optional: a.Optional, Runnable: a.Runnable, Pseudo: a.Pseudo, Reason: a.Reason})
+			IntervalMs: a.Interval.Milliseconds(), Optional: a.Optional, Runnable: a.Runnable, Pseudo: a.Pseudo, Reason: a.Reason, Meta: a.Meta})
 	}
 	for _, e := range res.Edges {
 		out.Edges = append(out.Edges, jsonEdge{First: e.First, Then: e.Then, Kind: int(e.Kind)})
