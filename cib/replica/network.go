@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -251,16 +253,39 @@ type fwdConn struct {
 }
 
 // alive reports whether the DC still holds the connection open: a DC that
-// died or restarted since closed it (the read finds the end of the
-// stream), and a change sent on it would be lost with no way to tell
-// whether it was applied. A live one has nothing to read: the read times
-// out at once, which leaves a TLS connection usable.
+// died or restarted since closed it, and a change sent on it would be lost
+// with no way to tell whether it was applied. It peeks at the socket
+// without blocking: the end of the stream (or anything unexpected) means
+// the connection is not to be used. (A read with a deadline already past
+// would not do: Go fails it before asking the kernel.)
 func (fc *fwdConn) alive() bool {
-	fc.SetReadDeadline(time.Now().Add(-time.Second))
-	_, err := fc.r.Peek(1)
-	fc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	if fc.r.Buffered() > 0 {
+		return false // the DC never sends unasked
+	}
+	nc := fc.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := false
+	raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		// Nothing to read (EAGAIN) is a live, idle connection; 0 bytes
+		// is the end of the stream, and bytes are the DC closing it
+		// (TLS close_notify): its session tickets came before its
+		// first answer, which was read.
+		open = err == unix.EAGAIN && n <= 0
+		return true
+	})
+	return open
 }
 
 // takeForwardConn returns a pooled connection to addr that has not been
