@@ -542,8 +542,19 @@ func TestCancelPending(t *testing.T) {
 	c := newCollector()
 	e := newTestExecutor(t, Config{OCFRoot: testOCFRoot, MaxConcurrent: 1, OnResult: c.add})
 	marker := filepath.Join(t.TempDir(), "pid")
-	if _, err := e.Submit(Op{Resource: "a", Agent: sleeper, Action: "start", Params: map[string]string{"seconds": "0.5"}}); err != nil {
+	running := filepath.Join(t.TempDir(), "a-pid")
+	if _, err := e.Submit(Op{Resource: "a", Agent: sleeper, Action: "start", Params: map[string]string{"seconds": "0.5", "pidfile": running}}); err != nil {
 		t.Fatal(err)
+	}
+	// b must wait behind a for the only slot: a is running before b
+	// is submitted (the executor may start either of two queued ops).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(running); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a did not start")
+		}
 	}
 	if _, err := e.Submit(Op{Resource: "b", Agent: sleeper, Action: "start", Params: map[string]string{"pidfile": marker}}); err != nil {
 		t.Fatal(err)
