@@ -91,8 +91,13 @@ func (q *QMP) confirmGone(ctx context.Context, addr string, quitErr error) error
 			return nil
 		}
 		c.Close()
-		if st, err := q.execute(ctx, addr, "query-status"); err == nil && strings.Contains(string(st), `"status":"shutdown"`) {
-			return nil
+		if st, err := q.execute(ctx, addr, "query-status"); err == nil {
+			var s struct {
+				Status string `json:"status"`
+			}
+			if json.Unmarshal(st, &s) == nil && s.Status == "shutdown" {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("fence_tachy_qmp off: QEMU at %s still answers after quit (%v)", addr, quitErr)

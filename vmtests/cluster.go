@@ -376,5 +376,11 @@ func openTAP(name string) (*os.File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %s: %w", name, errno)
 	}
+	// Non-blocking, so that the runtime polls it and Close ends a read
+	// in progress (else the device stays busy for the next lab).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	return os.NewFile(uintptr(fd), name), nil
 }

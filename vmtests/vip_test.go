@@ -13,7 +13,9 @@ import (
 )
 
 // The VIP scenarios: a floating IP (the built-in vip agent) on ring 0,
-// fencing through the hypervisor. The host pings the VIP every 20 ms; the
+// fencing through the hypervisor, stickiness so that a node coming back
+// does not take the VIP back (any claim of it by a failed holder is then
+// a second owner). The host pings the VIP every 20 ms; the
 // switch records every ARP claim for it (dual ownership: a node claiming
 // the VIP after another has taken it over).
 
@@ -30,7 +32,9 @@ const vipCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><c
 <primitive id="vip" class="ocf" provider="tachy" type="vip"><instance_attributes id="vip-ia">
 <nvpair id="vip-ip" name="ip" value="10.77.0.100"/><nvpair id="vip-nm" name="cidr_netmask" value="24"/><nvpair id="vip-nic" name="nic" value="eth0"/></instance_attributes>
 <operations><op id="vip-mon" name="monitor" interval="1s" timeout="10s"/></operations></primitive>
-</resources><constraints/></configuration><status/></cib>`
+</resources><constraints/>
+<rsc_defaults><meta_attributes id="rd"><nvpair id="rd-stick" name="resource-stickiness" value="100"/></meta_attributes></rsc_defaults>
+</configuration><status/></cib>`
 
 // vipLab boots 3 VMs, configures fencing and the VIP, and returns the lab
 // and the node holding the VIP.
@@ -136,7 +140,7 @@ func noClaimsAfter(t *testing.T, claims []ARPClaim, mac [6]byte, t0 time.Time, w
 	t.Helper()
 	for _, c := range claims {
 		if c.MAC == mac && c.At.After(t0) {
-			t.Fatalf("dual ownership: %s (%x) claimed the VIP at %s, after the takeover at %s",
+			t.Fatalf("dual ownership: %s (%x) claimed the VIP at %s, after it failed at %s",
 				who, mac, c.At.Format(time.TimeOnly+".000"), t0.Format(time.TimeOnly+".000"))
 		}
 	}

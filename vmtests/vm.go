@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -270,10 +271,17 @@ func (v *VM) Status(ctx context.Context) string {
 	if err != nil {
 		return "shutdown"
 	}
-	switch {
-	case strings.Contains(out, `"running":true`):
+	var st struct {
+		Running bool   `json:"running"`
+		Status  string `json:"status"`
+	}
+	if json.Unmarshal([]byte(out), &st) != nil {
 		return "running"
-	case strings.Contains(out, `"status":"paused"`), strings.Contains(out, `"status":"prelaunch"`):
+	}
+	switch {
+	case st.Running:
+		return "running"
+	case st.Status == "paused" || st.Status == "prelaunch":
 		return "paused"
 	}
 	return "running"
