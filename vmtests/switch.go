@@ -41,6 +41,33 @@ type port struct {
 	delay time.Duration
 	wmu   sync.Mutex
 	ln    net.Listener
+	// out is the port's egress queue: a port that does not take frames
+	// (a paused VM stops reading its NIC) loses them when it is full, as
+	// on a real switch, instead of holding up the others.
+	out  chan []byte
+	done chan struct{} // closed when the switch closes
+	once sync.Once
+}
+
+const egressQueue = 1024
+
+// start runs the port's egress writer.
+func (p *port) start() {
+	p.once.Do(func() {
+		p.out, p.done = make(chan []byte, egressQueue), make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-p.done:
+					return
+				case f := <-p.out:
+					p.wmu.Lock()
+					p.send(f) // a VM that went away: the frame is lost, as on a wire
+					p.wmu.Unlock()
+				}
+			}
+		}()
+	})
 }
 
 // NewSwitch makes a switch whose port sockets live in dir.
@@ -60,6 +87,7 @@ func (s *Switch) AddPort(name string) (string, error) {
 		return "", fmt.Errorf("switch %s: port %s: %w", s.Name, name, err)
 	}
 	p := &port{name: name, sw: s, ln: ln, send: func([]byte) error { return nil }, close: func() error { return nil }}
+	p.start()
 	s.mu.Lock()
 	s.ports[name] = p
 	s.mu.Unlock()
@@ -108,6 +136,7 @@ func (p *port) readStream(c net.Conn) {
 // port named name.
 func (s *Switch) AddHostPort(name string, tap *os.File) {
 	p := &port{name: name, sw: s, send: func(frame []byte) error { _, err := tap.Write(frame); return err }, close: tap.Close}
+	p.start()
 	s.mu.Lock()
 	s.ports[name] = p
 	s.mu.Unlock()
@@ -173,9 +202,10 @@ func (s *Switch) forward(in *port, frame []byte) {
 }
 
 func (p *port) write(frame []byte) {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	p.send(frame) // a VM that went away: the frame is lost, as on a wire
+	select {
+	case p.out <- frame:
+	default: // the queue is full: dropped
+	}
 }
 
 func (s *Switch) sameGroup(a, b string) bool {
@@ -247,6 +277,7 @@ func (s *Switch) Close() error {
 		if p.ln != nil {
 			p.ln.Close()
 		}
+		close(p.done)
 		p.wmu.Lock()
 		if err := p.close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, err)
