@@ -39,13 +39,9 @@ type benchVolumeCmd struct {
 func (c *benchVolumeCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bin := c.Binary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		bin = exe
+	bin, err := benchBinary(c.Binary)
+	if err != nil {
+		return err
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("bench volume creates network namespaces: run it as root (inside scripts/isolated.sh on a shared machine)")
@@ -108,13 +104,9 @@ type benchCIBCmd struct {
 func (c *benchCIBCmd) Run(g *globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bin := c.Binary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		bin = exe
+	bin, err := benchBinary(c.Binary)
+	if err != nil {
+		return err
 	}
 	if c.Nodes < 1 || c.Nodes > 16 || c.Updates < 1 || c.Clients < 1 {
 		return fmt.Errorf("use --nodes 1..16, --updates and --clients of at least 1")
@@ -140,13 +132,9 @@ type benchPECmd struct {
 func (c *benchPECmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	bin := c.Binary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		bin = exe
+	bin, err := benchBinary(c.Binary)
+	if err != nil {
+		return err
 	}
 	var sizes [][2]int
 	for _, s := range strings.Split(c.Sizes, ",") {
@@ -188,4 +176,13 @@ func (c *benchDetectCmd) Run(g *globals) error {
 		}
 	}
 	return err
+}
+
+// benchBinary is the tachy binary a benchmark runs: the one given, else
+// this one.
+func benchBinary(given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	return os.Executable()
 }
