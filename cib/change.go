@@ -37,10 +37,12 @@ const (
 	// gone (nothing runs on a fenced node), as Pacemaker's controller
 	// records it. Bumps num_updates.
 	OpNodeFenced ChangeOp = "node-fenced"
-	// OpEraseHistory forgets everything a node's history records: a
-	// daemon that starts knows nothing of what runs on its node, so the
-	// DC probes it (Pacemaker erases a joining node's history too).
-	// Bumps num_updates.
+	// OpEraseHistory forgets what a node's history records: a daemon
+	// that starts knows nothing of what runs on its node, so the DC
+	// probes it (Pacemaker erases a joining node's history too). With
+	// KeepFromCallID, entries of that call id and later stay: they are
+	// the starting daemon's own results, which the DC may have recorded
+	// before the erase arrives. Bumps num_updates.
 	OpEraseHistory ChangeOp = "erase-history"
 	// OpSetNodeAttribute sets (or deletes) a transient node attribute in
 	// the status: fail counts, last-failure, promotion scores. Bumps
@@ -85,6 +87,8 @@ type Change struct {
 	OpIDs      []string       `json:"op_ids,omitempty"`
 	Agent      *AgentSource   `json:"agent,omitempty"` // class/provider/type of a history not yet recorded
 	Fencing    *FencingRecord `json:"fencing,omitempty"`
+	// KeepFromCallID: see OpEraseHistory.
+	KeepFromCallID int `json:"keep_from_call_id,omitempty"`
 	// ExpectEpoch makes a configuration change conditional: it applies
 	// only if the CIB's epoch is still this one, so that a tool that read
 	// the configuration, edited it and writes it back loses no one
@@ -215,6 +219,21 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		if st.LRM != nil {
 			lrm := *st.LRM
 			lrm.Resources = nil
+			if ch.KeepFromCallID > 0 {
+				for _, lr := range st.LRM.Resources {
+					var keep []*LRMRscOp
+					for _, op := range lr.Ops {
+						if op.CallID >= ch.KeepFromCallID {
+							keep = append(keep, op)
+						}
+					}
+					if len(keep) > 0 {
+						r := *lr
+						r.Ops = keep
+						lrm.Resources = append(lrm.Resources, &r)
+					}
+				}
+			}
 			st.LRM = &lrm
 		}
 		next.NumUpdates = c.NumUpdates + 1

@@ -289,3 +289,31 @@ func TestRecordFencing(t *testing.T) {
 		t.Fatalf("after export and import: %+v", got[len(got)-1])
 	}
 }
+
+// A starting daemon's erase keeps the results of its own run (call ids
+// from its first), which the DC may have recorded before the erase arrived.
+func TestEraseHistoryKeepsThisRun(t *testing.T) {
+	c, err := Import(strings.NewReader(`<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes><resources/><constraints/></configuration>
+<status><node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member"><lrm id="1"><lrm_resources>
+<lrm_resource id="old" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="old_last_0" operation_key="old_start_0" operation="start" call-id="5" rc-code="0" op-status="0" interval="0"/></lrm_resource>
+<lrm_resource id="mig" class="ocf" provider="heartbeat" type="Dummy"><lrm_rsc_op id="mig_last_0" operation_key="mig_stop_0" operation="stop" call-id="6" rc-code="0" op-status="0" interval="0"/><lrm_rsc_op id="mig_monitor_2000" operation_key="mig_monitor_2000" operation="monitor" call-id="2000001" rc-code="0" op-status="0" interval="2000"/></lrm_resource>
+</lrm_resources></lrm></node_state></status></cib>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.Apply(&Change{Op: OpEraseHistory, Node: "n1", KeepFromCallID: 2000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lrm := next.Status.NodeStates[0].LRM
+	if len(lrm.Resources) != 1 || lrm.Resources[0].ID != "mig" || len(lrm.Resources[0].Ops) != 1 || lrm.Resources[0].Ops[0].CallID != 2000001 {
+		t.Fatalf("after the erase: %+v", lrm.Resources)
+	}
+	if len(c.Status.NodeStates[0].LRM.Resources) != 2 || len(c.Status.NodeStates[0].LRM.Resources[1].Ops) != 2 {
+		t.Fatal("the erase changed the CIB it was applied to")
+	}
+	all, _ := c.Apply(&Change{Op: OpEraseHistory, Node: "n1"})
+	if len(all.Status.NodeStates[0].LRM.Resources) != 0 {
+		t.Fatal("an erase without KeepFromCallID kept something")
+	}
+}

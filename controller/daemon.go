@@ -50,6 +50,8 @@ type Daemon struct {
 	metrics     *metrics
 	started     time.Time
 	inc         uint64
+	// firstCallID is this run's first operation call id (exec.go).
+	firstCallID int
 
 	mu sync.Mutex
 	q  *quorum.State

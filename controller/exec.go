@@ -70,6 +70,7 @@ func firstCallID(stateDir string) (int, error) {
 
 func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 	first, err := firstCallID(d.cfg.Local.StateDir)
+	d.firstCallID = first
 	if err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}
@@ -519,7 +520,10 @@ func isProbe(r lrmd.Result) bool { return r.Action == "monitor" && r.Interval ==
 func (d *Daemon) forgetOwnHistory() {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpEraseHistory, Node: d.local.Name})
+		// Only what earlier runs of the daemon recorded: results of
+		// this run may already be in the CIB (the DC may have run
+		// actions here before this erase got through).
+		_, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpEraseHistory, Node: d.local.Name, KeepFromCallID: d.firstCallID})
 		cancel()
 		if err == nil {
 			d.log.Info("this node's history is forgotten: the DC probes what runs here")
@@ -528,7 +532,7 @@ func (d *Daemon) forgetOwnHistory() {
 		select {
 		case <-d.stopping:
 			return
-		case <-time.After(time.Second):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
