@@ -532,7 +532,9 @@ func removeStateDir(dir string) error {
 	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		var pe *fs.PathError
-		if !errors.As(err, &pe) || !errors.Is(pe.Err, unix.ENOTEMPTY) {
+		// Not empty, or a mount point (scripts/isolated.sh mounts one
+		// there): it stays.
+		if !errors.As(err, &pe) || !errors.Is(pe.Err, unix.ENOTEMPTY) && !errors.Is(pe.Err, unix.EBUSY) {
 			errs = append(errs, err)
 		}
 	}

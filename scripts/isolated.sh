@@ -4,6 +4,7 @@
 # another lab on the same machine: lab names (tachy-n1, bridges, the
 # nftables table, /run/netns, /run/tachy-lab) are global otherwise.
 #   scripts/isolated.sh go test -p 1 ./lab/...
+# Processes left in the lab's namespaces are killed when the command ends.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "isolated.sh: run as root (it creates namespaces)" >&2; exit 1; }
 [ $# -gt 0 ] || { echo "usage: scripts/isolated.sh COMMAND [ARG...]" >&2; exit 2; }
@@ -13,4 +14,8 @@ exec unshare --mount --net --propagation private -- bash -c '
 	mount -t tmpfs tmpfs /run/tachy-lab
 	mount -t sysfs sysfs /sys  # /sys/class/net must show this namespace
 	ip link set lo up
-	exec "$@"' isolated "$@"
+	# What the command leaves running in its namespaces (a lab left up,
+	# as make demo does) ends with it: nothing could reach it afterwards.
+	cleanup() { for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done; }
+	trap cleanup EXIT
+	"$@"' isolated "$@"
