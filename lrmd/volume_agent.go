@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -160,7 +159,7 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 		}
 	}
 	if s := p["size"]; s != "" {
-		n, err := parseSize(s)
+		n, err := nbdrepl.ParseSize(s)
 		if err != nil {
 			return nil, fmt.Errorf("size %q: %v", s, err)
 		}
@@ -212,29 +211,6 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 		}
 	}
 	return vp, nil
-}
-
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, errors.New("empty size")
-	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	}
-	if mult != 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("not a positive size")
-	}
-	return n * mult, nil
 }
 
 // Run implements Builtin.

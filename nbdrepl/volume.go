@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -772,3 +774,28 @@ func (g *gatedBackend) WriteZeroes(off, length int64, mayTrim bool) error {
 
 func (g *gatedBackend) Size() int64 { return g.r.Size() }
 func (g *gatedBackend) Caps() Caps  { return g.r.Caps() }
+
+// ParseSize reads a volume size: bytes, or a number with K, M or G
+// (binary units), e.g. "256M".
+func ParseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty size")
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult != 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("not a positive size")
+	}
+	return n * mult, nil
+}

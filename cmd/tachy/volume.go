@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/tachy-ha/tachy/controller"
 	"github.com/tachy-ha/tachy/nbdrepl"
@@ -45,7 +43,7 @@ func (c *volumeCreateCmd) Run() error {
 		if c.Size == "" {
 			return fmt.Errorf("%s does not exist: give --size to create it", c.Backing)
 		}
-		n, err := parseSize(c.Size)
+		n, err := nbdrepl.ParseSize(c.Size)
 		if err != nil {
 			return fmt.Errorf("--size %q: %v", c.Size, err)
 		}
@@ -74,29 +72,6 @@ func (c *volumeCreateCmd) Run() error {
 	fmt.Printf("volume %s: %d bytes on %s, metadata in %s\n", c.Name, be.Size(), c.Backing, meta)
 	fmt.Printf("do the same on every node, then run it as a promotable clone:\n  tachy resource create %s ocf:tachy:volume volume=%s backing=%s peers=NODE=HOST:PORT,... secret_file=FILE nbd=:10809 --promotable\n", c.Name, c.Name, c.Backing)
 	return nil
-}
-
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, errors.New("empty size")
-	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	}
-	if mult != 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("not a positive size")
-	}
-	return n * mult, nil
 }
 
 type volumeStatusCmd struct {

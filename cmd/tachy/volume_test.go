@@ -33,11 +33,11 @@ func TestVolumeCreate(t *testing.T) {
 		t.Fatalf("creating twice: %v", err)
 	}
 	for _, bad := range []string{"", "0", "x", "-1M"} {
-		if _, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) accepted", bad)
+		if _, err := nbdrepl.ParseSize(bad); err == nil {
+			t.Errorf("nbdrepl.ParseSize(%q) accepted", bad)
 		}
 	}
-	if n, err := parseSize("3G"); err != nil || n != 3<<30 {
-		t.Errorf("parseSize(3G) = %d, %v", n, err)
+	if n, err := nbdrepl.ParseSize("3G"); err != nil || n != 3<<30 {
+		t.Errorf("nbdrepl.ParseSize(3G) = %d, %v", n, err)
 	}
 }
