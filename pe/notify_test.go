@@ -1,7 +1,6 @@
 package pe
 
 import (
-	"bytes"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -201,28 +200,10 @@ func TestNotifyMetaAgainstCrmSimulate(t *testing.T) {
 	dir := t.TempDir()
 	compared, strict, actions := 0, 0, 0
 	for _, ct := range tests {
-		path := filepath.Join(conformanceDir, "xml", ct.name+".xml")
-		data, err := os.ReadFile(path)
-		if err != nil || !bytes.Contains(data, []byte(`name="notify" value="true"`)) {
+		path, res, sameSet, ok := corpusExecution(ct.name, `name="notify" value="true"`)
+		if !ok {
 			continue
 		}
-		expected, err := os.ReadFile(filepath.Join(conformanceDir, "summary", ct.name+".summary"))
-		if err != nil {
-			continue
-		}
-		c, err := cib.Import(bytes.NewReader(data))
-		if err != nil {
-			continue
-		}
-		res, _, err := Simulation(c)
-		if err != nil {
-			continue
-		}
-		got := section(res.Execute().String(), "Executing Cluster Transition:")
-		want := section(string(expected), "Executing Cluster Transition:")
-		slices.Sort(got)
-		slices.Sort(want)
-		sameSet := slices.Equal(got, want)
 		graph := filepath.Join(dir, ct.name+".graph")
 		if out, err := exec.Command(bin, "-x", path, "-S", "-G", graph).CombinedOutput(); err != nil {
 			t.Fatalf("%s: crm_simulate: %v\n%s", ct.name, err, out)
