@@ -320,8 +320,10 @@ func TestCancelRunningOperation(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
+		// The shell creates the file before it writes the pid: wait
+		// for the pid itself.
 		for i := 0; i < 200; i++ {
-			if _, err := os.Stat(pidfile); err == nil {
+			if b, err := os.ReadFile(pidfile); err == nil && strings.HasSuffix(string(b), "\n") {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -337,6 +339,9 @@ func TestCancelRunningOperation(t *testing.T) {
 	}
 	b, _ := os.ReadFile(pidfile)
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		t.Fatalf("the agent's child wrote no pid (%q)", b)
+	}
 	waitGone(t, pid)
 }
 
