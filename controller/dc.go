@@ -234,6 +234,15 @@ func (d *Daemon) statusChanges(c *cib.CIB) []*cib.Change {
 				want.Expected = "member"
 			}
 		}
+		if up[n.ID] && st != nil && st.InCCM == "false" && st.LRM != nil && len(st.LRM.Resources) > 0 {
+			// A node recorded gone is back: what its history says ran
+			// there is stale (its daemon restarted, or fencing cleared
+			// it), and the node's own erase may come after the first
+			// plan. The DC forgets it before it plans, as Pacemaker's
+			// controller does for a joining node; probes then say what
+			// runs there.
+			out = append(out, &cib.Change{Op: cib.OpEraseHistory, Node: n.Name})
+		}
 		if st == nil || st.InCCM != want.InCCM || st.Crmd != want.Crmd || st.Join != want.Join || st.Expected != want.Expected {
 			m := want
 			out = append(out, &cib.Change{Op: cib.OpNodeMembership, Node: n.Name, Membership: &m})
