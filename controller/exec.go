@@ -82,9 +82,10 @@ func newExecutor(d *Daemon) (*lrmd.Executor, error) {
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}
-	// The built-in agents: vip (lrmd.TachyBuiltins) and volume.
+	// The built-in agents: vip, filesystem, process (lrmd.TachyBuiltins)
+	// and volume.
 	d.volumes = newVolumeAgent(d)
-	builtins := lrmd.TachyBuiltins(d.vips)
+	builtins := lrmd.TachyBuiltins(d.vips, run)
 	if err := builtins.Register("volume", d.volumes); err != nil {
 		return nil, fmt.Errorf("lrmd: %w", err)
 	}

@@ -104,12 +104,15 @@ func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
 	return BuiltinResult{RC: ErrUnimplemented, ExitReason: "the vip agent has no action " + req.Action}
 }
 
-// TachyBuiltins is the registry of tachy's own agents over m (nil: meta-data
-// only).
-func TachyBuiltins(m *vip.Manager) *Registry {
+// TachyBuiltins is the registry of tachy's own agents that need no cluster
+// state: vip over m, filesystem, and process with its pid files in runDir
+// (nil and "": meta-data only). The daemon adds volume.
+func TachyBuiltins(m *vip.Manager, runDir string) *Registry {
 	r := NewRegistry()
-	if err := r.Register(VIPAgentName, VIPAgent(m)); err != nil {
-		panic(err) // the meta-data above is a constant
+	for name, a := range map[string]Builtin{VIPAgentName: VIPAgent(m), FilesystemAgentName: FilesystemAgent(), ProcessAgentName: ProcessAgent(runDir)} {
+		if err := r.Register(name, a); err != nil {
+			panic(err) // the meta-data are constants
+		}
 	}
 	return r
 }

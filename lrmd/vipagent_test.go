@@ -8,7 +8,7 @@ import (
 )
 
 func TestVIPAgentMetadataAndErrors(t *testing.T) {
-	reg := TachyBuiltins(nil)
+	reg := TachyBuiltins(nil, "")
 	e := New(Config{RscTmp: t.TempDir(), Builtins: reg})
 	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

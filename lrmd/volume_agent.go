@@ -37,6 +37,7 @@ secondary, 10 on a volume that has never held data, and none otherwise.</longdes
 <parameter name="meta"><longdesc lang="en">Metadata file (generations, bitmaps, activity log). Default: the backing path with ".meta" appended.</longdesc><shortdesc lang="en">metadata file</shortdesc><content type="string"/></parameter>
 <parameter name="peers" required="1"><longdesc lang="en">Every replica's node and replication address, this node's included: node=host:port,node=host:port,...</longdesc><shortdesc lang="en">replicas</shortdesc><content type="string"/></parameter>
 <parameter name="nbd" required="1"><longdesc lang="en">Address the primary serves NBD on (host:port; an empty host means every address).</longdesc><shortdesc lang="en">NBD address</shortdesc><content type="string" default=":10809"/></parameter>
+<parameter name="device"><longdesc lang="en">Kernel NBD device (/dev/nbdX) the primary attaches to its own export, for local file systems (the nbd kernel module must be loaded). Demotion is refused while the device is mounted.</longdesc><shortdesc lang="en">local NBD device</shortdesc><content type="string"/></parameter>
 <parameter name="protocol"><longdesc lang="en">Replication protocol: A (written locally and sent), B (received by the peers) or C (on the peers' disks).</longdesc><shortdesc lang="en">protocol</shortdesc><content type="string" default="C"/></parameter>
 <parameter name="secret_file" required="1"><longdesc lang="en">File holding the replication secret shared by the nodes (at least 16 bytes).</longdesc><shortdesc lang="en">secret file</shortdesc><content type="string"/></parameter>
 <parameter name="on_no_quorum"><longdesc lang="en">What the primary does with I/O without quorum: suspend-io or io-error.</longdesc><shortdesc lang="en">on-no-quorum</shortdesc><content type="string" default="suspend-io"/></parameter>
@@ -190,6 +191,12 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 	vp.cfg.NBDListen = p["nbd"]
 	if vp.cfg.NBDListen == "" {
 		vp.cfg.NBDListen = ":10809"
+	}
+	if d := p["device"]; d != "" {
+		if !strings.HasPrefix(d, "/dev/nbd") {
+			return nil, fmt.Errorf("device %q: use a kernel NBD device, /dev/nbd0 to /dev/nbd15", d)
+		}
+		vp.cfg.Device = d
 	}
 	switch strings.ToUpper(p["protocol"]) {
 	case "A":
@@ -363,6 +370,9 @@ func (a *VolumeAgent) monitor(ctx context.Context, rsc string) BuiltinResult {
 		out += fmt.Sprintf(" %s=%s", p.Name, p.State)
 	}
 	if st.Role == nbdrepl.RolePrimary {
+		if err := v.DeviceErr(); err != nil {
+			return BuiltinResult{RC: FailedPromoted, Output: out, ExitReason: err.Error()}
+		}
 		return BuiltinResult{RC: RunningPromoted, Output: out}
 	}
 	return BuiltinResult{RC: OK, Output: out}

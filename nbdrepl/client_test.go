@@ -134,31 +134,12 @@ func readOptReply(t testing.TB, br *bufio.Reader) optReply {
 func connect(t testing.TB, addr, name string) *testClient {
 	t.Helper()
 	c := dial(t, addr)
-	tc := &testClient{t: t, c: c, br: bufio.NewReader(c), reads: map[uint64]uint32{}}
-	handshake(t, c, tc.br, flagCFixedNewstyle|flagCNoZeroes)
-	sendOption(t, c, optGo, appendInfoRequest(nil, infoRequest{Name: name, Infos: []uint16{infoBlockSize}}))
-	for {
-		r := readOptReply(t, tc.br)
-		switch r.typ {
-		case repInfo:
-			switch binary.BigEndian.Uint16(r.data) {
-			case infoExport:
-				tc.size = binary.BigEndian.Uint64(r.data[2:])
-				tc.flags = binary.BigEndian.Uint16(r.data[10:])
-			case infoBlockSize:
-				for i := range 3 {
-					tc.block[i] = binary.BigEndian.Uint32(r.data[2+4*i:])
-				}
-			}
-		case repAck:
-			if tc.flags == 0 {
-				t.Fatal("NBD_OPT_GO acknowledged without NBD_INFO_EXPORT")
-			}
-			return tc
-		default:
-			t.Fatalf("NBD_OPT_GO: reply type 0x%x %q", r.typ, r.data)
-		}
+	info, err := Negotiate(c, name)
+	if err != nil {
+		t.Fatalf("Negotiate: %v", err)
 	}
+	return &testClient{t: t, c: c, br: bufio.NewReader(c), reads: map[uint64]uint32{},
+		size: info.Size, flags: info.Flags, block: [3]uint32{info.MinBlock, info.PrefBlock, info.MaxBlock}}
 }
 
 // send writes a request (with payload for writes) without waiting.

@@ -131,7 +131,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // ServeConn runs one client connection to completion and closes it.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
-	log := s.log().With("remote", c.RemoteAddr().String())
+	log := s.log().With("remote", remoteName(c))
 	defer c.Close()
 	if err := s.validate(); err != nil {
 		log.Error("nbd: bad configuration", "err", err)
@@ -161,6 +161,15 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	log = log.With("export", exp.Name)
 	log.Debug("nbd: transmission", "flags", fmt.Sprintf("0x%x", s.transmissionFlags(exp)))
 	newConn(s, exp, c, br, log).run(ctx)
+}
+
+// remoteName names a connection's peer for the log (a socket pair has no
+// address).
+func remoteName(c net.Conn) string {
+	if a := c.RemoteAddr(); a != nil && a.String() != "" {
+		return a.String()
+	}
+	return "local"
 }
 
 var errAborted = errors.New("nbd: client sent NBD_OPT_ABORT")

@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Role is a volume's role on this node.
@@ -88,7 +91,11 @@ type VolumeConfig struct {
 	Listener net.Listener
 	Peers    []VolumePeer
 	// NBDListen is where the primary serves its NBD export ("" none).
-	NBDListen  string
+	NBDListen string
+	// Device, if set (/dev/nbdX), is where the primary attaches the
+	// kernel's NBD client to its own export, as /dev/drbdX is on a DRBD
+	// primary: local file systems use the volume through it.
+	Device     string
 	SplitBrain SplitBrainPolicy
 	OnNoQuorum OnNoQuorum
 	// Timeout is the replication timeout (ReplConfig.Timeout).
@@ -118,6 +125,7 @@ type Volume struct {
 	sec      *Secondary
 	repl     *Replicated
 	nbdAddr  net.Addr
+	kdev     *KernelDevice   // the attached Device while primary
 	upToDate bool            // seeds a new Secondary's InSync (was primary, or in sync)
 	manual   map[string]bool // peers disconnected by the operator
 	hold     map[string]bool // peers refused for split brain: not redialled until Connect
@@ -346,16 +354,21 @@ func (v *Volume) Promote(force bool) error {
 	v.qmu.Lock()
 	v.gateShut = false
 	v.qmu.Unlock()
+	srv := &Server{Exports: []Export{{Name: v.cfg.Name, Description: "tachy volume " + v.cfg.Name, Backend: &gatedBackend{v: v, r: r}}}, Logger: v.cfg.Logger}
+	undo := func() {
+		v.shutGate()
+		v.stopRole()
+		r.Close()
+		v.repl, v.nbdAddr = nil, nil
+		v.startSecondary()
+	}
 	if v.cfg.NBDListen != "" {
 		ln, err := net.Listen("tcp", v.cfg.NBDListen)
 		if err != nil {
-			r.Close()
-			v.repl = nil
-			v.startSecondary()
+			undo()
 			return fmt.Errorf("volume %s: NBD listener %s: %w (still secondary)", v.cfg.Name, v.cfg.NBDListen, err)
 		}
 		v.nbdAddr = ln.Addr()
-		srv := &Server{Exports: []Export{{Name: v.cfg.Name, Description: "tachy volume " + v.cfg.Name, Backend: &gatedBackend{v: v, r: r}}}, Logger: v.cfg.Logger}
 		v.roleWG.Add(1)
 		go func(ctx context.Context) {
 			defer v.roleWG.Done()
@@ -364,12 +377,93 @@ func (v *Volume) Promote(force bool) error {
 			}
 		}(v.roleCtx)
 	}
+	if v.cfg.Device != "" {
+		kd, err := v.attachLocal(srv)
+		if err != nil {
+			undo()
+			return fmt.Errorf("volume %s: attaching %s: %w (still secondary)", v.cfg.Name, v.cfg.Device, err)
+		}
+		v.kdev = kd
+	}
 	for _, p := range v.cfg.Peers {
 		v.roleWG.Add(1)
 		go v.connectLoop(v.roleCtx, r, p)
 	}
-	v.log.Info("volume: promoted to primary", "protocol", v.cfg.Protocol.String(), "nbd", addrString(v.nbdAddr))
+	v.log.Info("volume: promoted to primary", "protocol", v.cfg.Protocol.String(), "nbd", addrString(v.nbdAddr), "device", v.cfg.Device)
 	return nil
+}
+
+// attachLocal attaches the kernel's NBD client on Device to the primary's
+// export over a socket pair, served by srv for as long as the role lasts.
+func (v *Volume) attachLocal(srv *Server) (*KernelDevice, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "nbd-local")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			if i == 1 {
+				conns[0].Close()
+			} else {
+				unix.Close(fds[1])
+			}
+			return nil, err
+		}
+	}
+	v.roleWG.Add(1)
+	go func(ctx context.Context) {
+		defer v.roleWG.Done()
+		srv.ServeConn(ctx, conns[1])
+	}(v.roleCtx)
+	kd, err := AttachKernel(v.cfg.Device, conns[0], v.cfg.Name)
+	conns[0].Close() // the kernel holds its own reference
+	if err != nil {
+		conns[1].Close()
+		return nil, err
+	}
+	v.log.Info("volume: attached the kernel NBD client", "device", v.cfg.Device, "bytes", kd.Info.Size)
+	return kd, nil
+}
+
+// detachLocal detaches the primary's Device, refusing while something
+// (a mounted file system) holds it: it would see I/O errors, as DRBD
+// refuses to demote a device held open.
+func (v *Volume) detachLocal() error {
+	if v.kdev == nil {
+		return nil
+	}
+	if v.kdev.Busy() {
+		return fmt.Errorf("volume %s: %s is in use (mounted?): stop what uses it (the file system resource) first", v.cfg.Name, v.cfg.Device)
+	}
+	if err := v.kdev.Detach(); err != nil {
+		return fmt.Errorf("volume %s: %w", v.cfg.Name, err)
+	}
+	v.log.Info("volume: detached the kernel NBD client", "device", v.cfg.Device)
+	v.kdev = nil
+	return nil
+}
+
+// DeviceErr is why the primary's attached Device stopped working, or nil
+// while it works (or when there is none).
+func (v *Volume) DeviceErr() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.kdev == nil {
+		return nil
+	}
+	select {
+	case <-v.kdev.Done():
+		if err := v.kdev.Err(); err != nil {
+			return fmt.Errorf("%s stopped: %w", v.cfg.Device, err)
+		}
+		return fmt.Errorf("%s was disconnected", v.cfg.Device)
+	default:
+		return nil
+	}
 }
 
 func addrString(a net.Addr) string {
@@ -387,6 +481,9 @@ func (v *Volume) Demote() error {
 	defer v.mu.Unlock()
 	if v.role != RolePrimary {
 		return nil
+	}
+	if err := v.detachLocal(); err != nil {
+		return err
 	}
 	v.shutGate()
 	v.stopRole()
@@ -408,6 +505,10 @@ func (v *Volume) Stop() error {
 	v.mu.Lock()
 	var err error
 	if v.role == RolePrimary {
+		if err := v.detachLocal(); err != nil {
+			v.mu.Unlock()
+			return err
+		}
 		v.shutGate()
 		v.stopRole()
 		err = v.repl.Close()

@@ -325,7 +325,7 @@ func TestVolumeReplicasConverge(t *testing.T) {
 		if name == "n3" {
 			mem.Hook = func(op string, off, n int64) error {
 				if op == "write" && slow.Load() {
-					time.Sleep(time.Millisecond)
+					time.Sleep(5 * time.Millisecond) // a backlog even on a busy machine
 				}
 				return nil
 			}

@@ -235,7 +235,9 @@ func (l *Lab) Run(ctx context.Context, node, command string) (string, error) {
 			close(done)
 			return true
 		}
-		if strings.HasPrefix(line, "time=") || strings.HasPrefix(line, "[") {
+		// The daemon's log, the kernel's and the lab writer's (a
+		// resource whose output is the console) are not the command's.
+		if strings.HasPrefix(line, "time=") || strings.HasPrefix(line, "[") || strings.Contains(line, "writer: ") {
 			return false
 		}
 		out = append(out, line)

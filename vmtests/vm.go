@@ -161,6 +161,35 @@ func (v *VM) wait(ctx context.Context, w *waiter, s string) (string, error) {
 	}
 }
 
+// ConsoleLine is a console line and when the harness read it.
+type ConsoleLine struct {
+	At   time.Time
+	Text string
+}
+
+// Tap records, from now on and across boots, every console line that
+// contains s, with the time it was read; lines returns them so far.
+func (v *VM) Tap(s string) (lines func() []ConsoleLine) {
+	var mu sync.Mutex
+	var got []ConsoleLine
+	w := &waiter{match: func(l string) bool {
+		if strings.Contains(l, s) {
+			mu.Lock()
+			got = append(got, ConsoleLine{time.Now(), l})
+			mu.Unlock()
+		}
+		return false // never done: it stays
+	}, ch: make(chan string)}
+	v.mu.Lock()
+	v.waiters = append(v.waiters, w)
+	v.mu.Unlock()
+	return func() []ConsoleLine {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]ConsoleLine(nil), got...)
+	}
+}
+
 // Seen reports whether a console line so far contains s.
 func (v *VM) Seen(s string) bool {
 	v.mu.Lock()

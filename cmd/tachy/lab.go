@@ -12,6 +12,7 @@ import (
 
 	"github.com/tachy-ha/tachy/bench"
 	"github.com/tachy-ha/tachy/controller"
+	"github.com/tachy-ha/tachy/internal/ackwriter"
 	"github.com/tachy-ha/tachy/lab"
 )
 
@@ -26,6 +27,8 @@ type labCmd struct {
 	Partition labPartCmd   `cmd:"" help:"Partition the nodes into groups, e.g. n1,n2/n3."`
 	Heal      labHealCmd   `cmd:"" help:"Remove the partition."`
 	Exec      labExecCmd   `cmd:"" help:"Run a command in a node's namespace (node 'client' is tachy-client)."`
+	Writer    labWriterCmd `cmd:"" help:"Durability probe: append checksummed records to a file, fsync each, print 'writer: acked N' after each fsync (run on a volume's file system)."`
+	Writes    labWritesCmd `cmd:"" help:"Check a probe file written by 'lab writer': the last record of its valid prefix."`
 }
 
 type labUpCmd struct {
@@ -214,6 +217,42 @@ func (labHealCmd) Run(g *globals) error {
 		return err
 	}
 	return l.Heal()
+}
+
+type labWriterCmd struct {
+	File     string        `arg:"" help:"The log file (created if missing; a torn tail is cut off first)."`
+	Interval time.Duration `help:"Time between records." default:"20ms"`
+}
+
+func (c *labWriterCmd) Run(g *globals) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if c.Interval <= 0 {
+		return fmt.Errorf("--interval %v: use a positive duration such as 20ms", c.Interval)
+	}
+	return ackwriter.Run(ctx, c.File, c.Interval, os.Stdout)
+}
+
+type labWritesCmd struct {
+	File string `arg:"" help:"The log file."`
+	JSON bool   `help:"Print JSON."`
+}
+
+func (c *labWritesCmd) Run(g *globals) error {
+	f, err := os.Open(c.File)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := ackwriter.Scan(f)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printJSON(res)
+	}
+	fmt.Printf("writes: last %d, valid %d bytes, torn tail %d bytes\n", res.Last, res.Valid, res.TailBytes)
+	return nil
 }
 
 type labExecCmd struct {

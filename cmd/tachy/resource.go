@@ -140,7 +140,7 @@ func (c *resourceCreateCmd) Run(g *globals) error {
 
 // agentMetadata parses AGENT and fetches its meta-data on this node.
 func agentMetadata(spec string) (lrmd.Agent, *lrmd.Metadata, error) {
-	builtins := lrmd.TachyBuiltins(nil)
+	builtins := lrmd.TachyBuiltins(nil, "")
 	if _, ok := builtins.Lookup(spec); ok && !strings.Contains(spec, ":") {
 		spec = lrmd.ClassTachy + ":" + spec // a built-in agent by its bare name: vip
 	}
