@@ -40,7 +40,28 @@ func newVolumeAgent(d *Daemon) *lrmd.VolumeAgent {
 			defer d.mu.Unlock()
 			return d.qs.Quorate
 		},
+		PeerGone: func(node string) bool { return d.nodeGone(node) },
 	})
+}
+
+// nodeGone says whether a configured node is not in this node's
+// membership now (false for names that are not cluster nodes).
+func (d *Daemon) nodeGone(name string) bool {
+	if d.hb == nil || name == d.local.Name {
+		return false
+	}
+	for _, n := range d.cfg.Nodes {
+		if n.Name != name {
+			continue
+		}
+		for _, id := range d.hb.Up() {
+			if id == n.ID {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // VolumeRequest is an operator's request to this node's volumes (tachy

@@ -67,7 +67,10 @@ type VolumeAgentOptions struct {
 	// Quorate, if set, says whether this node has quorum now; volumes
 	// started later begin with it. SetQuorum passes changes on.
 	Quorate func() bool
-	Logger  *slog.Logger
+	// PeerGone, if set, says whether a node has left the cluster
+	// (nbdrepl.VolumeConfig.PeerGone).
+	PeerGone func(node string) bool
+	Logger   *slog.Logger
 }
 
 // VolumeAgent runs the node's replicas of every volume resource.
@@ -305,7 +308,7 @@ func (a *VolumeAgent) start(ctx context.Context, rsc string, vp *volumeParams) B
 		be.Close()
 		return BuiltinResult{RC: ErrGeneric, ExitReason: "metadata: " + err.Error()}
 	}
-	vp.cfg.Backend, vp.cfg.Meta, vp.cfg.Logger = be, meta, a.o.Logger
+	vp.cfg.Backend, vp.cfg.Meta, vp.cfg.Logger, vp.cfg.PeerGone = be, meta, a.o.Logger, a.o.PeerGone
 	v, err := nbdrepl.NewVolume(vp.cfg)
 	if err != nil {
 		meta.Close()

@@ -264,7 +264,11 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 	}
 	if res.Decision == FullSyncTarget {
 		size, gran := s.Backend.Size(), pm.Granularity
-		per := int64(maxWriteChunk / digestSize)
+		// Digests of at most 4 MiB of data per frame, each sent at
+		// once: the primary waits for every frame with its timeout, and
+		// a slow disk or CPU (a TCG VM hashes a few MB/s) must not
+		// make the whole volume's digests one late frame.
+		per := max(1, min(int64(maxWriteChunk/digestSize), (4<<20)/gran))
 		for first := int64(0); first*gran < size; first += per {
 			d, err := digests(nil, s.Backend, first*gran, per*gran, gran)
 			if err != nil {
@@ -274,9 +278,9 @@ func (s *Secondary) negotiate(nc net.Conn, fr *frameReader, fw *frameWriter, log
 			if err := fw.write(Frame{Type: FrameCsums, Offset: uint64(first), Data: d}); err != nil {
 				return pm, res, err
 			}
-		}
-		if err := fw.Flush(); err != nil {
-			return pm, res, err
+			if err := fw.Flush(); err != nil {
+				return pm, res, err
+			}
 		}
 	}
 	// The handshake ends with the primary's generation: adopted at once

@@ -95,7 +95,12 @@ type VolumeConfig struct {
 	// Device, if set (/dev/nbdX), is where the primary attaches the
 	// kernel's NBD client to its own export, as /dev/drbdX is on a DRBD
 	// primary: local file systems use the volume through it.
-	Device     string
+	Device string
+	// PeerGone, if set, says whether a node has left the cluster (lost,
+	// as this node's membership sees it). A promotion the cluster asks
+	// for drops a connected primary on such a node: its TCP connection
+	// outlives a power cut or a reset for the whole replication timeout.
+	PeerGone   func(node string) bool
 	SplitBrain SplitBrainPolicy
 	OnNoQuorum OnNoQuorum
 	// Timeout is the replication timeout (ReplConfig.Timeout).
@@ -327,7 +332,11 @@ func (v *Volume) Promote(force bool) error {
 		return v.refuse("its data is Consistent but not known to be UpToDate (this node has not been in sync with a primary since it started); connect it to the primary first, or use --force only if you know no other node has newer data")
 	}
 	if p := v.sec.Primary(); p != "" {
-		return v.refuse("%s is primary and connected to it; demote %s first (two primaries would split the data)", p, p)
+		if v.cfg.PeerGone == nil || !v.cfg.PeerGone(p) {
+			return v.refuse("%s is primary and connected to it; demote %s first (two primaries would split the data)", p, p)
+		}
+		// stopRole below ends the connection.
+		v.log.Warn("volume: the connected primary's node has left the cluster; dropping its connection to promote", "primary", p)
 	}
 	if why := v.sec.SplitBrainReason(); why != "" {
 		return v.refuse("the last primary was refused: %s; resolve the split brain first (pick the victim, or reconnect with a discard policy)", why)

@@ -380,3 +380,25 @@ func TestVolumeReplicasConverge(t *testing.T) {
 		t.Fatalf("verify: %+v %v", res, err)
 	}
 }
+
+// A primary whose node has left the cluster (power cut, reset: its TCP
+// connection lingers until the replication timeout) does not block the
+// promotion the cluster asks for once membership says it is gone; while
+// it is a member, it does.
+func TestVolumePromoteOverGonePrimary(t *testing.T) {
+	v1, v2, _, _ := volPair(t, 1<<20)
+	if err := v1.Promote(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "n2 sees n1 as its primary", func() bool { return v2.Status().Primary == "n1" })
+	var gone atomic.Bool
+	v2.cfg.PeerGone = func(node string) bool { return node == "n1" && gone.Load() }
+	mustRefuse(t, v2.Promote(false), "n1 is primary and connected")
+	gone.Store(true)
+	if err := v2.Promote(false); err != nil {
+		t.Fatalf("promotion after n1 left: %v", err)
+	}
+	if st := v2.Status(); st.Role != RolePrimary || st.Primary != "" {
+		t.Fatalf("n2 after promotion: %+v", st)
+	}
+}
