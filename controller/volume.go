@@ -41,8 +41,40 @@ func newVolumeAgent(d *Daemon) *lrmd.VolumeAgent {
 			return d.qs.Quorate
 		},
 		PeerGone: func(node string) bool { return d.nodeGone(node) },
+		HadPrimary: func(rsc, volume string) (bool, bool) {
+			if d.cib == nil {
+				return false, false
+			}
+			c, _ := d.cib.r.Current()
+			// A copy that lacks the resource has not caught up: it
+			// could lack the record too.
+			if c.FindPrimitive(rsc) == nil {
+				return false, false
+			}
+			for _, set := range c.Configuration.CRMConfig {
+				for _, p := range set.Pairs {
+					if p.Name == volumeHadPrimaryOption(volume) && p.Value == "true" {
+						return true, true
+					}
+				}
+			}
+			return false, true
+		},
+		SetHadPrimary: func(ctx context.Context, volume string) error {
+			if d.cib == nil {
+				return errors.New("the CIB is not running yet")
+			}
+			v := "true"
+			_, err := d.cib.r.Change(ctx, d.cib.net, &cib.Change{Op: cib.OpSetProperty, Name: volumeHadPrimaryOption(volume), Value: &v})
+			return err
+		},
 	})
 }
+
+// volumeHadPrimaryOption is the cluster option that records that a volume
+// has had a primary: from then on a replica with new storage is not
+// promoted by score (see lrmd.VolumeAgentOptions.HadPrimary).
+func volumeHadPrimaryOption(volume string) string { return "tachy-volume-" + volume + "-had-primary" }
 
 // nodeGone says whether a configured node is not in this node's
 // membership now (false for names that are not cluster nodes).

@@ -67,6 +67,16 @@ type VolumeAgentOptions struct {
 	// Quorate, if set, says whether this node has quorum now; volumes
 	// started later begin with it. SetQuorum passes changes on.
 	Quorate func() bool
+	// HadPrimary, if set, reports whether the cluster recorded that the
+	// volume (by id) has had a primary; known is false while this node's
+	// copy of the cluster state cannot tell (it has not caught up with the
+	// resource, rsc). SetHadPrimary records it. With them, a replica whose
+	// storage is new (fresh metadata, as after a disk replacement) is
+	// promoted only for a volume that never had a primary: otherwise it
+	// would win over replicas that hold the data but are not known
+	// UpToDate, and the data would be lost.
+	HadPrimary    func(rsc, volume string) (had, known bool)
+	SetHadPrimary func(ctx context.Context, volume string) error
 	// PeerGone, if set, says whether a node has left the cluster
 	// (nbdrepl.VolumeConfig.PeerGone).
 	PeerGone func(node string) bool
@@ -80,6 +90,7 @@ type VolumeAgent struct {
 	mu     sync.Mutex
 	vols   map[string]*runningVolume // by resource instance
 	scores map[string]int            // last promotion score set, by clone
+	warned map[string]bool
 }
 
 type runningVolume struct {
@@ -388,16 +399,57 @@ func (a *VolumeAgent) monitor(ctx context.Context, rsc string) BuiltinResult {
 func (a *VolumeAgent) score(ctx context.Context, rsc string, v *nbdrepl.Volume) {
 	st := v.Status()
 	s := -1
+	base, _, _ := strings.Cut(rsc, ":")
 	switch {
 	case st.SplitBrain != "":
 	case st.Role == nbdrepl.RolePrimary:
 		s = 10000
+		a.markHadPrimary(ctx, base, st.Name)
 	case st.Disk == "UpToDate":
 		s = 1000
 	case st.Disk == "Consistent" && st.Generation == fmt.Sprintf("%016x", nbdrepl.GenJustCreated):
-		s = 10
+		if a.o.HadPrimary == nil {
+			s = 10
+			break
+		}
+		had, known := a.o.HadPrimary(base, st.Name)
+		switch {
+		case known && !had:
+			s = 10
+		case known && had:
+			a.warnOnce(rsc+"/new", "volume agent: this replica's storage is new but the volume has had a primary: it is not promoted before it has synced from one (if no node holds the data any more: tachy volume promote --force)", "resource", base, "volume", st.Name)
+		}
 	}
 	a.setScore(ctx, rsc, s)
+}
+
+// markHadPrimary records once that the volume has had a primary.
+func (a *VolumeAgent) markHadPrimary(ctx context.Context, rsc, volume string) {
+	if a.o.HadPrimary == nil || a.o.SetHadPrimary == nil {
+		return
+	}
+	if had, known := a.o.HadPrimary(rsc, volume); had || !known {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.o.SetHadPrimary(sctx, volume); err != nil {
+		a.o.Logger.Warn("volume agent: recording that the volume has had a primary (retried)", "volume", volume, "err", err)
+	}
+}
+
+// warnOnce logs a warning the first time key is seen.
+func (a *VolumeAgent) warnOnce(key, msg string, args ...any) {
+	a.mu.Lock()
+	seen := a.warned[key]
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	a.warned[key] = true
+	a.mu.Unlock()
+	if !seen {
+		a.o.Logger.Warn(msg, args...)
+	}
 }
 
 func (a *VolumeAgent) setScore(ctx context.Context, rsc string, s int) {

@@ -144,3 +144,69 @@ func TestVolumeAgent(t *testing.T) {
 		t.Fatalf("promoting a restarted secondary: %+v", r)
 	}
 }
+
+// A replica with new storage is promotable (score 10) only while the
+// cluster has no record that the volume had a primary; a primary records
+// it.
+func TestVolumeAgentNewStorageAfterPrimary(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	var mu sync.Mutex
+	var score int
+	had, known := false, false
+	marked := 0
+	a := NewVolumeAgent(VolumeAgentOptions{Node: "n1",
+		SetPromotion: func(ctx context.Context, rsc string, s int) error { mu.Lock(); score = s; mu.Unlock(); return nil },
+		HadPrimary: func(rsc, volume string) (bool, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if rsc != "vol" || volume != "data" {
+				t.Errorf("HadPrimary(%q, %q)", rsc, volume)
+			}
+			return had, known
+		},
+		SetHadPrimary: func(ctx context.Context, volume string) error { mu.Lock(); had, marked = true, marked+1; mu.Unlock(); return nil },
+	})
+	p := map[string]string{"volume": "data", "backing": filepath.Join(dir, "data.img"), "size": "1M",
+		"peers": "n1=" + freeAddr(t), "nbd": "127.0.0.1:0", "secret_file": secret}
+	run := func(action string) BuiltinResult {
+		return a.Run(context.Background(), BuiltinRequest{Resource: "vol:0", Action: action, Params: p})
+	}
+	get := func() int { mu.Lock(); defer mu.Unlock(); return score }
+	if r := run("start"); r.RC != OK {
+		t.Fatal(r)
+	}
+	defer run("stop")
+	if s := get(); s != -1 {
+		t.Fatalf("new storage while the cluster state is not known: score %d, want none", s)
+	}
+	mu.Lock()
+	known = true
+	mu.Unlock()
+	run("monitor")
+	if s := get(); s != 10 {
+		t.Fatalf("new storage of a volume that never had a primary: score %d, want 10", s)
+	}
+	if r := run("promote"); r.RC != OK {
+		t.Fatal(r)
+	}
+	run("monitor")
+	mu.Lock()
+	if !had || marked != 1 {
+		t.Fatalf("the primary did not record the volume's first primary (had %v, %d records)", had, marked)
+	}
+	mu.Unlock()
+	// The storage is replaced: new metadata, the cluster remembers.
+	run("demote")
+	run("stop")
+	os.Remove(filepath.Join(dir, "data.img"))
+	os.Remove(filepath.Join(dir, "data.img.meta"))
+	if r := run("start"); r.RC != OK {
+		t.Fatal(r)
+	}
+	run("monitor")
+	if s := get(); s != -1 {
+		t.Fatalf("new storage of a volume that had a primary: score %d, want none", s)
+	}
+}
