@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,7 +234,17 @@ func AttachKernel(device string, conn net.Conn, export string) (*KernelDevice, e
 	k := &KernelDevice{Path: device, Info: info, dev: dev, sock: sock, done: make(chan struct{})}
 	go func() {
 		// NBD_DO_IT runs the kernel client until it is disconnected or
-		// its socket fails; it holds this thread all that time.
+		// its socket fails; it holds this thread all that time. A signal
+		// delivered to the thread (Go's threads take any process signal,
+		// SIGCHLD included) makes the kernel shut the connection down:
+		// every signal is blocked on it. The thread is never unlocked,
+		// so it ends with this goroutine, mask and all.
+		runtime.LockOSThread()
+		var all unix.Sigset_t
+		for i := range all.Val {
+			all.Val[i] = ^uint64(0)
+		}
+		unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil)
 		k.doErr = ioctlArg(fd, ioctl.NEGOTIATION_IOCTL_DO_IT, 0)
 		ioctlArg(fd, nbdClearSock, 0)
 		close(k.done)

@@ -435,6 +435,15 @@ func (v *Volume) attachLocal(srv *Server) (*KernelDevice, error) {
 		return nil, err
 	}
 	v.log.Info("volume: attached the kernel NBD client", "device", v.cfg.Device, "bytes", kd.Info.Size)
+	go func(ctx context.Context) {
+		select {
+		case <-kd.Done():
+			if ctx.Err() == nil {
+				v.log.Error("volume: the kernel NBD client stopped while primary: the device fails its I/O", "device", v.cfg.Device, "err", kd.Err())
+			}
+		case <-ctx.Done():
+		}
+	}(v.roleCtx)
 	return kd, nil
 }
 
