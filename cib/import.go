@@ -53,13 +53,19 @@ type importer struct {
 // el wraps a node while it is converted, tracking which attributes the
 // model interprets so that the others go to Extra.
 type el struct {
-	n    *node
-	id   string
-	used map[string]bool
+	n  *node
+	id string
+	// used marks the attributes read, by index in n.attrs (extra returns
+	// the others); beyond 64 attributes, in usedMore.
+	used     uint64
+	usedMore []bool
 }
 
 func (im *importer) open(n *node) *el {
-	e := &el{n: n, used: map[string]bool{}}
+	e := &el{n: n}
+	if len(n.attrs) > 64 {
+		e.usedMore = make([]bool, len(n.attrs))
+	}
 	e.id, _ = n.attr("id")
 	return e
 }
@@ -69,8 +75,31 @@ func (e *el) errf(format string, args ...any) error {
 }
 
 func (e *el) opt(name string) (string, bool) {
-	e.used[name] = true
-	return e.n.attr(name)
+	v, ok := "", false
+	for i, a := range e.n.attrs {
+		if a.Name == name {
+			e.markUsed(i)
+			if !ok {
+				v, ok = a.Value, true
+			}
+		}
+	}
+	return v, ok
+}
+
+func (e *el) markUsed(i int) {
+	if e.usedMore != nil {
+		e.usedMore[i] = true
+	} else {
+		e.used |= 1 << i
+	}
+}
+
+func (e *el) isUsed(i int) bool {
+	if e.usedMore != nil {
+		return e.usedMore[i]
+	}
+	return e.used&(1<<i) != 0
 }
 
 func (e *el) str(name string) string {
@@ -88,8 +117,8 @@ func (e *el) req(name string) (string, error) {
 
 func (e *el) extra() map[string]string {
 	var m map[string]string
-	for _, a := range e.n.attrs {
-		if !e.used[a.Name] {
+	for i, a := range e.n.attrs {
+		if !e.isUsed(i) {
 			if m == nil {
 				m = map[string]string{}
 			}

@@ -72,6 +72,15 @@ func parseTree(r io.Reader) (*node, error) {
 	if len(data) > MaxInputBytes {
 		return nil, fmt.Errorf("CIB is larger than %d bytes", MaxInputBytes)
 	}
+	if root, ok := parsePlain(data); ok {
+		return root, nil
+	}
+	return parseTreeXML(data)
+}
+
+// parseTreeXML is parseTree with encoding/xml: for what parsePlain does not
+// read, and for the errors.
+func parseTreeXML(data []byte) (*node, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	var stack []*node

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -183,12 +184,9 @@ var (
 // guid encodes a GUID string as GPT stores it: the first three fields
 // little-endian.
 func guid(s string) [16]byte {
-	var g [16]byte
-	h := strings.ReplaceAll(s, "-", "")
-	var raw [16]byte
-	for i := range raw {
-		fmt.Sscanf(h[2*i:2*i+2], "%02x", &raw[i])
-	}
+	var g, raw [16]byte
+	// A constant in this package: the format is known good.
+	_, _ = hex.Decode(raw[:], []byte(strings.ReplaceAll(s, "-", "")))
 	copy(g[:], raw[:])
 	g[0], g[1], g[2], g[3] = raw[3], raw[2], raw[1], raw[0]
 	g[4], g[5] = raw[5], raw[4]

@@ -166,14 +166,17 @@ func (b *FileBackend) fallocate(mode uint32, off, length int64, unsupported *boo
 	return err
 }
 
-var zeroBuf = make([]byte, 1<<20)
+// zeroBuf is made on first use: every tachy command links this package,
+// and a megabyte at start-up is a cost for all of them.
+var zeroBuf = sync.OnceValue(func() []byte { return make([]byte, 1<<20) })
 
 func writeZeroes(w interface {
 	WriteAt([]byte, int64) (int, error)
 }, off, length int64) error {
 	for length > 0 {
-		n := min(length, int64(len(zeroBuf)))
-		if _, err := w.WriteAt(zeroBuf[:n], off); err != nil {
+		zero := zeroBuf()
+		n := min(length, int64(len(zero)))
+		if _, err := w.WriteAt(zero[:n], off); err != nil {
 			return err
 		}
 		off += n

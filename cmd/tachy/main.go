@@ -90,6 +90,16 @@ func main() {
 	}
 	var g globals
 	args := os.Args[1:]
+	// tachy simulate's usual command lines skip kong (simulate_args.go).
+	if c, ok := quickSimulate(args); ok {
+		g.LogLevel, g.LogFormat = "info", "text"
+		setupLogging(g)
+		if err := c.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "tachy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	parser, err := newParser(&g, args)
 	if err != nil {
 		panic(err) // a malformed command definition: a bug, caught by the tests

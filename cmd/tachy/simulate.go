@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -87,22 +89,24 @@ func (c *simulateCmd) Run() error {
 	if !c.JSON {
 		// As crm_simulate -S: the cluster status, the requested
 		// modifications, the transition summary, the simulated
-		// execution, the revised status.
-		fmt.Print(before.ClusterStatus(current))
-		fmt.Println()
+		// execution, the revised status; written at once.
+		var b strings.Builder
+		b.WriteString(before.ClusterStatus(current))
+		b.WriteString("\n")
 		if len(c.NodeFail) > 0 {
-			fmt.Println("Performing Requested Modifications:")
+			b.WriteString("Performing Requested Modifications:\n")
 			for _, n := range c.NodeFail {
-				fmt.Println("  * Failing node " + n)
+				b.WriteString("  * Failing node " + n + "\n")
 			}
-			fmt.Println()
+			b.WriteString("\n")
 		}
-		fmt.Print(res.String())
-		fmt.Println()
-		fmt.Print(res.Execute().String())
-		fmt.Println()
-		fmt.Print(res.RevisedStatus(doc))
-		return nil
+		b.WriteString(res.String())
+		b.WriteString("\n")
+		b.WriteString(res.Execute().String())
+		b.WriteString("\n")
+		b.WriteString(res.RevisedStatus(doc))
+		_, err := io.WriteString(os.Stdout, b.String())
+		return err
 	}
 	out := simulateJSON{Now: now, Summary: res.Summary(), Actions: []jsonAction{}, Edges: []jsonEdge{}}
 	for _, a := range res.Actions {
