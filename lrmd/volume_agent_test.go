@@ -166,7 +166,12 @@ func TestVolumeAgentNewStorageAfterPrimary(t *testing.T) {
 			}
 			return had, known
 		},
-		SetHadPrimary: func(ctx context.Context, volume string) error { mu.Lock(); had, marked = true, marked+1; mu.Unlock(); return nil },
+		SetHadPrimary: func(ctx context.Context, volume string) error {
+			mu.Lock()
+			had, marked = true, marked+1
+			mu.Unlock()
+			return nil
+		},
 	})
 	p := map[string]string{"volume": "data", "backing": filepath.Join(dir, "data.img"), "size": "1M",
 		"peers": "n1=" + freeAddr(t), "nbd": "127.0.0.1:0", "secret_file": secret}
