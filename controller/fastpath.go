@@ -94,25 +94,70 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// once. δ is half an interval: frames between the nodes of a LAN take
 	// microseconds.
 	iv := d.cfg.Heartbeat.Interval
-	go d.prepareTakeovers(ctx)
-	return fastpath.Start(ctx, fastpath.RunnerConfig{
+	// The view frames start off: prepareTakeovers turns them on while the
+	// CIB has a floating IP (fastPathNeeded).
+	r, err := fastpath.Start(ctx, fastpath.RunnerConfig{
 		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
-		OnLeaseEnded: d.onLeaseEnded, Log: d.log,
+		OnLeaseEnded: d.onLeaseEnded, Log: d.log, Off: true,
 	})
+	if err != nil {
+		return nil, err
+	}
+	go d.prepareTakeovers(ctx, r)
+	return r, nil
 }
 
-// prepareTakeovers keeps ready, ahead of any loss, the take-overs the
-// CIB's plans give this node (vip.Manager.Prepare): a take-over is then an
-// address, a map update and a frame.
-func (d *Daemon) prepareTakeovers(ctx context.Context) {
+// fastPathNeeded reports whether the quorum lease must run: a floating IP
+// (the vip agent's) is configured, or still active on some node (one
+// deleted from the configuration and not yet stopped). Leases and take-over
+// guards need the view frames; a cluster without floating IPs does not. A
+// VIP's first start waits for its node's lease (vip.Manager.WaitLease)
+// while the frames begin, which they do when the configuration that
+// creates it reaches each node, before any plan for it exists.
+func fastPathNeeded(c *cib.CIB) bool {
+	if c == nil {
+		return false
+	}
+	if len(vipPrimitives(c)) > 0 {
+		return true
+	}
+	for _, st := range c.Status.NodeStates {
+		if st.LRM == nil {
+			continue
+		}
+		for _, lr := range st.LRM.Resources {
+			if lr.Type == lrmd.VIPAgentName && (lr.Class == lrmd.ClassTachy || lr.Class == "ocf" && lr.Provider == "tachy") &&
+				len(activeFromHistory(c, lr.ID)) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prepareTakeovers turns the view frames on or off (fastPathNeeded) and
+// keeps ready, ahead of any loss, the take-overs the CIB's plans give this
+// node (vip.Manager.Prepare): a take-over is then an address, a map update
+// and a frame.
+func (d *Daemon) prepareTakeovers(ctx context.Context, r *fastpath.Runner) {
 	watch, stop := d.cib.r.Watch()
 	defer stop()
 	last := ""
+	lastNeeded := false
 	for {
 		c, _ := d.cib.r.Current()
+		if needed := fastPathNeeded(c); needed != lastNeeded {
+			r.SetActive(needed)
+			if needed {
+				d.log.Info("fast path: view frames on (a floating IP is configured)")
+			} else {
+				d.log.Info("fast path: view frames off (no floating IP)")
+			}
+			lastNeeded = needed
+		}
 		var specs []vip.Spec
 		var key strings.Builder
 		if c != nil {
