@@ -53,7 +53,11 @@ const (
 	// are not lost (attrd's value++). INFINITY stays INFINITY.
 	OpIncrementNodeAttribute ChangeOp = "increment-node-attribute"
 	// OpRecordOperation records an operation result in the node's history,
-	// replacing the entry with the same id. Bumps num_updates.
+	// replacing the entry with the same id, unless that entry has a higher
+	// call id: a node's call ids grow, across its daemon's runs too
+	// (state_dir/callid), so that one is the newer result, and this one
+	// arrived late (a record retried while there was no DC). Then nothing
+	// changes. Bumps num_updates.
 	OpRecordOperation ChangeOp = "record-operation"
 	// OpDeleteHistory forgets a resource's history on a node (all of it,
 	// or the entries named in OpIDs): resource cleanup, cancelled
@@ -69,6 +73,10 @@ const (
 	// of their own may be set this way (StatusSections: the fast path's
 	// contingency plans). Kept verbatim, a section survives snapshots.
 	OpSetStatusSection ChangeOp = "set-status-section"
+	// OpBatch applies the changes in Batch in order, as one change: all
+	// of them or none, so that no reader (the DC planning) sees a state
+	// between them. Batches do not nest.
+	OpBatch ChangeOp = "batch"
 )
 
 // Change is one update to the CIB as the DC, the CLI or lrmd submit it and
@@ -89,6 +97,8 @@ type Change struct {
 	Fencing    *FencingRecord `json:"fencing,omitempty"`
 	// KeepFromCallID: see OpEraseHistory.
 	KeepFromCallID int `json:"keep_from_call_id,omitempty"`
+	// Batch: see OpBatch.
+	Batch []*Change `json:"batch,omitempty"`
 	// ExpectEpoch makes a configuration change conditional: it applies
 	// only if the CIB's epoch is still this one, so that a tool that read
 	// the configuration, edited it and writes it back loses no one
@@ -289,6 +299,9 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 		}
 		op := *ch.Operation
 		if i := slices.IndexFunc(lr.Ops, func(o *LRMRscOp) bool { return o.ID == op.ID }); i >= 0 {
+			if old := lr.Ops[i]; old.CallID > 0 && op.CallID > 0 && old.CallID > op.CallID {
+				return c, nil // a late result: the entry holds a newer one
+			}
 			lr.Ops[i] = &op
 		} else {
 			lr.Ops = append(lr.Ops, &op)
@@ -353,6 +366,22 @@ func (c *CIB) Apply(ch *Change) (*CIB, error) {
 			lrm.Resources = nil
 		}
 		next.NumUpdates = c.NumUpdates + 1
+	case OpBatch:
+		if len(ch.Batch) == 0 {
+			return nil, fmt.Errorf("cib: an empty batch")
+		}
+		cur := c
+		for _, b := range ch.Batch {
+			if b == nil || b.Op == OpBatch {
+				return nil, fmt.Errorf("cib: a batch holds changes, not batches")
+			}
+			n, err := cur.Apply(b)
+			if err != nil {
+				return nil, err
+			}
+			cur = n
+		}
+		return cur, nil
 	default:
 		return nil, fmt.Errorf("cib: unknown change %q", ch.Op)
 	}

@@ -317,3 +317,62 @@ func TestEraseHistoryKeepsThisRun(t *testing.T) {
 		t.Fatal("an erase without KeepFromCallID kept something")
 	}
 }
+
+// A result that arrives late (retried while there was no DC) does not
+// replace a newer one: the higher call id stands.
+func TestRecordOperationKeepsTheNewerResult(t *testing.T) {
+	c, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(c *CIB, task string, call int) *CIB {
+		return mustApply(t, c, &Change{Op: OpRecordOperation, Node: "n1", Resource: "web",
+			Agent:     &AgentSource{Class: "ocf", Provider: "heartbeat", Type: "Dummy"},
+			Operation: &LRMRscOp{ID: "web_last_0", OperationKey: "web_" + task + "_0", Operation: task, CallID: call}})
+	}
+	last := func(c *CIB) *LRMRscOp { return c.Status.NodeStates[0].LRM.Resources[0].Ops[0] }
+	c = rec(c, "start", 1000003)
+	c = rec(c, "stop", 1000007)
+	late, err := c.Apply(&Change{Op: OpRecordOperation, Node: "n1", Resource: "web",
+		Operation: &LRMRscOp{ID: "web_last_0", OperationKey: "web_start_0", Operation: "start", CallID: 1000003}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late != c || last(late).Operation != "stop" {
+		t.Fatalf("a late start (call 1000003) replaced the stop (call 1000007): %+v", last(late))
+	}
+	// The next run's results (a higher block of call ids) replace it.
+	c = rec(c, "monitor", 2000001)
+	if last(c).Operation != "monitor" {
+		t.Fatalf("the next run's probe did not replace the stop: %+v", last(c))
+	}
+}
+
+// A batch applies all of its changes, or none.
+func TestBatch(t *testing.T) {
+	c, err := Import(strings.NewReader(changeBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := &AgentSource{Class: "ocf", Provider: "heartbeat", Type: "Dummy"}
+	stop := &Change{Op: OpRecordOperation, Node: "n1", Resource: "web", Agent: agent,
+		Operation: &LRMRscOp{ID: "web_last_0", OperationKey: "web_stop_0", Operation: "stop", CallID: 8}}
+	start := &Change{Op: OpRecordOperation, Node: "n2", Resource: "web", Agent: agent,
+		Operation: &LRMRscOp{ID: "web_last_0", OperationKey: "web_start_0", Operation: "start", CallID: 4}}
+	next := mustApply(t, c, &Change{Op: OpBatch, Batch: []*Change{stop, start}})
+	if len(next.Status.NodeStates) != 2 || next.NumUpdates != c.NumUpdates+2 {
+		t.Fatalf("after the batch: %d node states, num_updates %d", len(next.Status.NodeStates), next.NumUpdates)
+	}
+	for _, bad := range []*Change{
+		{Op: OpBatch},
+		{Op: OpBatch, Batch: []*Change{stop, {Op: OpRecordOperation, Node: "n2"}}},
+		{Op: OpBatch, Batch: []*Change{{Op: OpBatch, Batch: []*Change{stop}}}},
+	} {
+		if _, err := c.Apply(bad); err == nil {
+			t.Errorf("batch %+v applied", bad)
+		}
+	}
+	if len(c.Status.NodeStates) != 1 {
+		t.Fatal("a failed batch changed the CIB")
+	}
+}

@@ -94,25 +94,70 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// once. δ is half an interval: frames between the nodes of a LAN take
 	// microseconds.
 	iv := d.cfg.Heartbeat.Interval
-	go d.prepareTakeovers(ctx)
-	return fastpath.Start(ctx, fastpath.RunnerConfig{
+	// The view frames start off: prepareTakeovers turns them on while the
+	// CIB has a floating IP (fastPathNeeded).
+	r, err := fastpath.Start(ctx, fastpath.RunnerConfig{
 		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
-		OnLeaseEnded: d.onLeaseEnded, Log: d.log,
+		OnLeaseEnded: d.onLeaseEnded, Log: d.log, Off: true,
 	})
+	if err != nil {
+		return nil, err
+	}
+	go d.prepareTakeovers(ctx, r)
+	return r, nil
 }
 
-// prepareTakeovers keeps ready, ahead of any loss, the take-overs the
-// CIB's plans give this node (vip.Manager.Prepare): a take-over is then an
-// address, a map update and a frame.
-func (d *Daemon) prepareTakeovers(ctx context.Context) {
+// fastPathNeeded reports whether the quorum lease must run: a floating IP
+// (the vip agent's) is configured, or still active on some node (one
+// deleted from the configuration and not yet stopped). Leases and take-over
+// guards need the view frames; a cluster without floating IPs does not. A
+// VIP's first start waits for its node's lease (vip.Manager.WaitLease)
+// while the frames begin, which they do when the configuration that
+// creates it reaches each node, before any plan for it exists.
+func fastPathNeeded(c *cib.CIB) bool {
+	if c == nil {
+		return false
+	}
+	if len(vipPrimitives(c)) > 0 {
+		return true
+	}
+	for _, st := range c.Status.NodeStates {
+		if st.LRM == nil {
+			continue
+		}
+		for _, lr := range st.LRM.Resources {
+			if lr.Type == lrmd.VIPAgentName && (lr.Class == lrmd.ClassTachy || lr.Class == "ocf" && lr.Provider == "tachy") &&
+				len(activeFromHistory(c, lr.ID)) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prepareTakeovers turns the view frames on or off (fastPathNeeded) and
+// keeps ready, ahead of any loss, the take-overs the CIB's plans give this
+// node (vip.Manager.Prepare): a take-over is then an address, a map update
+// and a frame.
+func (d *Daemon) prepareTakeovers(ctx context.Context, r *fastpath.Runner) {
 	watch, stop := d.cib.r.Watch()
 	defer stop()
 	last := ""
+	lastNeeded := false
 	for {
 		c, _ := d.cib.r.Current()
+		if needed := fastPathNeeded(c); needed != lastNeeded {
+			r.SetActive(needed)
+			if needed {
+				d.log.Info("fast path: view frames on (a floating IP is configured)")
+			} else {
+				d.log.Info("fast path: view frames off (no floating IP)")
+			}
+			lastNeeded = needed
+		}
 		var specs []vip.Spec
 		var key strings.Builder
 		if c != nil {
@@ -171,7 +216,7 @@ func (d *Daemon) onLeaseEnded(released []string) {
 			d.log.Warn("fast path: cannot record the release", "resource", p.ID, "err", err)
 			continue
 		}
-		d.recordFast(r)
+		d.recordFast(r, nil)
 	}
 }
 
@@ -405,7 +450,17 @@ func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 			d.log.Warn("fast path: not taking over; the slow path will", "lost", lost, "err", err)
 			return
 		}
+		// The CIB again, as it is now: while the guard ran, the lost node
+		// may have recorded the VIP stopped (its lease ended, and it runs)
+		// and the DC started it elsewhere.
+		if now, _ := d.cib.r.Current(); now != nil {
+			c = now
+		}
 		for _, t := range mine {
+			if on := activeFromHistory(c, t.Resource); len(on) != 1 || on[0] != lost {
+				d.log.Info("fast path: the CIB changed during the guard, not taking over", "resource", t.Resource, "lost", lost, "active_on", on)
+				continue
+			}
 			p := c.FindPrimitive(t.Resource)
 			if p == nil {
 				continue
@@ -435,9 +490,12 @@ func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 				"start_took", time.Since(began), "since_evidence", time.Duration(heartbeat.MonotonicNow()-evidence), "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
 			if r.RC == lrmd.OK {
-				d.recordFast(r, lost)
+				// The release is judged on the CIB the take-over was
+				// decided on: its call id follows the start found there,
+				// so it does not replace anything newer.
+				d.recordFast(r, releasedChange(c, lost, r, d.local.Name))
 			} else {
-				d.recordFast(r)
+				d.recordFast(r, nil)
 			}
 		}
 	}()
@@ -445,21 +503,24 @@ func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 
 // recordFast records a result in the CIB, retrying until it lands (the DC
 // may be the node that was lost: a new one is being elected). For a
-// take-over (from non-empty), it first records the resource stopped on the
-// node it was taken from: the lease logic has established that that node
-// no longer answers for it, and a DC that does not know the node is lost
-// yet would otherwise find the resource active on two nodes and stop it
-// everywhere.
-func (d *Daemon) recordFast(r lrmd.Result, from ...string) {
+// take-over (release not nil), the same change (a batch) records the
+// resource stopped on the node it was taken from: the lease logic has
+// established that that node no longer answers for it. Recorded apart, a
+// DC planning between the two would see it stopped everywhere and start it
+// again (on the lost node, if it does not know it lost yet), or, the other
+// way round, active on two nodes, and stop it everywhere. A record that
+// lands late (after a newer result of the same operation, say the stop when
+// the lease ended) does not replace it: the CIB keeps the higher call id.
+func (d *Daemon) recordFast(r lrmd.Result, release *cib.Change) {
 	go func() {
-		var chs []*cib.Change
-		if len(from) > 0 && from[0] != "" {
-			c, _ := d.cib.r.Current()
-			chs = append(chs, releasedChange(c, from[0], r, d.local.Name))
+		chs := resultChanges(d.local.Name, r, "")
+		if release != nil {
+			chs[0] = &cib.Change{Op: cib.OpBatch, Batch: []*cib.Change{release, chs[0]}}
 		}
-		chs = append(chs, resultChanges(d.local.Name, r, "")...)
+		began, tries := time.Now(), 0
 		for i := 0; i < len(chs); {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			tries++
 			_, err := d.cib.r.Change(ctx, d.cib.net, chs[i])
 			cancel()
 			if err == nil {
@@ -471,6 +532,9 @@ func (d *Daemon) recordFast(r lrmd.Result, from ...string) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+		}
+		if tries > len(chs) {
+			d.log.Info("fast path: result recorded after retries", "resource", r.Resource, "action", r.Action, "call", r.CallID, "took", time.Since(began))
 		}
 	}()
 }

@@ -167,3 +167,43 @@ func TestReleasedChange(t *testing.T) {
 		}
 	}
 }
+
+// The view frames run while a vip resource is configured, or still active
+// after its definition was deleted; not in a cluster without one.
+func TestFastPathNeeded(t *testing.T) {
+	x := strings.NewReplacer("%STONITH%", "false", "%META%", "").Replace(fastCIB)
+	c, err := cib.Import(strings.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fastPathNeeded(c) {
+		t.Fatal("a vip is configured: needed")
+	}
+	// The definition deleted, the VIP still running on n1.
+	orphan := strings.Replace(x, `<primitive id="ip" class="tachy" type="vip">
+        <instance_attributes id="ip-i"><nvpair id="ip-i-ip" name="ip" value="10.0.0.100"/></instance_attributes>
+        
+      </primitive>`, "", 1)
+	orphan = strings.NewReplacer(`<rsc_location id="ip-n1" rsc="ip" node="n1" score="100"/>`, "",
+		`<rsc_location id="ip-n3" rsc="ip" node="n3" score="50"/>`, "").Replace(orphan)
+	if strings.Contains(orphan, `type="vip">
+        <instance`) {
+		t.Fatal("the fixture changed: the vip primitive was not removed")
+	}
+	if c, err = cib.Import(strings.NewReader(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	if !fastPathNeeded(c) {
+		t.Fatal("an orphaned vip still runs on n1: needed")
+	}
+	stop := &cib.LRMRscOp{ID: "ip_last_0", OperationKey: "ip_stop_0", Operation: "stop", CallID: 10}
+	if c, err = c.Apply(&cib.Change{Op: cib.OpRecordOperation, Node: "n1", Resource: "ip", Operation: stop}); err != nil {
+		t.Fatal(err)
+	}
+	if fastPathNeeded(c) {
+		t.Fatal("no vip configured or active: not needed")
+	}
+	if fastPathNeeded(nil) {
+		t.Fatal("no CIB yet: not needed")
+	}
+}

@@ -14,6 +14,11 @@
 // (SO_TIMESTAMPNS, converted to CLOCK_MONOTONIC), so the stamps do not
 // depend on when the receiving process gets to run.
 //
+// The daemon turns the frames off (Runner.SetActive) while its CIB has no
+// floating IP: no node holds one, nothing is taken over. A node whose
+// frames are off grants nothing and counts in no set A below (its latest
+// frame is too old), so that costs liveness only, never safety.
+//
 // # The holder's lease
 //
 // A grant that arrives at time a is worth L (the lease length). Node H

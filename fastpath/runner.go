@@ -46,6 +46,8 @@ type RunnerConfig struct {
 	// and the VIPs were released, with what was released.
 	OnLeaseEnded func(released []string)
 	Log          *slog.Logger
+	// Off: the sender starts off, until SetActive(true).
+	Off bool
 }
 
 // Runner runs the lease of one node.
@@ -67,6 +69,21 @@ type Runner struct {
 	// receiver then handles every frame at once; otherwise it lets them
 	// gather for a moment (a wake-up per frame costs more than the rest).
 	waiting atomic.Int32
+	// active: the sender sends (SetActive).
+	active atomic.Bool
+}
+
+// SetActive starts (true) or stops the view frames this node sends. A
+// cluster without floating IPs needs no leases and no take-over guards, and
+// the frames cost as much CPU as the heartbeats; the daemon turns them on
+// while its CIB has a floating IP configured or active. While they are off,
+// the peers' leases get no grants from this node, and this node counts in
+// no take-over guard (its latest frame is too old): they only cost
+// liveness, and only while the peers' CIBs differ from this one's.
+func (r *Runner) SetActive(on bool) {
+	if r.active.Swap(on) != on && on {
+		r.Kick() // the first round now
+	}
 }
 
 // SetUp gives the sender the peers membership reports up; call it on every
@@ -107,6 +124,7 @@ func Start(ctx context.Context, cfg RunnerConfig) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, fd: fd, st: st, wake: make(chan struct{}), guard: replayGuard{}, done: make(chan struct{}), kick: kick}
 	r.SetUp(cfg.Up())
+	r.active.Store(!cfg.Off)
 	cfg.Holder.SetLease(1)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -170,6 +188,16 @@ func (r *Runner) send(ctx context.Context) {
 	pfd := []unix.PollFd{{Fd: int32(r.kick), Events: unix.POLLIN}}
 	var drain [8]byte
 	for ctx.Err() == nil {
+		if !r.active.Load() {
+			// Off: wait for SetActive's kick (a blocking call, which
+			// gives the P back; the round's timing does not matter).
+			ts := unix.NsecToTimespec(int64(50 * time.Millisecond))
+			if n, _ := unix.Ppoll(pfd, &ts, nil); n > 0 {
+				unix.Read(r.kick, drain[:])
+			}
+			next = clock.now()
+			continue
+		}
 		f.Seq++
 		f.View = Set(r.up.Load())
 		MarshalFrame(buf, &f, r.cfg.Key)

@@ -1,8 +1,14 @@
 package fastpath
 
 import (
+	"context"
 	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -61,4 +67,57 @@ func FuzzArrival(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		arrival(b) // must not panic or loop
 	})
+}
+
+type nullHolder struct{}
+
+func (nullHolder) SetLease(int64)       {}
+func (nullHolder) ReleaseAll() []string { return nil }
+func (nullHolder) Holding() bool        { return false }
+
+// A runner started Off sends no view frames until SetActive(true), and none
+// after SetActive(false).
+func TestRunnerOff(t *testing.T) {
+	// A free UDP port on loopback for the frames (sent to a peer at
+	// 127.0.0.2, which is this host).
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := Start(ctx, RunnerConfig{
+		Lease:    Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2},
+		Port:     port,
+		Interval: time.Millisecond,
+		Peers:    map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}},
+		Up:       func() []uint32 { return nil },
+		Holder:   nullHolder{},
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Off:      true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if at := r.sentHear[1].Load(); at != 0 {
+		t.Fatalf("a frame went out while off (at %d)", at)
+	}
+	r.SetActive(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.sentHear[1].Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame went out once on")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.SetActive(false)
+	time.Sleep(20 * time.Millisecond) // a round in flight ends
+	last := r.sentHear[1].Load()
+	time.Sleep(30 * time.Millisecond)
+	if now := r.sentHear[1].Load(); now != last {
+		t.Fatal("frames went on after SetActive(false)")
+	}
 }

@@ -82,6 +82,13 @@ func startFastCluster(t *testing.T) *lab.Lab {
 				b, _ := os.ReadFile(l.LogPath(n))
 				t.Logf("--- %s daemon log:\n%s", n, b)
 			}
+			for _, n := range l.Nodes() {
+				if doc, err := (controller.Client{Socket: l.Socket(n)}).CIB(); err == nil {
+					if i := strings.Index(doc.XML, "<status"); i >= 0 {
+						t.Logf("--- %s CIB status:\n%s", n, doc.XML[i:])
+					}
+				}
+			}
 		}
 		l.Down()
 	})
@@ -103,13 +110,6 @@ func startFastCluster(t *testing.T) *lab.Lab {
 //     new holder's unsolicited neighbour advertisement.
 func TestFastFailoverVIP(t *testing.T) {
 	needLab(t)
-	// It failed in about one full-suite run in seven on this 2-core VM
-	// (once the VIP ended on no node after the killed holder came back,
-	// once the client saw no NA from the IPv6 taker): kept out of CI
-	// until those are understood, so that CI stays trustworthy.
-	if os.Getenv("TACHY_FASTPATH_LAB") != "1" {
-		t.Skip("intermittent under load (see the comment); run with TACHY_FASTPATH_LAB=1")
-	}
 	l := startFastCluster(t)
 	waitDC(t, l, l.Nodes(), 30*time.Second)
 	// Idempotent: again if a change of DC left the outcome unknown.
@@ -130,9 +130,13 @@ func TestFastFailoverVIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	// The latency bound is checked over up to 3 attempts per fault (a
+	// The latency bound is checked over up to 5 attempts per fault (a
 	// machine shared with other work can stall all nodes at once, which
-	// no failover protocol hides); safety is checked over all of them.
+	// no failover protocol hides: at load average 15-20 on 2 cores, the
+	// nodes' view frames stalled for 40-100 ms at times, the new holder's
+	// lease ended and the slow path moved the VIP, in all of 3 attempts of
+	// one fault in about one run in ten); safety is checked over all of
+	// them.
 	kill := func(h string) error {
 		// Links first: the machine is gone at once, as in a crash (the
 		// kill alone would leave its kernel answering for a moment).
@@ -197,10 +201,13 @@ func TestFastFailoverVIP(t *testing.T) {
 		if err := l.Ping("client", mustAddr(t, "10.77.2.110"), 30*time.Second); err != nil {
 			t.Errorf("IPaddr2's address does not answer the client: %v", err)
 		}
-		doc, err := controller.Client{Socket: l.Socket("n1")}.CIB()
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The read goes through the DC: again if a change of DC
+		// interrupted it.
+		var doc *controller.CIBDocument
+		eventually(t, 30*time.Second, func() (err error) {
+			doc, err = controller.Client{Socket: l.Socket("n1")}.CIB()
+			return err
+		})
 		if strings.Contains(doc.XML, `resource="ipa"`) {
 			t.Error("the DC stored a fast plan for an IPaddr2 resource")
 		}
@@ -211,7 +218,7 @@ func without(nodes []string, n string) []string {
 	return slices.DeleteFunc(slices.Clone(nodes), func(m string) bool { return m == n })
 }
 
-// failover injects a fault into the holder of ip (up to 3 times, until the
+// failover injects a fault into the holder of ip (up to 5 times, until the
 // client's outage is under 100 ms), checks that a survivor takes over, and
 // undoes the fault. For an IPv6 address, the client must see the new
 // holder's unsolicited neighbour advertisement.
@@ -219,7 +226,7 @@ func failover(t *testing.T, l *lab.Lab, p *bench.Prober, name, ip, rsc string, f
 	t.Helper()
 	all := l.Nodes()
 	var outages []time.Duration
-	for attempt := 1; attempt <= 3; attempt++ {
+	for attempt := 1; attempt <= 5; attempt++ {
 		if err := bench.WaitConverged(l, all, "xdp", 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -243,10 +250,20 @@ func failover(t *testing.T, l *lab.Lab, p *bench.Prober, name, ip, rsc string, f
 		t.Logf("%s of %s (attempt %d): %s took over, client outage %v", name, holder, attempt, next, outage)
 		if netip.MustParseAddr(ip).Is6() {
 			mac := fmt.Sprintf("02:77:02:00:00:%02x", nodeNumber(t, next))
+			// The prober's reader can be behind the client's kernel (whose
+			// neighbour cache has taken the NA already: the client gets
+			// answers) when the machine is busy: it is woken by Go's
+			// network poller, the ICMP reader that saw the answers is
+			// not. Wait for it to catch up.
 			var sawNA bool
-			for _, na := range p.NAs() {
-				if na.MAC == mac && na.At.After(start) {
-					sawNA = true
+			waitFrom := time.Now()
+			for deadline := time.Now().Add(2 * time.Second); !sawNA && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				for _, na := range p.NAs() {
+					if na.MAC == mac && na.At.After(start) {
+						sawNA = true
+						t.Logf("the client read %s's NA %v after the fault (the check waited %v for it)", next, na.At.Sub(start), time.Since(waitFrom))
+						break
+					}
 				}
 			}
 			if !sawNA {
@@ -272,13 +289,19 @@ func settle(t *testing.T, l *lab.Lab, p *bench.Prober, nodes []string, ip, rsc s
 		if len(on) != 1 {
 			return fmt.Errorf("%s is on %v", ip, on)
 		}
-		doc, err := controller.Client{Socket: l.Socket(on[0])}.CIB()
-		if err != nil {
-			return err
-		}
-		i := strings.Index(doc.XML, `<plan lost="`+on[0]+`">`)
-		if i < 0 || !strings.Contains(doc.XML[i:i+strings.Index(doc.XML[i:], "</plan>")], `resource="`+rsc+`"`) {
-			return fmt.Errorf("no fast plan for the loss of %s moving %s yet", on[0], rsc)
+		// Every node's copy of the CIB must have the plan: the taker acts
+		// on its own copy, and a node that has just restarted or rejoined
+		// (the last fault's) may still be catching up with the log (it
+		// took 1.5 s once): until then a loss moves the VIP on the slow
+		// path only, which is not what this test measures.
+		for _, n := range nodes {
+			doc, err := controller.Client{Socket: l.Socket(n)}.CIB()
+			if err != nil {
+				return err
+			}
+			if !hasPlan(doc.XML, on[0], rsc) {
+				return fmt.Errorf("no fast plan for the loss of %s moving %s in %s's CIB yet", on[0], rsc, n)
+			}
 		}
 		from := time.Now()
 		time.Sleep(200 * time.Millisecond)
@@ -292,6 +315,17 @@ func settle(t *testing.T, l *lab.Lab, p *bench.Prober, nodes []string, ip, rsc s
 		return nil
 	})
 	return h
+}
+
+// hasPlan reports whether the CIB document holds a fast plan for the loss
+// of lost that moves rsc.
+func hasPlan(doc, lost, rsc string) bool {
+	i := strings.Index(doc, `<plan lost="`+lost+`">`)
+	if i < 0 {
+		return false
+	}
+	end := strings.Index(doc[i:], "</plan>")
+	return end >= 0 && strings.Contains(doc[i:i+end], `resource="`+rsc+`"`)
 }
 
 // createResource creates a resource, again if a change of DC left the

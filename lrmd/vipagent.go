@@ -56,15 +56,21 @@ requires=quorum, the fast failover path moves it without waiting for fencing.
 // host answers for an IPv4 address before it takes it.
 const vipProbe = 6 * time.Millisecond
 
+// vipLeaseWait bounds how long a start waits for this node's quorum lease
+// (vip.Manager.WaitLease): between two leases, a node holds one again
+// within milliseconds; a node that gets none for this long lacks a quorum
+// of peers that hear it, and the start fails.
+const vipLeaseWait = 2 * time.Second
+
 // VIPAgent is the built-in vip agent over m. With a nil m it only gives
 // its meta-data (for tools that check parameters).
 func VIPAgent(m *vip.Manager) Builtin {
 	return BuiltinFunc{Meta: []byte(vipMetadata), Func: func(ctx context.Context, req BuiltinRequest) BuiltinResult {
-		return runVIP(m, req)
+		return runVIP(ctx, m, req)
 	}}
 }
 
-func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
+func runVIP(ctx context.Context, m *vip.Manager, req BuiltinRequest) BuiltinResult {
 	if req.Action == "meta-data" {
 		return BuiltinResult{RC: OK, Output: vipMetadata}
 	}
@@ -82,7 +88,13 @@ func runVIP(m *vip.Manager, req BuiltinRequest) BuiltinResult {
 		// Nobody else may answer for the address (the fast path's
 		// take-over skips this: Manager.SkipProbe).
 		s.Probe = vipProbe
-		if err := m.Start(s); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, vipLeaseWait)
+		err := m.WaitLease(wctx)
+		cancel()
+		if err == nil {
+			err = m.Start(s)
+		}
+		if err != nil {
 			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
 		}
 		return BuiltinResult{RC: OK}

@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,8 @@ type Manager struct {
 	// leaseEnd is the end of the quorum lease (CLOCK_MONOTONIC ns) the
 	// responder enforces; 0: none set (no lease enforced).
 	leaseEnd int64
+	// leaseMoved, when a WaitLease waits, is closed at the next SetLease.
+	leaseMoved chan struct{}
 }
 
 // NewManager returns a manager holding nothing.
@@ -233,7 +236,7 @@ func (m *Manager) Start(s Spec) error {
 	defer m.mu.Unlock()
 	step("locked")
 	if m.leaseEnd != 0 && monotonicNow() >= m.leaseEnd {
-		return errors.New("this node's quorum lease has ended: it may not take addresses")
+		return ErrNoLease
 	}
 	if m.addrs == nil {
 		if m.addrs, err = OpenAddresses(); err != nil {
@@ -598,6 +601,10 @@ func (m *Manager) SetLease(end int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.leaseEnd = end
+	if m.leaseMoved != nil {
+		close(m.leaseMoved)
+		m.leaseMoved = nil
+	}
 	if m.resp == nil {
 		return
 	}
@@ -606,6 +613,36 @@ func (m *Manager) SetLease(end int64) {
 			if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, end); err != nil {
 				m.logf("vip %s: %v", h.spec.IP, err)
 			}
+		}
+	}
+}
+
+// ErrNoLease is Start's refusal when this node's quorum lease has ended.
+var ErrNoLease = errors.New("this node's quorum lease has ended: it may not take addresses")
+
+// WaitLease waits until this node holds a quorum lease (or none is
+// enforced), or ctx ends (ErrNoLease). A lease that ended is built anew
+// from the next grants once the VIPs are released, so a node between two
+// leases (its peers' frames were late for a moment, or it has just
+// started) holds one again within a few heartbeat intervals: a start
+// arriving then waits for it rather than failing, which would ban the
+// resource from the node.
+func (m *Manager) WaitLease(ctx context.Context) error {
+	for {
+		m.mu.Lock()
+		if m.leaseEnd == 0 || monotonicNow() < m.leaseEnd {
+			m.mu.Unlock()
+			return nil
+		}
+		if m.leaseMoved == nil {
+			m.leaseMoved = make(chan struct{})
+		}
+		moved := m.leaseMoved
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ErrNoLease
+		case <-moved:
 		}
 	}
 }

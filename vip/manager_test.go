@@ -1,6 +1,8 @@
 package vip
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
 
 	"github.com/tachy-ha/tachy/internal/netnstest"
 )
@@ -43,6 +48,29 @@ func TestManagerInNamespaces(t *testing.T) {
 	}
 	if mac, err := InUse(sv0, netip.MustParseAddr("10.98.0.77"), 10*time.Millisecond); err != nil || mac != nil {
 		t.Fatalf("InUse of a free address: %v, %v", mac, err)
+	}
+	// An answer that arrived while the prober was not running is found
+	// once its deadline has passed (Go reports the deadline without
+	// reading: a late goroutine took a used address for a free one).
+	{
+		c, err := packet.Listen(sv0, packet.Raw, unix.ETH_P_ARP, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe, _ := ARPRequest(sv0.HardwareAddr, netip.IPv4Unspecified(), netip.MustParseAddr("10.98.0.2"))
+		if _, err := c.WriteTo(probe, &packet.Addr{HardwareAddr: broadcastMAC}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the answer is queued
+		c.SetReadDeadline(time.Now().Add(-time.Millisecond))
+		buf := make([]byte, 1500)
+		if _, _, err := c.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a read past its deadline: %v", err)
+		}
+		if mac, err := queuedAnswer(c, buf, sv0, netip.MustParseAddr("10.98.0.2")); err != nil || mac.String() != peerMAC {
+			t.Fatalf("the queued answer: %v, %v; want %s", mac, err, peerMAC)
+		}
+		c.Close()
 	}
 	// A probing start refuses an address in use.
 	probing := NewManager()
@@ -210,5 +238,36 @@ func TestManagerInNamespaces(t *testing.T) {
 	m2.Close()
 	if got := run("ip", "link", "show", "sv0"); strings.Contains(got, "xdp") {
 		t.Fatalf("a responder is left on sv0: %s", got)
+	}
+}
+
+// WaitLease returns at once without a lease enforced or with a valid one,
+// waits while the lease has ended, and returns when a new one is set.
+func TestWaitLease(t *testing.T) {
+	m := NewManager()
+	if err := m.WaitLease(context.Background()); err != nil {
+		t.Fatalf("no lease enforced: %v", err)
+	}
+	m.SetLease(1) // ended
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := m.WaitLease(ctx); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("lease ended: %v, want ErrNoLease", err)
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		m.SetLease(monotonicNow() + int64(time.Second))
+	}()
+	began := time.Now()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := m.WaitLease(ctx2); err != nil {
+		t.Fatalf("a new lease: %v", err)
+	}
+	if w := time.Since(began); w < 5*time.Millisecond || w > 4*time.Second {
+		t.Fatalf("waited %v for a lease set after 10 ms", w)
+	}
+	if err := m.Start(Spec{IP: netip.MustParseAddr("10.99.0.1"), Bits: 24, Nic: "no-such-nic0"}); errors.Is(err, ErrNoLease) {
+		t.Fatalf("Start refused under a valid lease: %v", err)
 	}
 }

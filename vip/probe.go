@@ -54,6 +54,12 @@ func InUse(ifi *net.Interface, ip netip.Addr, wait time.Duration) (net.HardwareA
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil, fmt.Errorf("ARP probe: %w", err)
 			}
+			// Go checks the deadline before it reads: a goroutine that
+			// ran late (a busy machine) gets ErrDeadlineExceeded with an
+			// answer waiting in the socket. Look at what arrived first.
+			if mac, err := queuedAnswer(c, buf, ifi, ip); mac != nil || err != nil {
+				return mac, err
+			}
 			if !sentSecond {
 				sentSecond = true
 				if _, err := c.WriteTo(probe, dst); err != nil {
@@ -63,14 +69,49 @@ func InUse(ifi *net.Interface, ip netip.Addr, wait time.Duration) (net.HardwareA
 			}
 			return nil, nil
 		}
-		a, err := ParseAnnouncement(buf[:n])
-		if err != nil || a.IP != ip || bytes.Equal(a.MAC, ifi.HardwareAddr) {
-			continue
-		}
-		// A reply to a probe, or another host announcing ip (a request
-		// whose sender is ip).
-		if a.Op == "arp-reply" || a.Op == "arp-request" {
-			return a.MAC, nil
+		if mac := inUseBy(buf[:n], ifi, ip); mac != nil {
+			return mac, nil
 		}
 	}
+}
+
+// inUseBy returns the MAC of the host that frame shows answering for ip:
+// a reply to a probe, or another host announcing ip (a request whose
+// sender is ip); nil otherwise.
+func inUseBy(frame []byte, ifi *net.Interface, ip netip.Addr) net.HardwareAddr {
+	a, err := ParseAnnouncement(frame)
+	if err != nil || a.IP != ip || bytes.Equal(a.MAC, ifi.HardwareAddr) {
+		return nil
+	}
+	if a.Op == "arp-reply" || a.Op == "arp-request" {
+		return a.MAC
+	}
+	return nil
+}
+
+// queuedAnswer reads, without waiting, the frames already queued on c and
+// returns the MAC of a host answering for ip among them.
+func queuedAnswer(c *packet.Conn, buf []byte, ifi *net.Interface, ip netip.Addr) (net.HardwareAddr, error) {
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("ARP probe: %w", err)
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("ARP probe: %w", err)
+	}
+	var mac net.HardwareAddr
+	err = rc.Read(func(fd uintptr) bool {
+		for mac == nil {
+			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			if err != nil {
+				break // EAGAIN: nothing more queued
+			}
+			mac = inUseBy(buf[:n], ifi, ip)
+		}
+		return true // never wait
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ARP probe: %w", err)
+	}
+	return mac, nil
 }
