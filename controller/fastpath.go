@@ -89,15 +89,19 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 			peers[n.ID] = n.Addresses
 		}
 	}
-	// Views go out every heartbeat interval, each grant worth 5 intervals:
-	// a lease survives every peer's sender being late by 4 intervals at
-	// once. δ is half an interval: frames between the nodes of a LAN take
-	// microseconds.
+	// Views go out every heartbeat interval, each grant worth 5 intervals
+	// or the failure detection time, whichever is longer: a lease
+	// survives every peer's sender being late by 4 intervals at once, and
+	// no stall the failure detector tolerates ends it (with the QEMU
+	// lab's 20 ms x 10, a 100 ms stall of the one other live node under
+	// TCG ended a holder's lease and moved its VIP). δ is half an
+	// interval: frames between the nodes of a LAN take microseconds.
 	iv := d.cfg.Heartbeat.Interval
+	lease := max(5*iv, iv*time.Duration(d.cfg.Heartbeat.MissCount))
 	// The view frames start off: prepareTakeovers turns them on while the
 	// CIB has a floating IP (fastPathNeeded).
 	r, err := fastpath.Start(ctx, fastpath.RunnerConfig{
-		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: 5 * iv, Delta: iv / 2},
+		Lease:      fastpath.Config{Self: d.local.ID, Votes: votes, Lease: lease, Delta: iv / 2},
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},

@@ -83,7 +83,7 @@
 //   - T's own frames do not reach P but P's reach T (the other asymmetry):
 //     T hears P, so T is not in a set A for P and does not take.
 //
-// Liveness. The daemon uses L = 5I and δ = I/2. With I = 1 ms and D = 8 ms
+// Liveness. The daemon uses L = max(5I, D) and δ = I/2. With I = 1 ms and D = 8 ms
 // (miss_count 8), a crash costs about D + δ + L + I + δ = 15 ms before the
 // taker adds the address and announces it. A holder whose grants all arrive
 // more than L apart (a majority of peers stalled for L) loses its lease and
