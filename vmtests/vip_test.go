@@ -112,8 +112,10 @@ func startPinger(t *testing.T) *pinger {
 	return p
 }
 
-// outage waits until the VIP answers again after since, and returns the
-// longest gap between replies around it.
+// outage waits until the VIP answers again after a failure at since, and
+// returns the gap in replies around it: the first gap of over 100 ms (five
+// pings) that ends after since. (A reply the holder sent just before a
+// pause took effect can arrive after since: it does not end the outage.)
 func (p *pinger) outage(t *testing.T, ctx context.Context, since time.Time) time.Duration {
 	t.Helper()
 	last := since
@@ -124,7 +126,7 @@ func (p *pinger) outage(t *testing.T, ctx context.Context, since time.Time) time
 				t.Fatal("ping ended")
 			}
 			p.all = append(p.all, r)
-			if r.Before(since) {
+			if r.Before(since) || r.Sub(last) <= 100*time.Millisecond {
 				last = r
 				continue
 			}
