@@ -353,6 +353,12 @@ func (a *VolumeAgent) start(ctx context.Context, rsc string, vp *volumeParams) B
 func (a *VolumeAgent) stop(ctx context.Context, rsc string) BuiltinResult {
 	a.mu.Lock()
 	rv := a.vols[rsc]
+	if rv != nil && rv.v.DeviceInUse() {
+		// Keep it running: closing the store under a mounted device
+		// would fail the file system's I/O.
+		a.mu.Unlock()
+		return BuiltinResult{RC: ErrGeneric, ExitReason: "the volume's device is in use (mounted?): stop what uses it (the file system resource) first"}
+	}
 	delete(a.vols, rsc)
 	a.mu.Unlock()
 	if rv == nil {

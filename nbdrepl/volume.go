@@ -465,6 +465,14 @@ func (v *Volume) detachLocal() error {
 	return nil
 }
 
+// DeviceInUse says whether the primary's attached Device is held open
+// exclusively (a mounted file system): demotion and stop are refused then.
+func (v *Volume) DeviceInUse() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.kdev != nil && v.kdev.Busy()
+}
+
 // DeviceErr is why the primary's attached Device stopped working, or nil
 // while it works (or when there is none).
 func (v *Volume) DeviceErr() error {
