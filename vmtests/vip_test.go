@@ -228,11 +228,7 @@ func TestVIPHolderKilled(t *testing.T) {
 	}
 	next := waitVIP(t, ctx, l, survivor, holder)
 	t.Logf("VIP on %s again; the host saw no reply for %v (ping every 20 ms; detection 200 ms at the lab's heartbeat)", next, out.Round(time.Millisecond))
-	select {
-	case <-l.Power[v.Index-1].Log:
-	case <-ctx.Done():
-		t.Fatalf("%s was not fenced", holder)
-	}
+	waitFenced(t, ctx, l, holder)
 	v.WaitFor(ctx, "tachy: node "+holder+" ready")
 	time.Sleep(3 * time.Second)
 	noClaimsAfter(t, claims(), macOf(v), killed, holder, released())
@@ -248,12 +244,7 @@ func TestVIPHolderPartitioned(t *testing.T) {
 	l, holder := vipLab(t, ctx)
 	claims, stop := l.Switches[0].WatchARP(vipIP)
 	defer stop()
-	var rest []string
-	for _, v := range l.VMs {
-		if v.Name != holder {
-			rest = append(rest, v.Name)
-		}
-	}
+	rest := othersThan(l, holder)
 	probeDone := make(chan struct{})
 	go func() { // ask the holder, on its side of the cut, every 10 ms
 		for {
@@ -310,11 +301,7 @@ func TestVIPHolderPaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := p.outage(t, ctx, paused)
-	select {
-	case <-l.Power[v.Index-1].Log:
-	case <-ctx.Done():
-		t.Fatalf("%s was not fenced", holder)
-	}
+	waitFenced(t, ctx, l, holder)
 	t.Logf("paused %s: the VIP answered again after %v; %s fenced %.1f s after the pause", holder, out.Round(time.Millisecond), holder, time.Since(paused).Seconds())
 	v.WaitFor(ctx, "tachy: node "+holder+" ready")
 	time.Sleep(3 * time.Second)

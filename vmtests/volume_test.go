@@ -244,14 +244,25 @@ func (vl *volLab) resumed(t *testing.T, ctx context.Context, old string, t0 time
 	return node, at, before
 }
 
-// fenced waits until node's power switch was used.
-func (vl *volLab) fenced(t *testing.T, ctx context.Context, node string) {
+// waitFenced waits until node's power switch was used.
+func waitFenced(t *testing.T, ctx context.Context, l *Lab, node string) {
 	t.Helper()
 	select {
-	case <-vl.Power[vl.VM(node).Index-1].Log:
+	case <-l.Power[l.VM(node).Index-1].Log:
 	case <-ctx.Done():
 		t.Fatalf("%s was not fenced", node)
 	}
+}
+
+// othersThan names the lab's VMs other than node.
+func othersThan(l *Lab, node string) []string {
+	var rest []string
+	for _, v := range l.VMs {
+		if v.Name != node {
+			rest = append(rest, v.Name)
+		}
+	}
+	return rest
 }
 
 // The primary's power is cut: another replica is promoted, the file
@@ -267,7 +278,7 @@ func TestVolumePrimaryKilled(t *testing.T) {
 	killed := time.Now()
 	vl.VM(primary).Kill()
 	out := p.outage(t, ctx, killed)
-	vl.fenced(t, ctx, primary)
+	waitFenced(t, ctx, vl.Lab, primary)
 	next, _, _ := vl.resumed(t, ctx, primary, killed)
 	t.Logf("killed %s: VIP back after %v on the new primary %s", primary, out.Round(time.Millisecond), next)
 }
@@ -281,17 +292,12 @@ func TestVolumePrimaryPartitioned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	vl, primary := volumeLab(t, ctx)
-	var rest []string
-	for _, v := range vl.VMs {
-		if v.Name != primary {
-			rest = append(rest, v.Name)
-		}
-	}
+	rest := othersThan(vl.Lab, primary)
 	time.Sleep(time.Second)
 	cut := time.Now()
 	vl.Switches[0].Partition([][]string{{primary}, append(append([]string{}, rest...), "host")})
 	vl.Switches[1].Partition([][]string{{primary}, rest})
-	vl.fenced(t, ctx, primary)
+	waitFenced(t, ctx, vl.Lab, primary)
 	next, at, _ := vl.resumed(t, ctx, primary, cut)
 	last := vl.maxAcked(primary, time.Now())
 	var lastAt time.Time
@@ -317,7 +323,7 @@ func TestVolumePrimaryPaused(t *testing.T) {
 	if err := vl.VM(primary).Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
-	vl.fenced(t, ctx, primary)
+	waitFenced(t, ctx, vl.Lab, primary)
 	vl.resumed(t, ctx, primary, paused)
 }
 
