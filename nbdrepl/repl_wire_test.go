@@ -40,9 +40,7 @@ func fakePrimary(t testing.TB, r *Replicated, nc net.Conn) (*frameReader, *frame
 func rawFrame(fw *frameWriter, body []byte) []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
 	b = append(b, body...)
-	fw.mac.start()
-	fw.mac.h.Write(b)
-	return append(b, fw.mac.finish()...)
+	return append(b, fw.mac.sum(body)...)
 }
 
 // TestReplMalformedFrames: after a valid frame, a fake (but authenticated)
