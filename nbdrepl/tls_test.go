@@ -444,3 +444,33 @@ func TestTLSConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeNBDTLS: a volume's NBD listener requires TLS when configured
+// to; writes over TLS are replicated.
+func TestVolumeNBDTLS(t *testing.T) {
+	p := testpki.New(t)
+	cfg, err := LoadTLSConfig(p.ServerCert, p.ServerKey, p.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewVolume(VolumeConfig{Name: "vol", Node: "n1", Backend: NewMemBackend(4096), Secret: bytes.Repeat([]byte("k"), 32),
+		Listen: "127.0.0.1:0", NBDTLS: TLSRequire}); err == nil || !strings.Contains(err.Error(), "needs a TLS configuration") {
+		t.Fatalf("NBDTLS require without a configuration: %v", err)
+	}
+	v1, _, _, m2 := volPair(t, 1<<20, func(c *VolumeConfig) { c.NBDTLS, c.NBDTLSConfig = TLSRequire, cfg })
+	if err := v1.Promote(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "n2 UpToDate", func() bool { return peerState(v1, "n2") == "UpToDate" })
+	addr := v1.NBDAddr().String()
+	if _, err := Negotiate(dial(t, addr), "vol"); err == nil || !strings.Contains(err.Error(), "requires TLS") {
+		t.Fatalf("plain client of a TLS volume: %v", err)
+	}
+	tc := connectTLS(t, addr, "vol", clientTLS(p, true))
+	data := bytes.Repeat([]byte("secret data "), 100)
+	if r := tc.do(Request{Type: CmdWrite, Handle: 1, Offset: 4096, Length: uint32(len(data))}, data); r.errno != 0 {
+		t.Fatalf("write over TLS: errno %d", r.errno)
+	}
+	tc.disconnect()
+	eventually(t, "the write on n2", func() bool { return bytes.Equal(m2.Bytes()[4096:4096+len(data)], data) })
+}
