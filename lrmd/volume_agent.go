@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -32,11 +33,15 @@ secondary, 10 on a volume that has never held data, and none otherwise.</longdes
 <shortdesc lang="en">replicated block device (promotable)</shortdesc>
 <parameters>
 <parameter name="volume" unique="1" required="1"><longdesc lang="en">Volume id, the same on every node.</longdesc><shortdesc lang="en">volume id</shortdesc><content type="string"/></parameter>
-<parameter name="backing" required="1"><longdesc lang="en">The local backing store: a block device or a file. Relative paths (here, in meta and in secret_file) are taken from the daemon's state directory.</longdesc><shortdesc lang="en">backing device or file</shortdesc><content type="string"/></parameter>
+<parameter name="backing" required="1"><longdesc lang="en">The local backing store: a block device or a file. Relative paths (here, in meta, secret_file and the tls_ files) are taken from the daemon's state directory.</longdesc><shortdesc lang="en">backing device or file</shortdesc><content type="string"/></parameter>
 <parameter name="size"><longdesc lang="en">Create the backing file with this many bytes (suffixes K, M, G) if it does not exist.</longdesc><shortdesc lang="en">size of a new backing file</shortdesc><content type="string"/></parameter>
 <parameter name="meta"><longdesc lang="en">Metadata file (generations, bitmaps, activity log). Default: the backing path with ".meta" appended.</longdesc><shortdesc lang="en">metadata file</shortdesc><content type="string"/></parameter>
 <parameter name="peers" required="1"><longdesc lang="en">Every replica's node and replication address, this node's included: node=host:port,node=host:port,...</longdesc><shortdesc lang="en">replicas</shortdesc><content type="string"/></parameter>
 <parameter name="nbd" required="1"><longdesc lang="en">Address the primary serves NBD on (host:port; an empty host means every address).</longdesc><shortdesc lang="en">NBD address</shortdesc><content type="string" default=":10809"/></parameter>
+<parameter name="tls"><longdesc lang="en">TLS on the NBD export (NBD_OPT_STARTTLS): off, allow (clients choose) or require (clients that do not start TLS are refused, as nbdkit --tls=require). Needs tls_cert and tls_key. The local device (device) is always attached without TLS. Pre-shared keys (nbdkit --tls-psk) are not supported.</longdesc><shortdesc lang="en">NBD TLS mode</shortdesc><content type="string" default="off"/></parameter>
+<parameter name="tls_cert"><longdesc lang="en">PEM file with the NBD server's X.509 certificate (then any intermediate certificates); clients check it against their CA and the address they connect to. Read at start.</longdesc><shortdesc lang="en">NBD TLS certificate</shortdesc><content type="string"/></parameter>
+<parameter name="tls_key"><longdesc lang="en">PEM file with the private key of tls_cert.</longdesc><shortdesc lang="en">NBD TLS private key</shortdesc><content type="string"/></parameter>
+<parameter name="tls_ca"><longdesc lang="en">PEM file with the CA certificates that sign client certificates: when set, clients must present one (mutual TLS, as qemu-nbd's verify-peer).</longdesc><shortdesc lang="en">NBD TLS client CA</shortdesc><content type="string"/></parameter>
 <parameter name="device"><longdesc lang="en">Kernel NBD device (/dev/nbdX) the primary attaches to its own export, for local file systems (the nbd kernel module must be loaded). Demotion is refused while the device is mounted.</longdesc><shortdesc lang="en">local NBD device</shortdesc><content type="string"/></parameter>
 <parameter name="protocol"><longdesc lang="en">Replication protocol: A (written locally and sent), B (received by the peers) or C (on the peers' disks).</longdesc><shortdesc lang="en">protocol</shortdesc><content type="string" default="C"/></parameter>
 <parameter name="secret_file" required="1"><longdesc lang="en">File holding the replication secret shared by the nodes (at least 16 bytes).</longdesc><shortdesc lang="en">secret file</shortdesc><content type="string"/></parameter>
@@ -156,6 +161,10 @@ type volumeParams struct {
 	secretFile  string
 	listen      string
 	wantPrimary bool
+	// TLS on the NBD export: the mode and the PEM files (read by
+	// loadTLS).
+	tls                    nbdrepl.TLSMode
+	tlsCert, tlsKey, tlsCA string
 }
 
 func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
@@ -168,8 +177,19 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 	if vp.metaPath == "" {
 		vp.metaPath = vp.backing + ".meta"
 	}
-	for _, path := range []*string{&vp.backing, &vp.metaPath, &vp.secretFile} {
-		if !filepath.IsAbs(*path) && a.o.StateDir != "" {
+	var err error
+	if vp.tls, err = nbdrepl.ParseTLSMode(p["tls"]); err != nil {
+		return nil, fmt.Errorf("tls %q: use off, allow or require", p["tls"])
+	}
+	vp.tlsCert, vp.tlsKey, vp.tlsCA = p["tls_cert"], p["tls_key"], p["tls_ca"]
+	switch {
+	case vp.tls != nbdrepl.TLSOff && (vp.tlsCert == "" || vp.tlsKey == ""):
+		return nil, fmt.Errorf("tls=%s needs tls_cert and tls_key: the PEM files of the NBD server's certificate and private key", vp.tls)
+	case vp.tls == nbdrepl.TLSOff && (vp.tlsCert != "" || vp.tlsKey != "" || vp.tlsCA != ""):
+		return nil, errors.New("tls_cert, tls_key or tls_ca is set but tls is off: set tls=require (or tls=allow) to serve NBD over TLS, or remove them")
+	}
+	for _, path := range []*string{&vp.backing, &vp.metaPath, &vp.secretFile, &vp.tlsCert, &vp.tlsKey, &vp.tlsCA} {
+		if *path != "" && !filepath.IsAbs(*path) && a.o.StateDir != "" {
 			*path = filepath.Join(a.o.StateDir, *path)
 		}
 	}
@@ -222,7 +242,6 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 	default:
 		return nil, fmt.Errorf("protocol %q: use A, B or C", p["protocol"])
 	}
-	var err error
 	if vp.cfg.OnNoQuorum, err = nbdrepl.ParseOnNoQuorum(p["on_no_quorum"]); err != nil {
 		return nil, err
 	}
@@ -232,6 +251,27 @@ func (a *VolumeAgent) parse(p map[string]string) (*volumeParams, error) {
 		}
 	}
 	return vp, nil
+}
+
+// loadTLS reads the NBD export's TLS files into vp.cfg. Its errors name
+// the parameter at fault: ErrInstalled for a file missing on this node,
+// ErrConfigured for one that does not hold what it should.
+func (vp *volumeParams) loadTLS() BuiltinResult {
+	if vp.tls == nbdrepl.TLSOff {
+		return BuiltinResult{RC: OK}
+	}
+	cfg, err := nbdrepl.LoadTLSConfig(vp.tlsCert, vp.tlsKey, vp.tlsCA)
+	var fe *nbdrepl.TLSFileError
+	switch {
+	case err == nil:
+		vp.cfg.NBDTLS, vp.cfg.NBDTLSConfig = vp.tls, cfg
+		return BuiltinResult{RC: OK}
+	case !errors.As(err, &fe):
+		return BuiltinResult{RC: ErrConfigured, ExitReason: err.Error()}
+	case errors.Is(err, fs.ErrNotExist):
+		return BuiltinResult{RC: ErrInstalled, ExitReason: fmt.Sprintf("tls_%s %s does not exist on this node: copy it there (every node that can be primary needs it)", fe.File, fe.Path)}
+	}
+	return BuiltinResult{RC: ErrConfigured, ExitReason: fmt.Sprintf("tls_%s %s: %v", fe.File, fe.Path, fe.Err)}
 }
 
 // Run implements Builtin.
@@ -251,6 +291,9 @@ func (a *VolumeAgent) Run(ctx context.Context, req BuiltinRequest) BuiltinResult
 	case "validate-all":
 		if _, err := os.Stat(vp.secretFile); err != nil {
 			return BuiltinResult{RC: ErrInstalled, ExitReason: err.Error()}
+		}
+		if r := vp.loadTLS(); r.RC != OK {
+			return r
 		}
 		return BuiltinResult{RC: OK}
 	case "start":
@@ -297,6 +340,9 @@ func (a *VolumeAgent) start(ctx context.Context, rsc string, vp *volumeParams) B
 		return BuiltinResult{RC: ErrConfigured, ExitReason: vp.secretFile + ": the replication secret must have at least 16 bytes"}
 	}
 	vp.cfg.Secret = secret
+	if r := vp.loadTLS(); r.RC != OK {
+		return r
+	}
 	if _, err := os.Stat(vp.backing); errors.Is(err, os.ErrNotExist) && vp.size > 0 {
 		if err := os.MkdirAll(filepath.Dir(vp.backing), 0o755); err != nil {
 			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}

@@ -11,6 +11,7 @@ package nbdrepl
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,54 +46,125 @@ const maxClientReply = 64 << 10
 // rw is in the transmission phase. Errors say what the server did wrong or
 // refused.
 func Negotiate(rw io.ReadWriter, export string) (ExportInfo, error) {
-	var info ExportInfo
 	br := bufio.NewReader(rw)
+	cflags, err := readGreeting(br)
+	if err != nil {
+		return ExportInfo{}, err
+	}
+	return negotiateGo(br, rw, binary.BigEndian.AppendUint32(nil, cflags), export)
+}
+
+// NegotiateTLS is Negotiate over TLS, for clients in user space (the
+// kernel's client cannot speak TLS): after the greeting it asks for TLS
+// (NBD_OPT_STARTTLS), runs the TLS handshake on c as a client with cfg,
+// and selects export over TLS. On success the returned connection is in
+// the transmission phase.
+func NegotiateTLS(c net.Conn, export string, cfg *tls.Config) (*tls.Conn, ExportInfo, error) {
+	br := bufio.NewReader(c)
+	cflags, err := readGreeting(br)
+	if err != nil {
+		return nil, ExportInfo{}, err
+	}
+	req := binary.BigEndian.AppendUint32(nil, cflags)
+	if _, err := c.Write(appendOption(req, optStartTLS, nil)); err != nil {
+		return nil, ExportInfo{}, fmt.Errorf("nbd: sending NBD_OPT_STARTTLS: %w", err)
+	}
+	typ, payload, err := readOptionReply(br, optStartTLS, "NBD_OPT_STARTTLS")
+	if err != nil {
+		return nil, ExportInfo{}, err
+	}
+	if typ != repAck {
+		return nil, ExportInfo{}, fmt.Errorf("nbd: the server does not offer TLS: it answered NBD_OPT_STARTTLS with 0x%x (%s)", typ, replyMessage(payload))
+	}
+	if br.Buffered() > 0 {
+		return nil, ExportInfo{}, errors.New("nbd: the server sent data after acknowledging NBD_OPT_STARTTLS")
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, ExportInfo{}, fmt.Errorf("nbd: TLS handshake: %w", err)
+	}
+	info, err := negotiateGo(bufio.NewReader(tc), tc, nil, export)
+	if err != nil {
+		return nil, info, err
+	}
+	return tc, info, nil
+}
+
+// readGreeting reads the server's greeting and returns the client flags to
+// answer it with.
+func readGreeting(br *bufio.Reader) (uint32, error) {
 	var hdr [18]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return info, fmt.Errorf("nbd: reading the server's greeting: %w", err)
+		return 0, fmt.Errorf("nbd: reading the server's greeting: %w", err)
 	}
 	if binary.BigEndian.Uint64(hdr[0:]) != magicNBD {
-		return info, errors.New("nbd: the server did not greet with NBDMAGIC: not an NBD server")
+		return 0, errors.New("nbd: the server did not greet with NBDMAGIC: not an NBD server")
 	}
 	if binary.BigEndian.Uint64(hdr[8:]) != magicOption {
-		return info, errors.New("nbd: the server speaks the oldstyle handshake; only fixed newstyle is supported")
+		return 0, errors.New("nbd: the server speaks the oldstyle handshake; only fixed newstyle is supported")
 	}
 	sflags := binary.BigEndian.Uint16(hdr[16:])
 	if sflags&flagFixedNewstyle == 0 {
-		return info, errors.New("nbd: the server does not offer fixed newstyle negotiation")
+		return 0, errors.New("nbd: the server does not offer fixed newstyle negotiation")
 	}
 	cflags := flagCFixedNewstyle
 	if sflags&flagNoZeroes != 0 {
 		cflags |= flagCNoZeroes
 	}
-	req := binary.BigEndian.AppendUint32(nil, cflags)
+	return cflags, nil
+}
+
+func appendOption(b []byte, id uint32, data []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, magicOption)
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+// readOptionReply reads one option reply, which must be for option id
+// (named name in errors).
+func readOptionReply(br *bufio.Reader, id uint32, name string) (typ uint32, payload []byte, err error) {
+	var rh [20]byte
+	if _, err := io.ReadFull(br, rh[:]); err != nil {
+		return 0, nil, fmt.Errorf("nbd: reading the reply to %s: %w", name, err)
+	}
+	if binary.BigEndian.Uint64(rh[0:]) != magicOptReply {
+		return 0, nil, errors.New("nbd: bad option reply magic")
+	}
+	if opt := binary.BigEndian.Uint32(rh[8:]); opt != id {
+		return 0, nil, fmt.Errorf("nbd: the server answered option %d, not %s", opt, name)
+	}
+	typ, n := binary.BigEndian.Uint32(rh[12:]), binary.BigEndian.Uint32(rh[16:])
+	if n > maxClientReply {
+		return 0, nil, fmt.Errorf("nbd: option reply of %d bytes", n)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return 0, nil, fmt.Errorf("nbd: reading an option reply: %w", err)
+	}
+	return typ, payload, nil
+}
+
+func replyMessage(payload []byte) string {
+	if msg := strings.TrimSpace(string(payload)); msg != "" {
+		return msg
+	}
+	return "no message"
+}
+
+// negotiateGo sends prefix (the client flags, if not sent yet) and
+// NBD_OPT_GO for export on w and reads the replies from br.
+func negotiateGo(br *bufio.Reader, w io.Writer, prefix []byte, export string) (ExportInfo, error) {
+	var info ExportInfo
 	data := appendInfoRequest(nil, infoRequest{Name: export, Infos: []uint16{infoBlockSize}})
-	req = binary.BigEndian.AppendUint64(req, magicOption)
-	req = binary.BigEndian.AppendUint32(req, optGo)
-	req = binary.BigEndian.AppendUint32(req, uint32(len(data)))
-	req = append(req, data...)
-	if _, err := rw.Write(req); err != nil {
+	if _, err := w.Write(appendOption(prefix, optGo, data)); err != nil {
 		return info, fmt.Errorf("nbd: sending NBD_OPT_GO: %w", err)
 	}
 	gotExport := false
 	for {
-		var rh [20]byte
-		if _, err := io.ReadFull(br, rh[:]); err != nil {
-			return info, fmt.Errorf("nbd: reading the reply to NBD_OPT_GO: %w", err)
-		}
-		if binary.BigEndian.Uint64(rh[0:]) != magicOptReply {
-			return info, errors.New("nbd: bad option reply magic")
-		}
-		if opt := binary.BigEndian.Uint32(rh[8:]); opt != optGo {
-			return info, fmt.Errorf("nbd: the server answered option %d, not NBD_OPT_GO", opt)
-		}
-		typ, n := binary.BigEndian.Uint32(rh[12:]), binary.BigEndian.Uint32(rh[16:])
-		if n > maxClientReply {
-			return info, fmt.Errorf("nbd: option reply of %d bytes", n)
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return info, fmt.Errorf("nbd: reading an option reply: %w", err)
+		typ, payload, err := readOptionReply(br, optGo, "NBD_OPT_GO")
+		if err != nil {
+			return info, err
 		}
 		switch {
 		case typ == repAck:
@@ -124,15 +196,12 @@ func Negotiate(rw io.ReadWriter, export string) (ExportInfo, error) {
 				info.MaxBlock = binary.BigEndian.Uint32(payload[10:])
 			}
 			// Other information (name, description) is not needed.
+		case typ == repErrUnknown:
+			return info, fmt.Errorf("nbd: the server has no export %q (%s)", export, replyMessage(payload))
+		case typ == repErrTLSReqd:
+			return info, fmt.Errorf("nbd: the server requires TLS for export %q: connect with TLS (%s)", export, replyMessage(payload))
 		case typ&(1<<31) != 0:
-			msg := strings.TrimSpace(string(payload))
-			if msg == "" {
-				msg = "no message"
-			}
-			if typ == repErrUnknown {
-				return info, fmt.Errorf("nbd: the server has no export %q (%s)", export, msg)
-			}
-			return info, fmt.Errorf("nbd: the server refused export %q: error 0x%x (%s)", export, typ, msg)
+			return info, fmt.Errorf("nbd: the server refused export %q: error 0x%x (%s)", export, typ, replyMessage(payload))
 		default:
 			return info, fmt.Errorf("nbd: unexpected option reply type 0x%x", typ)
 		}

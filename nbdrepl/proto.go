@@ -41,6 +41,7 @@ const (
 	repErrPolicy   = uint32(2 | 1<<31)
 	repErrInvalid  = uint32(3 | 1<<31)
 	repErrUnknown  = protocol.NEGOTIATION_TYPE_REPLY_ERR_UNKNOWN
+	repErrTLSReqd  = uint32(5 | 1<<31)
 	repErrShutdown = uint32(7 | 1<<31)
 
 	// Information types for NBD_OPT_INFO / NBD_OPT_GO.

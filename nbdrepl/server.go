@@ -6,13 +6,14 @@
 //
 // This file and conn.go hold the NBD server: fixed newstyle negotiation
 // (NBD_OPT_LIST, NBD_OPT_INFO, NBD_OPT_GO, NBD_OPT_EXPORT_NAME,
-// NBD_OPT_ABORT) and a transmission phase that runs many requests per
+// NBD_OPT_ABORT, NBD_OPT_STARTTLS: tls.go) and a transmission phase that runs many requests per
 // connection concurrently and answers with simple replies.
 package nbdrepl
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,8 +51,17 @@ type Server struct {
 	MaxInflightBytes int64
 	// MaxPayload is the largest READ/WRITE accepted (default 32 MiB).
 	MaxPayload uint32
-	// HandshakeTimeout bounds option negotiation (default 30 s).
+	// HandshakeTimeout bounds option negotiation, TLS handshake
+	// included (default 30 s).
 	HandshakeTimeout time.Duration
+	// TLS says whether clients may (TLSAllow) or must (TLSRequire)
+	// upgrade to TLS with NBD_OPT_STARTTLS; TLSConfig (LoadTLSConfig)
+	// is then the server's side of it. They apply to every connection,
+	// Serve's and ServeConn's alike: serve a connection that must stay
+	// in plain text (a socket pair to the kernel's NBD client, which
+	// cannot speak TLS) with a Server that has neither.
+	TLS       TLSMode
+	TLSConfig *tls.Config
 }
 
 // Serve serves exports on ln until ctx is cancelled, with default settings.
@@ -77,6 +87,9 @@ func (s *Server) maxPayload() uint32 {
 func (s *Server) validate() error {
 	if len(s.Exports) == 0 {
 		return errors.New("nbd: no exports")
+	}
+	if err := checkTLS(s.TLS, s.TLSConfig); err != nil {
+		return fmt.Errorf("nbd: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, e := range s.Exports {
@@ -132,7 +145,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn runs one client connection to completion and closes it.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	log := s.log().With("remote", remoteName(c))
-	defer c.Close()
+	// nc is the connection transmission runs on: c, or TLS over c once
+	// the client started it.
+	nc := c
+	defer func() { nc.Close() }()
 	if err := s.validate(); err != nil {
 		log.Error("nbd: bad configuration", "err", err)
 		return
@@ -141,15 +157,41 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if to == 0 {
 		to = 30 * time.Second
 	}
+	// The deadline covers the TLS handshake too: a TLS connection
+	// reads and writes through c.
 	c.SetDeadline(time.Now().Add(to))
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	br := bufio.NewReaderSize(c, 64<<10)
-	exp, err := s.negotiate(br, c)
+	var startTLS func() (io.ReadWriter, error)
+	if s.TLS != TLSOff {
+		startTLS = func() (io.ReadWriter, error) {
+			tc := tls.Server(c, s.TLSConfig)
+			nc = tc
+			if err := tc.Handshake(); err != nil {
+				return nil, err
+			}
+			st := tc.ConnectionState()
+			args := []any{"version", tls.VersionName(st.Version), "cipher", tls.CipherSuiteName(st.CipherSuite)}
+			if len(st.PeerCertificates) > 0 {
+				args = append(args, "client", st.PeerCertificates[0].Subject.String())
+			}
+			log.Debug("nbd: TLS started", args...)
+			return tc, nil
+		}
+	}
+	exp, br, err := s.negotiate(c, c, startTLS, log)
 	stop()
 	if err != nil {
-		if errors.Is(err, errAborted) {
+		var te *tlsHandshakeError
+		switch {
+		case errors.Is(err, errAborted):
 			log.Debug("nbd: client aborted negotiation")
-		} else {
+		case errors.As(err, &te):
+			hint := "the client must trust the CA of the server's certificate, and present a certificate signed by the client CA if one is configured"
+			if ne := net.Error(nil); errors.As(te.err, &ne) && ne.Timeout() {
+				hint = "the client did not finish the handshake within the handshake timeout"
+			}
+			log.Warn("nbd: TLS handshake failed; closing the connection", "err", te.err, "hint", hint)
+		default:
 			log.Info("nbd: negotiation failed", "err", err)
 		}
 		return
@@ -159,8 +201,8 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	c.SetDeadline(time.Time{})
 	log = log.With("export", exp.Name)
-	log.Debug("nbd: transmission", "flags", fmt.Sprintf("0x%x", s.transmissionFlags(exp)))
-	newConn(s, exp, c, br, log).run(ctx)
+	log.Debug("nbd: transmission", "flags", fmt.Sprintf("0x%x", s.transmissionFlags(exp)), "tls", nc != c)
+	newConn(s, exp, nc, br, log).run(ctx)
 }
 
 // remoteName names a connection's peer for the log (a socket pair has no
@@ -173,6 +215,13 @@ func remoteName(c net.Conn) string {
 }
 
 var errAborted = errors.New("nbd: client sent NBD_OPT_ABORT")
+
+// tlsHandshakeError is negotiate's error when the TLS handshake after
+// NBD_OPT_STARTTLS fails.
+type tlsHandshakeError struct{ err error }
+
+func (e *tlsHandshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *tlsHandshakeError) Unwrap() error { return e.err }
 
 func (s *Server) lookup(name string) *Export {
 	for i := range s.Exports {
@@ -227,10 +276,15 @@ func (s *Server) limits(e *Export) limits {
 }
 
 // negotiate runs the fixed newstyle handshake and option haggling on r/w and
-// returns the export the client chose. It reads and writes nothing after
-// the final option reply, so the caller continues with transmission on the
-// same streams. Errors mean the session ends.
-func (s *Server) negotiate(r io.Reader, w io.Writer) (*Export, error) {
+// returns the export the client chose and the reader that transmission
+// continues with (it may hold the first requests). startTLS, nil when the
+// server offers no TLS, is called after NBD_OPT_STARTTLS has been
+// acknowledged: it runs the TLS handshake on the connection under r/w and
+// returns the TLS stream, on which negotiation goes on. negotiate reads
+// and writes nothing after the final option reply, so the caller continues
+// with transmission on the last streams. Errors mean the session ends.
+func (s *Server) negotiate(r io.Reader, w io.Writer, startTLS func() (io.ReadWriter, error), log *slog.Logger) (*Export, *bufio.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
 	bw := bufio.NewWriter(w)
 	hdr := protocol.NegotiationNewstyleHeader{
 		OldstyleMagic:  magicNBD,
@@ -238,43 +292,88 @@ func (s *Server) negotiate(r io.Reader, w io.Writer) (*Export, error) {
 		HandshakeFlags: flagFixedNewstyle | flagNoZeroes,
 	}
 	if err := binary.Write(bw, binary.BigEndian, hdr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cf [4]byte
-	if _, err := io.ReadFull(r, cf[:]); err != nil {
-		return nil, fmt.Errorf("reading client flags: %w", err)
+	if _, err := io.ReadFull(br, cf[:]); err != nil {
+		return nil, nil, fmt.Errorf("reading client flags: %w", err)
 	}
 	clientFlags := binary.BigEndian.Uint32(cf[:])
 	if clientFlags&^(flagCFixedNewstyle|flagCNoZeroes) != 0 {
-		return nil, fmt.Errorf("unknown client flags 0x%x", clientFlags)
+		return nil, nil, fmt.Errorf("unknown client flags 0x%x", clientFlags)
 	}
 	noZeroes := clientFlags&flagCNoZeroes != 0
+	// TLS needs fixed newstyle negotiation: with a client that did not
+	// agree to it the server must not offer TLS.
+	offerTLS := s.TLS != TLSOff && startTLS != nil && clientFlags&flagCFixedNewstyle != 0
+	needTLS := s.TLS == TLSRequire
+	if needTLS && !offerTLS {
+		return nil, nil, errors.New("TLS is required but the client did not set NBD_FLAG_C_FIXED_NEWSTYLE, so it cannot start TLS")
+	}
+	inTLS := false
 
 	var oh [optHdrSize]byte
+	var exp *Export
+	var done bool
 	for {
-		if _, err := io.ReadFull(r, oh[:]); err != nil {
-			return nil, fmt.Errorf("reading option: %w", err)
+		if _, err := io.ReadFull(br, oh[:]); err != nil {
+			return nil, nil, fmt.Errorf("reading option: %w", err)
 		}
 		id, length, err := parseOptionHeader(oh[:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		data := make([]byte, length)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return nil, fmt.Errorf("reading option %d data: %w", id, err)
+		if _, err := io.ReadFull(br, data); err != nil {
+			return nil, nil, fmt.Errorf("reading option %d data: %w", id, err)
 		}
-		exp, done, err := s.option(bw, id, data, noZeroes)
+		switch {
+		case id == optStartTLS && offerTLS:
+			switch {
+			case inTLS:
+				err = writeOptReply(bw, id, repErrInvalid, []byte("TLS is already running"))
+			case len(data) != 0:
+				err = writeOptReply(bw, id, repErrInvalid, []byte("NBD_OPT_STARTTLS takes no data"))
+			default:
+				if err = writeOptReply(bw, id, repAck, nil); err == nil {
+					err = bw.Flush()
+				}
+				if err != nil {
+					return nil, nil, err
+				}
+				// The client must wait for the reply: anything it
+				// sent before is plain text that must not pass for
+				// part of the TLS session (command injection).
+				if n := br.Buffered(); n > 0 {
+					return nil, nil, fmt.Errorf("the client sent %d bytes after NBD_OPT_STARTTLS without waiting for the reply", n)
+				}
+				rw, err := startTLS()
+				if err != nil {
+					return nil, nil, &tlsHandshakeError{err}
+				}
+				br, bw, inTLS = bufio.NewReaderSize(rw, 64<<10), bufio.NewWriter(rw), true
+				continue
+			}
+		case needTLS && !inTLS && id == optExportName:
+			// It cannot be answered with an error.
+			return nil, nil, errors.New("the client chose an export with NBD_OPT_EXPORT_NAME without starting TLS, which this server requires")
+		case needTLS && !inTLS && id != optAbort:
+			log.Info("nbd: option refused: TLS is required and the client has not started it (NBD_OPT_STARTTLS); give the client the CA certificate and make it use TLS", "option", id)
+			err = writeOptReply(bw, id, repErrTLSReqd, []byte("TLS is required: upgrade with NBD_OPT_STARTTLS first"))
+		default:
+			exp, done, err = s.option(bw, id, data, noZeroes)
+		}
 		if err == nil {
 			err = bw.Flush()
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if done {
-			return exp, nil
+			return exp, br, nil
 		}
 	}
 }
@@ -330,8 +429,8 @@ func (s *Server) option(w *bufio.Writer, id uint32, data []byte, noZeroes bool) 
 		}
 		return e, id == optGo, nil
 	default:
-		// NBD_OPT_STARTTLS, NBD_OPT_STRUCTURED_REPLY, metadata contexts,
-		// extended headers and anything unknown.
+		// NBD_OPT_STARTTLS when TLS is off, NBD_OPT_STRUCTURED_REPLY,
+		// metadata contexts, extended headers and anything unknown.
 		return nil, false, writeOptReply(w, id, repErrUnsup, nil)
 	}
 }

@@ -6,6 +6,7 @@ package nbdrepl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,12 @@ type VolumeConfig struct {
 	Peers    []VolumePeer
 	// NBDListen is where the primary serves its NBD export ("" none).
 	NBDListen string
+	// NBDTLS and NBDTLSConfig (LoadTLSConfig) put TLS on the NBD
+	// listener (Server.TLS, Server.TLSConfig). The local kernel attach
+	// (Device) is served without TLS: the kernel's client cannot speak
+	// it, and its socket pair never leaves the host.
+	NBDTLS       TLSMode
+	NBDTLSConfig *tls.Config
 	// Device, if set (/dev/nbdX), is where the primary attaches the
 	// kernel's NBD client to its own export, as /dev/drbdX is on a DRBD
 	// primary: local file systems use the volume through it.
@@ -160,6 +167,9 @@ func NewVolume(cfg VolumeConfig) (*Volume, error) {
 	}
 	if !cfg.Protocol.valid() {
 		return nil, fmt.Errorf("volume: unknown protocol %d", cfg.Protocol)
+	}
+	if err := checkTLS(cfg.NBDTLS, cfg.NBDTLSConfig); err != nil {
+		return nil, fmt.Errorf("volume %s: NBD export: %w", cfg.Name, err)
 	}
 	if cfg.Reconnect <= 0 {
 		cfg.Reconnect = 500 * time.Millisecond
@@ -363,7 +373,8 @@ func (v *Volume) Promote(force bool) error {
 	v.qmu.Lock()
 	v.gateShut = false
 	v.qmu.Unlock()
-	srv := &Server{Exports: []Export{{Name: v.cfg.Name, Description: "tachy volume " + v.cfg.Name, Backend: &gatedBackend{v: v, r: r}}}, Logger: v.cfg.Logger}
+	exports := []Export{{Name: v.cfg.Name, Description: "tachy volume " + v.cfg.Name, Backend: &gatedBackend{v: v, r: r}}}
+	srv := &Server{Exports: exports, Logger: v.cfg.Logger, TLS: v.cfg.NBDTLS, TLSConfig: v.cfg.NBDTLSConfig}
 	undo := func() {
 		v.shutGate()
 		v.stopRole()
@@ -387,7 +398,7 @@ func (v *Volume) Promote(force bool) error {
 		}(v.roleCtx)
 	}
 	if v.cfg.Device != "" {
-		kd, err := v.attachLocal(srv)
+		kd, err := v.attachLocal(&Server{Exports: exports, Logger: v.cfg.Logger}) // no TLS: see NBDTLS
 		if err != nil {
 			undo()
 			return fmt.Errorf("volume %s: attaching %s: %w (still secondary)", v.cfg.Name, v.cfg.Device, err)
@@ -398,12 +409,13 @@ func (v *Volume) Promote(force bool) error {
 		v.roleWG.Add(1)
 		go v.connectLoop(v.roleCtx, r, p)
 	}
-	v.log.Info("volume: promoted to primary", "protocol", v.cfg.Protocol.String(), "nbd", addrString(v.nbdAddr), "device", v.cfg.Device)
+	v.log.Info("volume: promoted to primary", "protocol", v.cfg.Protocol.String(), "nbd", addrString(v.nbdAddr), "nbd_tls", v.cfg.NBDTLS.String(), "device", v.cfg.Device)
 	return nil
 }
 
 // attachLocal attaches the kernel's NBD client on Device to the primary's
-// export over a socket pair, served by srv for as long as the role lasts.
+// export over a socket pair, served by srv (without TLS) for as long as the
+// role lasts.
 func (v *Volume) attachLocal(srv *Server) (*KernelDevice, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

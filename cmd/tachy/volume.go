@@ -70,7 +70,7 @@ func (c *volumeCreateCmd) Run() error {
 		return err
 	}
 	fmt.Printf("volume %s: %d bytes on %s, metadata in %s\n", c.Name, be.Size(), c.Backing, meta)
-	fmt.Printf("do the same on every node, then run it as a promotable clone:\n  tachy resource create %s ocf:tachy:volume volume=%s backing=%s peers=NODE=HOST:PORT,... secret_file=FILE nbd=:10809 --promotable\n", c.Name, c.Name, c.Backing)
+	fmt.Printf("do the same on every node, then run it as a promotable clone:\n  tachy resource create %s ocf:tachy:volume volume=%s backing=%s peers=NODE=HOST:PORT,... secret_file=FILE nbd=:10809 --promotable\n(to serve NBD over TLS add tls=require tls_cert=CERT.pem tls_key=KEY.pem, and tls_ca=CA.pem to require client certificates)\n", c.Name, c.Name, c.Backing)
 	return nil
 }
 
