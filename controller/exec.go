@@ -167,6 +167,13 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 	if a.Action == "stop" || a.Action == "migrate_to" {
 		d.exec.CancelResource(a.Resource)
 	}
+	if a.Action == "cancel" {
+		// A recurring operation configured for another role than the
+		// resource is about to have (its promotion or demotion follows).
+		found := d.exec.Cancel(a.Resource, cancelledOperation(a.Meta), op.Interval)
+		d.log.Info("recurring operation cancelled", "resource", a.Resource, "operation", cancelledOperation(a.Meta), "interval", op.Interval, "was_active", found)
+		return lrmd.Result{Resource: a.Resource, Action: a.Action, Interval: op.Interval, Status: lrmd.StatusDone, RC: lrmd.OK}, nil
+	}
 	if op.Interval == 0 {
 		r, err := d.exec.Exec(ctx, op)
 		d.countOperation(r, err)
@@ -186,6 +193,15 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 		}
 	}
 	return r, nil
+}
+
+// cancelledOperation is the operation a cancel action stops (the
+// scheduler cancels monitors only).
+func cancelledOperation(meta map[string]string) string {
+	if op := meta["operation"]; op != "" {
+		return op
+	}
+	return "monitor"
 }
 
 func (d *Daemon) countOperation(r lrmd.Result, err error) {

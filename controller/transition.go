@@ -199,6 +199,20 @@ func (d *Daemon) runGraphAction(ctx context.Context, id int, c *cib.CIB, res *pe
 	if isNotify(a) {
 		return notifyResult(a, r) // never recorded in the history
 	}
+	if a.Task == "cancel" {
+		// A cancelled recurring operation leaves the history (as
+		// Pacemaker's controller deletes its lrm_rsc_op), so that the
+		// scheduler no longer counts it as running.
+		key := lrmd.OpKey(req.Resource, cancelledOperation(req.Meta), time.Duration(req.IntervalMs)*time.Millisecond)
+		ch := &cib.Change{Op: cib.OpDeleteHistory, Node: a.Node, Resource: req.Resource, OpIDs: []string{key}}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := d.cib.r.Change(sctx, d.cib.net, ch)
+		cancel()
+		if err != nil {
+			return transitionResult{action: a, err: fmt.Errorf("removing the cancelled %s from the history: %w", key, err)}
+		}
+		return transitionResult{action: a, ok: true}
+	}
 	key := fmt.Sprintf("%d:%d:%d:%s", a.ID, id, req.Expected, d.local.Name)
 	// The result is recorded through whichever node is DC by now: if
 	// this one lost the role while the action ran, the new DC must still

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tachy-ha/tachy/cib"
 	"github.com/tachy-ha/tachy/lab"
 )
 
@@ -297,6 +298,38 @@ func TestClusterPromotableClone(t *testing.T) {
 		}
 		return primary != ""
 	}, "not one promoted and two unpromoted instances")
+	checkRoleMonitors(t, l, primary)
+	// The Promoted monitor catches a promoted instance that fails in
+	// place (Stateful's test hook makes its monitor return
+	// OCF_FAILED_PROMOTED): the failure is recorded and the clone gets a
+	// promoted instance again.
+	rcFile := filepath.Join(filepath.Dir(l.ConfigPath(primary)), "state", "run", "Stateful-st.state.rc")
+	if err := os.WriteFile(rcFile, []byte("9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if out := mustCLI(t, l, primary, "config", "export"); !strings.Contains(out, `name="fail-count-st#monitor_1000"`) {
+			return errors.New("no failure of the Promoted monitor recorded")
+		}
+		return nil
+	})
+	os.Remove(rcFile)
+	waitRoles(t, l, func(r map[string]string) bool {
+		promoted := 0
+		for _, role := range r {
+			if role == "Promoted" {
+				promoted++
+			}
+		}
+		return len(r) == 3 && promoted == 1
+	}, "no promoted instance again after the promoted one failed")
+	primary = ""
+	for n, role := range statefulRoles(l, "st") {
+		if role == "Promoted" {
+			primary = n
+		}
+	}
+	checkRoleMonitors(t, l, primary)
 	if err := l.Kill(primary); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +345,50 @@ func TestClusterPromotableClone(t *testing.T) {
 		return false
 	}, "no instance promoted after the promoted node was lost")
 	t.Logf("promoted on %s; after losing it: %v", primary, roles)
+}
+
+// checkRoleMonitors: the history shows each instance running the monitor
+// of its role only: the Promoted one (1 s, rc 8) where it is promoted, the
+// Unpromoted one (2 s) elsewhere.
+func checkRoleMonitors(t *testing.T, l *lab.Lab, promoted string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		c, err := cib.Import(strings.NewReader(mustCLI(t, l, promoted, "config", "export")))
+		if err != nil {
+			return err
+		}
+		for _, st := range c.Status.NodeStates {
+			if st.LRM == nil || !slices.Contains(l.Nodes(), st.Uname) {
+				continue
+			}
+			for _, lr := range st.LRM.Resources {
+				if lr.ID != "st" {
+					continue
+				}
+				// Entries older than the last stop are history only.
+				stopped := 0
+				for _, op := range lr.Ops {
+					if op.Operation == "stop" {
+						stopped = max(stopped, op.CallID)
+					}
+				}
+				mons := map[time.Duration]int{}
+				for _, op := range lr.Ops {
+					if op.Operation == "monitor" && op.Interval > 0 && op.CallID > stopped && !strings.HasSuffix(op.ID, "_last_failure_0") {
+						mons[op.Interval] = op.RCCode
+					}
+				}
+				want := map[time.Duration]int{2 * time.Second: 0}
+				if st.Uname == promoted {
+					want = map[time.Duration]int{time.Second: 8}
+				}
+				if fmt.Sprint(mons) != fmt.Sprint(want) {
+					return fmt.Errorf("%s runs monitors %v (interval: rc), want %v", st.Uname, mons, want)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 const promotableCIB = `<cib epoch="1" num_updates="0" admin_epoch="0"><configuration><crm_config>

@@ -2,6 +2,7 @@ package pe
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tachy-ha/tachy/cib"
@@ -196,6 +197,7 @@ func (ws *workingSet) createActions(r *Resource) {
 		return
 	}
 	next := r.AssignedTo
+	var recurringStart *Action // the start the recurring monitors follow
 	multiple := len(r.RunningOn) > 1
 	// A partial migration (migration.go) continues if the resource
 	// still goes to the node it was migrating to; else it is stopped on
@@ -304,7 +306,7 @@ func (ws *workingSet) createActions(r *Resource) {
 				}
 			}
 		}
-		ws.recurring(r, next, start)
+		recurringStart = start
 		for _, st := range r.actions {
 			if st.Task == "stop" && st.Interval == 0 {
 				ws.order(st, start, OrderOptional|OrderImpliesThen|OrderRestart)
@@ -331,6 +333,11 @@ func (ws *workingSet) createActions(r *Resource) {
 		}
 	}
 	ws.promotableActions(r)
+	if recurringStart != nil {
+		// After the role changes, which the monitors are ordered
+		// against (as pcmk__primitive_create_actions does).
+		ws.recurring(r, next, recurringStart)
+	}
 }
 
 // quorumPolicy is effective_quorum_policy without quorum: with
@@ -350,28 +357,63 @@ func (ws *workingSet) quorumPolicy(r *Resource) string {
 }
 
 // recurring creates the recurring monitors for the role the resource will
-// have on its node (pcmk__create_recurring_actions).
+// have on its node, and cancels the running ones configured for another
+// role (pcmk__create_recurring_actions, recurring_op_for_active): a
+// monitor with role Promoted runs only on a promoted instance (expecting
+// OCF_RUNNING_PROMOTED), one with role Unpromoted, or none, only on an
+// instance that is not promoted.
 func (ws *workingSet) recurring(r *Resource, n *Node, start *Action) {
 	if r.Prim == nil || r.Prim.Operations == nil {
 		return
 	}
-	for _, op := range r.Prim.Operations.Ops {
-		if op.Name != "monitor" || op.Interval <= 0 {
+	promote, demote := r.find("promote", n), r.find("demote", nil)
+	ops := r.Prim.Operations.Ops
+	for _, op := range ops {
+		if op.Name != "monitor" || op.Interval <= 0 || op.Role == cib.RoleStopped {
 			continue
 		}
-		if op.Role != cib.RoleNone && op.Role != cib.RoleStarted && op.Role != cib.RoleUnknown {
+		// Two ops of one name and interval (one per role, say) are a
+		// configuration error, and neither runs (is_op_dup).
+		if slices.ContainsFunc(ops, func(o *cib.Op) bool { return o != op && o.Name == op.Name && o.Interval == op.Interval }) {
 			continue
 		}
 		if en, ok := op.Extra["enabled"]; ok && !isTrue(en) {
 			continue
 		}
-		// Required with a required start, and when the history does not
-		// show it running (a monitor added to a running resource).
-		optional := start.Optional && r.activeRecurring[n][fmt.Sprintf("%s_monitor_%d", r.ID, op.Interval.Milliseconds())]
+		// Running already (the history shows it on the node), and not
+		// to be restarted with the resource.
+		active := r.activeRecurring[n][fmt.Sprintf("%s_monitor_%d", r.ID, op.Interval.Milliseconds())]
+		optional := start.Optional && active
+		forRole := op.Role
+		if forRole == cib.RoleUnknown {
+			forRole = cib.RoleNone
+		}
+		if (forRole != cib.RoleNone && forRole != r.NextRole) || (forRole == cib.RoleNone && r.NextRole == cib.RolePromoted) {
+			// Configured for another role: cancel it where it runs,
+			// before the role changes.
+			if optional {
+				c := ws.newAction(r, "cancel", n, false)
+				c.Interval = op.Interval
+				c.Meta = map[string]string{"operation": op.Name} // what it cancels
+				switch {
+				case r.Role == cib.RolePromoted && demote != nil:
+					ws.order(c, demote, OrderRunnableLeft)
+				case r.NextRole == cib.RolePromoted && promote != nil:
+					ws.order(c, promote, OrderRunnableLeft)
+				}
+			}
+			continue
+		}
 		m := ws.newAction(r, "monitor", n, optional)
 		m.Interval = op.Interval
-		m.Runnable = start.Runnable
+		m.Runnable = start.Runnable && n.Online && !n.Unclean
 		ws.order(start, m, OrderOptional|OrderRunnableLeft)
+		switch {
+		case r.NextRole == cib.RolePromoted && promote != nil:
+			ws.order(promote, m, OrderOptional|OrderRunnableLeft)
+		case r.Role == cib.RolePromoted && demote != nil:
+			ws.order(demote, m, OrderOptional|OrderRunnableLeft)
+		}
 	}
 }
 
