@@ -150,7 +150,8 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 		out.Settings["heartbeat"] = fmt.Sprintf("interval %v, miss_count %d (detection %v), xdp receiver", o.Interval, o.MissCount, o.Interval*time.Duration(o.MissCount))
 		// As the daemon computes it (controller/fastpath.go).
 		lease := max(5*o.Interval, o.Interval*time.Duration(o.MissCount))
-		out.Settings["lease"] = fmt.Sprintf("views every %v, grant worth %v (max of 5 intervals and the detection time), delta %v", o.Interval, lease, o.Interval/2)
+		out.Settings["lease"] = fmt.Sprintf("views every %v, grant worth %v (max of 5 intervals and the detection time), delta %v, grant window %v (peers heard within 2 intervals)",
+			o.Interval, lease, o.Interval/2, min(2*o.Interval, o.Interval*time.Duration(o.MissCount)))
 		out.Settings["resource"] = "vip1 vip ip=" + benchVIP + " cidr_netmask=24 meta resource-stickiness=100; stonith-enabled=false"
 	case "keepalived":
 		if _, err := exec.LookPath("keepalived"); err != nil {
