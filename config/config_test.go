@@ -365,9 +365,9 @@ var badFiles = []struct {
 	{"port 0", file("[heartbeat]\nport = 0 #<\n"), 0, "heartbeat.port", "0 is below the minimum; use an integer from 1 to 65535"},
 	{"port 65536", file("[heartbeat]\nport = 65536 #<\n"), 0, "heartbeat.port", "above the maximum"},
 	{"grant window not above the interval", file("[heartbeat]\ninterval = \"2ms\"\ngrant_window = \"2ms\" #<\n"), 0, "heartbeat.grant_window",
-		`2ms is outside its range: more than the interval (2ms) and at most the detection time, interval * miss_count (8ms); use e.g. "4ms" (2 intervals), or "0s" for that default`},
+		`2ms is outside its range: more than the interval (2ms) and at most the detection time, interval * miss_count (8ms); use e.g. "4ms" (2 intervals), or "0s" for the detection time`},
 	{"grant window above the detection time", file("[heartbeat]\ngrant_window = \"9ms\" #<\n"), 0, "heartbeat.grant_window", "at most the detection time, interval * miss_count (8ms)"},
-	{"negative grant window", file("[heartbeat]\ngrant_window = \"-1ms\" #<\n"), 0, "heartbeat.grant_window", `use a duration from "0s" (2 intervals) to 10m`},
+	{"negative grant window", file("[heartbeat]\ngrant_window = \"-1ms\" #<\n"), 0, "heartbeat.grant_window", `use a duration from "0s" (the detection time) to 10m`},
 	{"priority 100", file("[heartbeat]\nrealtime_priority = 100 #<\n"), 0, "heartbeat.realtime_priority", "use an integer from 0 to 99"},
 	{"priority -1", file("[heartbeat]\nrealtime_priority = -1 #<\n"), 0, "heartbeat.realtime_priority", "below the minimum"},
 	{"receiver", file("[heartbeat]\nreceiver = \"ebpf\" #<\n"), 0, "heartbeat.receiver", `"ebpf" is not allowed; use auto, xdp or udp`},
@@ -875,9 +875,8 @@ func TestGrantWindowOrDefault(t *testing.T) {
 		h    Heartbeat
 		want time.Duration
 	}{
-		{Heartbeat{Interval: 2 * time.Millisecond, MissCount: 4}, 4 * time.Millisecond},
-		{Heartbeat{Interval: time.Millisecond, MissCount: 8, GrantWindow: 3 * time.Millisecond}, 3 * time.Millisecond},
-		{Heartbeat{Interval: time.Millisecond, MissCount: 2}, 2 * time.Millisecond},
+		{Heartbeat{Interval: 2 * time.Millisecond, MissCount: 4}, 8 * time.Millisecond},
+		{Heartbeat{Interval: time.Millisecond, MissCount: 8, GrantWindow: 2 * time.Millisecond}, 2 * time.Millisecond},
 	} {
 		if got := c.h.GrantWindowOrDefault(); got != c.want {
 			t.Errorf("%+v: %v, want %v", c.h, got, c.want)

@@ -168,10 +168,11 @@ max_clock_skew = "2s"
 # 0 runs them at normal priority.
 realtime_priority = 50
 # The fast failover of floating IPs: a node's view frames grant a lease only
-# to the peers it heard within this window; a failed holder's VIPs move
+# to the peers it heard within this window, so a failed holder's VIPs move
 # about grant_window + 2 * interval + the lease (the detection time or 5
-# intervals) after its last heartbeat. More than interval, at most the
-# detection time; "0s" = 2 intervals.
+# intervals) after its last heartbeat; a live holder whose heartbeats stall
+# about as long loses them too. More than interval, at most the detection
+# time; "0s" = the detection time.
 grant_window = "0s"
 
 [quorum]

@@ -407,7 +407,7 @@ func (d *decoder) heartbeat(t *table) {
 				h.RealtimePriority = int(n)
 			}
 		case "grant_window":
-			if v, ok := d.duration(e, w, 0, 10*time.Minute, `"0s" (2 intervals)`); ok {
+			if v, ok := d.duration(e, w, 0, 10*time.Minute, `"0s" (the detection time)`); ok {
 				h.GrantWindow = v
 			}
 		default:
@@ -645,7 +645,7 @@ func (d *decoder) validate() {
 	}
 
 	if h := c.Heartbeat; h.GrantWindow != 0 && (h.GrantWindow <= h.Interval || h.GrantWindow > h.DetectionTime()) {
-		d.errAt(d.at("heartbeat.grant_window"), "heartbeat.grant_window", "%s is outside its range: more than the interval (%s) and at most the detection time, interval * miss_count (%s); use e.g. %s (2 intervals), or \"0s\" for that default",
+		d.errAt(d.at("heartbeat.grant_window"), "heartbeat.grant_window", "%s is outside its range: more than the interval (%s) and at most the detection time, interval * miss_count (%s); use e.g. %s (2 intervals), or \"0s\" for the detection time",
 			shortDuration(h.GrantWindow), shortDuration(h.Interval), shortDuration(h.DetectionTime()), show(shortDuration(min(2*h.Interval, h.DetectionTime()))))
 	}
 

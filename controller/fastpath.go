@@ -98,12 +98,14 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// interval: frames between the nodes of a LAN take microseconds.
 	iv := d.cfg.Heartbeat.Interval
 	lease := max(5*iv, iv*time.Duration(d.cfg.Heartbeat.MissCount))
-	// A view grants the peers heard within the grant window G (2
-	// intervals by default), not every peer membership still reports up
-	// (until the detection time D): the others stop granting a silent
+	// A view grants the peers heard within the grant window G: by
+	// default the detection time D, what membership has up. A shorter G
+	// (heartbeat.grant_window) has the others stop granting a silent
 	// node G after its last heartbeat, so its lease, and the take-over
-	// guard, end D - G sooner. Membership still decides that a take-over
-	// starts at all (onPeerLost), so a shorter hiccup moves nothing.
+	// guard, end D - G sooner; but a live holder whose heartbeats stall
+	// for about G + L loses its lease too (docs/vip.md). Membership still
+	// decides that a take-over starts at all (onPeerLost), so a hiccup
+	// shorter than D moves nothing.
 	window := d.cfg.Heartbeat.GrantWindowOrDefault()
 	// The view frames start off: prepareTakeovers turns them on while the
 	// CIB has a floating IP (fastPathNeeded).

@@ -14,16 +14,18 @@
 // CLOCK_MONOTONIC), so the stamps do not depend on when the receiving
 // process gets to run.
 //
-// "Hears" is narrower than membership. Let D be the detection time
-// (interval × miss count): membership declares a node down after D without
-// a valid heartbeat from it. A view names only the peers whose latest valid
-// heartbeat, on any link, arrived within the grant window G before the
-// round (GrantView; heartbeat.grant_window, 2 intervals by default, more
-// than I and at most D). The arrival times are the receive path's stamps
-// (heartbeat.Service.LastHeard: the XDP program's bpf_ktime_get_ns, kept in
-// a memory-mapped map, or the UDP receiver's clock when it read the frame),
-// read by the sender as it builds the round. So X stops granting a silent
-// node G after its last heartbeat, at X's next round, not D after it.
+// "Hears" is decided at each round, from heartbeat stamps. Let D be the
+// detection time (interval × miss count): membership declares a node down
+// after D without a valid heartbeat from it. A view names only the peers
+// whose latest valid heartbeat, on any link, arrived within the grant window
+// G before the round (GrantView; heartbeat.grant_window: more than I, at
+// most D, and D by default, which grants what membership has up). The
+// arrival times are the receive path's stamps (heartbeat.Service.LastHeard:
+// the XDP program's bpf_ktime_get_ns, kept in a memory-mapped map, or the
+// UDP receiver's clock when it read the frame), read by the sender as it
+// builds the round. So X stops granting a silent node G after its last
+// heartbeat, at X's next round: with G < D, before membership declares it
+// down.
 //
 // The daemon turns the frames off (Runner.SetActive) while its CIB has no
 // floating IP: no node holds one, nothing is taken over. A node whose
@@ -93,12 +95,13 @@
 // P's kernel from arrival stamps, and however the network splits:
 //
 //   - P dies, or its links are cut: nobody hears P; G after its last
-//     heartbeat the others stop granting it, at their next round;
-//     membership declares P down D after it, before take, so detection is
-//     not on the path; take ≈ crash + G + I + δ + L (the last round
-//     granting P is up to I before crash + G, the first without P up to I
-//     after it, and reaches T within δ), and the confirming frame comes
-//     within I + δ after that.
+//     heartbeat the others stop granting it, at their next round (with G =
+//     D, at once when membership declares P down); take ≈ crash + G + I +
+//     δ + L (the last round granting P is up to I before crash + G, the
+//     first without P up to I after it, and reaches T within δ; with G = D,
+//     crash + D + δ + L), and the confirming frame comes within I + δ after
+//     that. With G < D, membership declares P down before take: detection
+//     is no longer on the path.
 //   - P is paused (SIGSTOP): the same for the others; P's kernel stops
 //     answering at its lease's end; when P runs again it finds its lease
 //     ended and releases before it could be granted again.
@@ -117,12 +120,13 @@
 //   - T's own frames do not reach P but P's reach T (the other asymmetry):
 //     T hears P, so T is not in a set A for P and does not take.
 //
-// Liveness. The daemon uses L = max(5I, D), δ = I/2 and G = 2I. With I = 1
-// ms and D = 8 ms (miss_count 8), a crash costs about G + I + 2δ + L + I ≈
-// 13 ms before the taker adds the address and announces it (less on
-// average: the rounds fall anywhere in their interval), against about D +
-// 2δ + L + I ≈ 18 ms when the views were the membership (G = D; the round
-// sent at once when membership loses a peer saved the I after D). A holder
+// Liveness. The daemon uses L = max(5I, D), δ = I/2, and G = D unless
+// heartbeat.grant_window sets it shorter. With I = 1 ms and D = 8 ms
+// (miss_count 8), a crash costs about D + 2δ + L + I ≈ 18 ms before the
+// taker adds the address and announces it with G = D (the round sent at
+// once when membership loses a peer saves the round after D), and about G
+// + I + 2δ + L + I ≈ 13 ms with G = 2I (less on average: the rounds fall
+// anywhere in their interval). A holder
 // whose grants all arrive more than L apart (a majority of peers stalled for
 // L) loses its lease and releases: L must exceed the senders' scheduling
 // jitter, which is why the sender runs on a locked OS thread at real-time
@@ -134,7 +138,11 @@
 // before the grant window), and a stall shorter than D moves nothing, since
 // no take-over starts before membership declares the holder down. A longer
 // stall moves the VIPs as a crash would: what makes a take-over quicker
-// makes the stall it tolerates shorter by as much.
+// makes the stall it tolerates shorter by as much, and a holder that comes
+// back after its lease ended but before the take-over releases its VIPs for
+// the slow path to start again. On a loaded 2-core VM that made G = 2I
+// release about four times as often as G = D with no fault at all
+// (docs/vip.md), which is why G = D is the default.
 //
 // Assumptions: a frame that is delivered at all is delivered within δ (a
 // frame stuck longer in a queue could carry a stale grant). The UDP
