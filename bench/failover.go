@@ -31,10 +31,13 @@ type FailoverOptions struct {
 	Against   []string // "keepalived"
 	Interval  time.Duration
 	MissCount int
-	Probe     time.Duration // the client's probe interval
-	Binary    string
-	Dir       string
-	Progress  io.Writer
+	// GrantWindow is tachy's heartbeat.grant_window (0: the daemon's
+	// default, the detection time).
+	GrantWindow time.Duration
+	Probe       time.Duration // the client's probe interval
+	Binary      string
+	Dir         string
+	Progress    io.Writer
 	// LogDir, if set, receives the nodes' logs after every failover
 	// slower than 100 ms or faster than 5 ms, for a look at what happened.
 	LogDir string
@@ -143,6 +146,9 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 	}
 	_ = lab.DownAll(o.Dir)
 	up := lab.UpOptions{Nodes: o.Nodes, Dir: o.Dir, Binary: o.Binary, Interval: o.Interval, MissCount: o.MissCount, Receiver: "xdp"}
+	if sys == "tachy" {
+		up.GrantWindow = o.GrantWindow
+	}
 	out := &SystemFailover{System: sys, Settings: map[string]string{}}
 	var kaDir string
 	switch sys {
@@ -150,7 +156,12 @@ func failoverSystem(ctx context.Context, o FailoverOptions, sys string) (*System
 		out.Settings["heartbeat"] = fmt.Sprintf("interval %v, miss_count %d (detection %v), xdp receiver", o.Interval, o.MissCount, o.Interval*time.Duration(o.MissCount))
 		// As the daemon computes it (controller/fastpath.go).
 		lease := max(5*o.Interval, o.Interval*time.Duration(o.MissCount))
-		out.Settings["lease"] = fmt.Sprintf("views every %v, grant worth %v (max of 5 intervals and the detection time), delta %v", o.Interval, lease, o.Interval/2)
+		window, how := o.GrantWindow, "heartbeat.grant_window"
+		if window == 0 {
+			window, how = o.Interval*time.Duration(o.MissCount), "the default, the detection time"
+		}
+		out.Settings["lease"] = fmt.Sprintf("views every %v, grant worth %v (max of 5 intervals and the detection time), delta %v, grant window %v (%s)",
+			o.Interval, lease, o.Interval/2, window, how)
 		out.Settings["resource"] = "vip1 vip ip=" + benchVIP + " cidr_netmask=24 meta resource-stickiness=100; stonith-enabled=false"
 	case "keepalived":
 		if _, err := exec.LookPath("keepalived"); err != nil {

@@ -152,6 +152,21 @@ struct {
 	__type(value, struct peer_val);
 } peers SEC(".maps");
 
+// The latest arrival (bpf_ktime_get_ns) of a counted frame from each node,
+// on any link, indexed by node id (ids 1..HEARD_MAX_ID; larger ids are not
+// recorded, the fast path does not run with them). Memory-mapped: the fast
+// path's view sender reads it every round, without a system call, to grant
+// leases only to the nodes heard within its grant window.
+#define HEARD_MAX_ID 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HEARD_MAX_ID + 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} heard SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
@@ -475,6 +490,16 @@ int xdp_heartbeat(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	count(STAT_ACCEPTED);
+	if (node <= HEARD_MAX_ID) {
+		// Not under a lock (the spin lock is per link): two CPUs storing
+		// frames of two links at once may leave the earlier of two
+		// arrivals microseconds apart, which the grant window (whole
+		// heartbeat intervals) does not notice.
+		__u32 hk = node;
+		__u64 *h = bpf_map_lookup_elem(&heard, &hk);
+		if (h && (__s64)(now - *h) > 0)
+			*(volatile __u64 *)h = now;
+	}
 	if (type) {
 		ev.ts_ns = now;
 		ev.incarnation = inc;

@@ -146,6 +146,12 @@ type Heartbeat struct {
 	mu     sync.Mutex // guards cfgMem against Close
 	cfgMem []byte     // the config map, memory-mapped
 
+	// heard is the heard map, memory-mapped read-only: the latest counted
+	// arrival from each node id. It stays mapped for good; Close puts a
+	// page of zeros in its place, so that a reader racing Close reads 0
+	// (never heard), never unmapped memory.
+	heard *[HeardMaxID + 1]uint64
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -202,6 +208,11 @@ func LoadHeartbeat(cfg HeartbeatConfig) (*Heartbeat, error) {
 		return nil, fmt.Errorf("xdp heartbeat: map config memory: %w", err)
 	}
 	h.cfgMem = mem
+	hm, err := unix.Mmap(h.objs.Heard.FD(), 0, os.Getpagesize(), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("xdp heartbeat: map the heard map's memory: %w", err)
+	}
+	h.heard = (*[HeardMaxID + 1]uint64)(unsafe.Pointer(&hm[0]))
 	if h.rd, err = ringbuf.NewReader(h.objs.Events); err != nil {
 		return nil, fmt.Errorf("xdp heartbeat: ring buffer reader: %w", err)
 	}
@@ -442,6 +453,21 @@ func (h *Heartbeat) Peers() ([]PeerState, error) {
 	return out, nil
 }
 
+// HeardMaxID is the largest node id whose latest arrival LastHeard knows
+// (HEARD_MAX_ID of heartbeat.c; the fast path runs with ids up to 64 only).
+const HeardMaxID = 64
+
+// LastHeard is the arrival (CLOCK_MONOTONIC ns, the program's
+// bpf_ktime_get_ns) of the latest counted frame from node on any link; 0 if
+// none, or if node is above HeardMaxID, or after Close. It reads memory the
+// program writes: no system call, no lock, safe from any thread.
+func (h *Heartbeat) LastHeard(node uint32) int64 {
+	if node > HeardMaxID || h.heard == nil {
+		return 0
+	}
+	return int64(atomic.LoadUint64(&h.heard[node]))
+}
+
 // Close detaches nothing (close the attachments first, or they keep the
 // program running) and frees the maps and the program. A blocked ReadEvent
 // returns an error matching ringbuf.ErrClosed.
@@ -457,6 +483,17 @@ func (h *Heartbeat) Close() error {
 			h.cfgMem = nil
 		}
 		h.mu.Unlock()
+		if h.heard != nil {
+			// Zeros in place of the map's page (MAP_FIXED replaces the
+			// mapping in one step and drops its hold on the map): a
+			// LastHeard racing Close reads 0, never unmapped memory. The
+			// page itself stays (4 KiB per Close).
+			_, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(unsafe.Pointer(h.heard)), uintptr(os.Getpagesize()), unix.PROT_READ,
+				unix.MAP_FIXED|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
+			if e != 0 {
+				errs = append(errs, fmt.Errorf("xdp heartbeat: unmap the heard map: %w", e))
+			}
+		}
 		errs = append(errs, h.objs.Close())
 		h.closeErr = errors.Join(errs...)
 	})

@@ -77,6 +77,7 @@ type heartbeatPeerVal struct {
 const (
 	heartbeatMapConfig        = "config"
 	heartbeatMapEvents        = "events"
+	heartbeatMapHeard         = "heard"
 	heartbeatMapIfaces        = "ifaces"
 	heartbeatMapPeers         = "peers"
 	heartbeatMapStats         = "stats"
@@ -134,6 +135,7 @@ type heartbeatProgramSpecs struct {
 type heartbeatMapSpecs struct {
 	Config *ebpf.MapSpec `ebpf:"config"`
 	Events *ebpf.MapSpec `ebpf:"events"`
+	Heard  *ebpf.MapSpec `ebpf:"heard"`
 	Ifaces *ebpf.MapSpec `ebpf:"ifaces"`
 	Peers  *ebpf.MapSpec `ebpf:"peers"`
 	Stats  *ebpf.MapSpec `ebpf:"stats"`
@@ -167,6 +169,7 @@ func (o *heartbeatObjects) Close() error {
 type heartbeatMaps struct {
 	Config *ebpf.Map `ebpf:"config"`
 	Events *ebpf.Map `ebpf:"events"`
+	Heard  *ebpf.Map `ebpf:"heard"`
 	Ifaces *ebpf.Map `ebpf:"ifaces"`
 	Peers  *ebpf.Map `ebpf:"peers"`
 	Stats  *ebpf.Map `ebpf:"stats"`
@@ -176,6 +179,7 @@ func (m *heartbeatMaps) Close() error {
 	return _HeartbeatClose(
 		m.Config,
 		m.Events,
+		m.Heard,
 		m.Ifaces,
 		m.Peers,
 		m.Stats,

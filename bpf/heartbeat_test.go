@@ -271,6 +271,51 @@ func TestValidFrameBringsLinkUp(t *testing.T) {
 	}
 }
 
+// LastHeard follows the counted frames of a node on any link, read from
+// the memory-mapped heard map; rejected frames do not move it, and it reads
+// 0 after Close.
+func TestLastHeard(t *testing.T) {
+	h := load(t, testConfig())
+	must(t, h.AddInterface(loIfindex, 0))
+	must(t, h.AddPeer(peerNode, 0))
+	must(t, h.AddPeer(peerNode, 1))
+	if at := h.LastHeard(peerNode); at != 0 {
+		t.Fatalf("heard %d before any frame", at)
+	}
+	before := monoNow()
+	run(t, h, ipv4Packet(testPort, marshal(frame(5, 1), testKey), 0), loIfindex)
+	after := monoNow()
+	first := h.LastHeard(peerNode)
+	if first < before || first > after {
+		t.Fatalf("heard at %d, not within the run [%d, %d]", first, before, after)
+	}
+	if p := peer(t, h, peerNode, 0); p.LastSeenNs != first {
+		t.Fatalf("heard %d, the link's last seen %d", first, p.LastSeenNs)
+	}
+	// A replay and a forgery do not count.
+	time.Sleep(time.Millisecond)
+	run(t, h, ipv4Packet(testPort, marshal(frame(5, 1), testKey), 0), loIfindex)
+	run(t, h, ipv4Packet(testPort, marshal(frame(5, 2), heartbeat.DeriveKey([]byte("other"))), 0), loIfindex)
+	if at := h.LastHeard(peerNode); at != first {
+		t.Fatalf("rejected frames moved heard from %d to %d", first, at)
+	}
+	// Another link of the same node counts (lo carries link 1 now).
+	must(t, h.AddInterface(loIfindex, 1))
+	f := frame(5, 2)
+	f.Link = 1
+	run(t, h, ipv4Packet(testPort, marshal(f, testKey), 0), loIfindex)
+	if at := h.LastHeard(peerNode); at <= first {
+		t.Fatalf("a frame on link 1 left heard at %d (was %d)", at, first)
+	}
+	if h.LastHeard(localNode) != 0 || h.LastHeard(3) != 0 || h.LastHeard(bpf.HeardMaxID+1) != 0 {
+		t.Fatal("heard a node that sent nothing")
+	}
+	must(t, h.Close())
+	if at := h.LastHeard(peerNode); at != 0 {
+		t.Fatalf("heard %d after Close", at)
+	}
+}
+
 func TestReplayRejected(t *testing.T) {
 	h := loadDefault(t)
 	pkt := ipv4Packet(testPort, marshal(frame(5, 10), testKey), 0)
@@ -715,9 +760,13 @@ func TestAgreesWithDetector(t *testing.T) {
 			b[4+rng.IntN(4)] ^= 0x10 // version, type, link or flags
 		}
 		mono := monoNow()
+		detHeard, xdpHeard := det.LastHeard(f.NodeID), h.LastHeard(f.NodeID)
 		wantEv, changed, _ := det.Receive(b, 0, mono, time.Now().UnixNano())
 		if ret := run(t, h, ipv4Packet(testPort, b, 0), loIfindex); ret != xdpDrop {
 			t.Fatalf("frame %d: verdict %d", i, ret)
+		}
+		if d, x := det.LastHeard(f.NodeID) != detHeard, h.LastHeard(f.NodeID) != xdpHeard; d != x {
+			t.Fatalf("frame %d %+v: the detector's last heard moved: %v, the XDP program's: %v", i, f, d, x)
 		}
 		ev, got := nextEvent(t, h, 0)
 		if got != changed {

@@ -73,6 +73,22 @@ type Heartbeat struct {
 	XDPMode          string        // auto, native or generic
 	MaxClockSkew     time.Duration // 0 (no check)..1h
 	RealtimePriority int           // SCHED_FIFO priority 1..99; 0 = normal scheduling
+	// GrantWindow: the fast path's view frames grant a lease to the peers
+	// heard within it (fastpath.RunnerConfig.GrantWindow). 0 = the
+	// detection time (GrantWindowOrDefault); else more than Interval, at
+	// most the detection time.
+	GrantWindow time.Duration
+}
+
+// GrantWindowOrDefault is GrantWindow, or the detection time when unset:
+// a node grants a lease to the peers its membership has up, as before
+// grant windows existed. A shorter window moves a failed holder's VIPs
+// sooner but ends a live holder's lease after a shorter stall (docs/vip.md).
+func (h Heartbeat) GrantWindowOrDefault() time.Duration {
+	if h.GrantWindow > 0 {
+		return h.GrantWindow
+	}
+	return h.DetectionTime()
 }
 
 // DetectionTime is how long a link may stay silent before it is declared

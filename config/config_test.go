@@ -107,6 +107,7 @@ receiver = "udp"
 xdp_mode = "generic"
 max_clock_skew = "1h"
 realtime_priority = 99
+grant_window = "5ms"
 
 [quorum]
 expected_votes = 7
@@ -138,7 +139,7 @@ addresses = [
 			Path:      "tachy.conf",
 			Cluster:   Cluster{Name: "prod-db-7", ID: 4294967295, KeyFile: "/etc/tachy/prod.key"},
 			Local:     Local{Node: "b", Socket: "/run/t.sock", LogLevel: "debug", StateDir: "/srv/tachy", Metrics: "[::1]:9100", Watchdog: "/dev/watchdog1", WatchdogTimeout: 12 * time.Second},
-			Heartbeat: Heartbeat{Interval: 2500 * time.Microsecond, MissCount: 1000, Port: 1, Receiver: "udp", XDPMode: "generic", MaxClockSkew: time.Hour, RealtimePriority: 99},
+			Heartbeat: Heartbeat{Interval: 2500 * time.Microsecond, MissCount: 1000, Port: 1, Receiver: "udp", XDPMode: "generic", MaxClockSkew: time.Hour, RealtimePriority: 99, GrantWindow: 5 * time.Millisecond},
 			CIB:       CIB{Port: 8000, PKIDir: "/srv/pki"},
 			Quorum: Quorum{ExpectedVotes: 7, WaitForAll: ptr(false), LastManStanding: true, LastManStandingWindow: 90 * time.Second,
 				AutoTieBreaker: true, TieBreaker: TieBreaker{Mode: TieList, Nodes: []string{"b", "a"}}},
@@ -363,6 +364,10 @@ var badFiles = []struct {
 	{"miss_count 1001", file("[heartbeat]\nmiss_count = 1_001 #<\n"), 0, "heartbeat.miss_count", "1001 is above the maximum"},
 	{"port 0", file("[heartbeat]\nport = 0 #<\n"), 0, "heartbeat.port", "0 is below the minimum; use an integer from 1 to 65535"},
 	{"port 65536", file("[heartbeat]\nport = 65536 #<\n"), 0, "heartbeat.port", "above the maximum"},
+	{"grant window not above the interval", file("[heartbeat]\ninterval = \"2ms\"\ngrant_window = \"2ms\" #<\n"), 0, "heartbeat.grant_window",
+		`2ms is outside its range: more than the interval (2ms) and at most the detection time, interval * miss_count (8ms); use e.g. "4ms" (2 intervals), or "0s" for the detection time`},
+	{"grant window above the detection time", file("[heartbeat]\ngrant_window = \"9ms\" #<\n"), 0, "heartbeat.grant_window", "at most the detection time, interval * miss_count (8ms)"},
+	{"negative grant window", file("[heartbeat]\ngrant_window = \"-1ms\" #<\n"), 0, "heartbeat.grant_window", `use a duration from "0s" (the detection time) to 10m`},
 	{"priority 100", file("[heartbeat]\nrealtime_priority = 100 #<\n"), 0, "heartbeat.realtime_priority", "use an integer from 0 to 99"},
 	{"priority -1", file("[heartbeat]\nrealtime_priority = -1 #<\n"), 0, "heartbeat.realtime_priority", "below the minimum"},
 	{"receiver", file("[heartbeat]\nreceiver = \"ebpf\" #<\n"), 0, "heartbeat.receiver", `"ebpf" is not allowed; use auto, xdp or udp`},
@@ -862,5 +867,19 @@ func TestDocExamples(t *testing.T) {
 	}
 	if n < 2 {
 		t.Errorf("%d examples found", n)
+	}
+}
+
+func TestGrantWindowOrDefault(t *testing.T) {
+	for _, c := range []struct {
+		h    Heartbeat
+		want time.Duration
+	}{
+		{Heartbeat{Interval: 2 * time.Millisecond, MissCount: 4}, 8 * time.Millisecond},
+		{Heartbeat{Interval: time.Millisecond, MissCount: 8, GrantWindow: 2 * time.Millisecond}, 2 * time.Millisecond},
+	} {
+		if got := c.h.GrantWindowOrDefault(); got != c.want {
+			t.Errorf("%+v: %v, want %v", c.h, got, c.want)
+		}
 	}
 }

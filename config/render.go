@@ -65,6 +65,7 @@ func Render(c *Config) string {
 	w("xdp_mode", h.XDPMode)
 	w("max_clock_skew", h.MaxClockSkew)
 	w("realtime_priority", h.RealtimePriority)
+	w("grant_window", h.GrantWindow)
 
 	q := c.Quorum
 	b.WriteString("\n[quorum]\n")
@@ -166,6 +167,13 @@ max_clock_skew = "2s"
 # SCHED_FIFO priority of the sender and receiver threads, 1..99;
 # 0 runs them at normal priority.
 realtime_priority = 50
+# The fast failover of floating IPs: a node's view frames grant a lease only
+# to the peers it heard within this window, so a failed holder's VIPs move
+# about grant_window + 2 * interval + the lease (the detection time or 5
+# intervals) after its last heartbeat; a live holder whose heartbeats stall
+# about as long loses them too. More than interval, at most the detection
+# time; "0s" = the detection time.
+grant_window = "0s"
 
 [quorum]
 # The votes a partition needs more than half of; 0 = the sum of the nodes'

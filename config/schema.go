@@ -17,7 +17,7 @@ var tableKeys = map[string][]string{
 	"cluster":   {"name", "id", "key_file"},
 	"local":     {"node", "socket", "log_level", "state_dir", "metrics", "watchdog", "watchdog_timeout"},
 	"cib":       {"port", "pki_dir"},
-	"heartbeat": {"interval", "miss_count", "port", "receiver", "xdp_mode", "max_clock_skew", "realtime_priority"},
+	"heartbeat": {"interval", "miss_count", "port", "receiver", "xdp_mode", "max_clock_skew", "realtime_priority", "grant_window"},
 	"quorum":    {"expected_votes", "two_node", "wait_for_all", "last_man_standing", "last_man_standing_window", "auto_tie_breaker", "auto_tie_breaker_node"},
 	"node":      {"name", "id", "votes", "addresses"},
 }
@@ -406,6 +406,10 @@ func (d *decoder) heartbeat(t *table) {
 			if n, ok := d.integer(e, w, 0, 99); ok {
 				h.RealtimePriority = int(n)
 			}
+		case "grant_window":
+			if v, ok := d.duration(e, w, 0, 10*time.Minute, `"0s" (the detection time)`); ok {
+				h.GrantWindow = v
+			}
 		default:
 			d.unknown(e, t.name)
 		}
@@ -638,6 +642,11 @@ func (d *decoder) validate() {
 		if _, ok := names[l]; !ok {
 			d.errAt(d.at("local.node"), "local.node", "%s is not a configured node; use one of: %s", show(l), c.nodeNames())
 		}
+	}
+
+	if h := c.Heartbeat; h.GrantWindow != 0 && (h.GrantWindow <= h.Interval || h.GrantWindow > h.DetectionTime()) {
+		d.errAt(d.at("heartbeat.grant_window"), "heartbeat.grant_window", "%s is outside its range: more than the interval (%s) and at most the detection time, interval * miss_count (%s); use e.g. %s (2 intervals), or \"0s\" for the detection time",
+			shortDuration(h.GrantWindow), shortDuration(h.Interval), shortDuration(h.DetectionTime()), show(shortDuration(min(2*h.Interval, h.DetectionTime()))))
 	}
 
 	q := c.Quorum

@@ -98,6 +98,15 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// interval: frames between the nodes of a LAN take microseconds.
 	iv := d.cfg.Heartbeat.Interval
 	lease := max(5*iv, iv*time.Duration(d.cfg.Heartbeat.MissCount))
+	// A view grants the peers heard within the grant window G: by
+	// default the detection time D, what membership has up. A shorter G
+	// (heartbeat.grant_window) has the others stop granting a silent
+	// node G after its last heartbeat, so its lease, and the take-over
+	// guard, end D - G sooner; but a live holder whose heartbeats stall
+	// for about G + L loses its lease too (docs/vip.md). Membership still
+	// decides that a take-over starts at all (onPeerLost), so a hiccup
+	// shorter than D moves nothing.
+	window := d.cfg.Heartbeat.GrantWindowOrDefault()
 	// The view frames start off: prepareTakeovers turns them on while the
 	// CIB has a floating IP (fastPathNeeded).
 	r, err := fastpath.Start(ctx, fastpath.RunnerConfig{
@@ -105,11 +114,13 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
+		GrantWindow: window, Heard: d.hb.LastHeard,
 		OnLeaseEnded: d.onLeaseEnded, Log: d.log, Off: true,
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.log.Info("fast failover path on", "lease", lease, "grant_window", window, "delta", iv/2)
 	go d.prepareTakeovers(ctx, r)
 	return r, nil
 }

@@ -41,6 +41,17 @@ type RunnerConfig struct {
 	RTPriority  int                     // SCHED_FIFO priority of the sender's thread (0: normal)
 	Peers       map[uint32][]netip.Addr // every peer's ring addresses
 	Up          func() []uint32         // the peers membership reports up (SetUp keeps the sender's copy)
+	// GrantWindow (G) and Heard: with both set, a round's view names (grants
+	// a lease to) the peers whose latest valid heartbeat (Heard: its
+	// CLOCK_MONOTONIC arrival on any link, 0 if none; called every round
+	// from the sender's real-time thread, so it must not block) arrived
+	// within G before the round (GrantView), rather than the peers that
+	// membership reports up (which it does until the detection time D):
+	// the others stop granting a silent node G after its last heartbeat,
+	// not D, and a take-over comes D - G sooner. Without them, the view is
+	// the membership (Up, through SetUp).
+	GrantWindow time.Duration
+	Heard       func(id uint32) int64
 	Holder      Holder
 	// OnLeaseEnded is called (on its own goroutine) after the lease ended
 	// and the VIPs were released, with what was released.
@@ -182,6 +193,16 @@ func (r *Runner) send(ctx context.Context) {
 		hdrs[i].Hdr.Iovlen = 1
 	}
 	f := Frame{ClusterID: r.cfg.ClusterID, NodeID: r.cfg.Lease.Self, Incarnation: r.cfg.Incarnation}
+	var peers []uint32
+	for id := range r.cfg.Lease.Votes {
+		if id != r.cfg.Lease.Self {
+			peers = append(peers, id)
+		}
+	}
+	window := r.cfg.GrantWindow.Nanoseconds()
+	if r.cfg.Heard == nil {
+		window = 0
+	}
 	interval := r.cfg.Interval.Nanoseconds()
 	clock := newMonoClock()
 	next := clock.now()
@@ -199,7 +220,14 @@ func (r *Runner) send(ctx context.Context) {
 			continue
 		}
 		f.Seq++
-		f.View = Set(r.up.Load())
+		if window > 0 {
+			// What this node hears now, from the receive path's stamps:
+			// the round's grants, and its "not hearing" for the others'
+			// take-over guards (sentHear below records what went out).
+			f.View = GrantView(r.cfg.Lease.Self, peers, clock.now(), window, r.cfg.Heard)
+		} else {
+			f.View = Set(r.up.Load())
+		}
 		MarshalFrame(buf, &f, r.cfg.Key)
 		// A message that fails (an unreachable peer) is skipped: the
 		// others still go.

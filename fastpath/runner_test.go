@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -119,5 +120,61 @@ func TestRunnerOff(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if now := r.sentHear[1].Load(); now != last {
 		t.Fatal("frames went on after SetActive(false)")
+	}
+}
+
+// With a grant window, a round names the peers heard within it (Heard's
+// stamps at the round), not those membership reports up.
+func TestRunnerGrantWindow(t *testing.T) {
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var silent atomic.Bool // node 2 stops being heard
+	r, err := Start(ctx, RunnerConfig{
+		Lease:       Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2},
+		Port:        port,
+		Interval:    time.Millisecond,
+		Peers:       map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}},
+		Up:          func() []uint32 { return []uint32{2, 3} }, // membership: both up
+		GrantWindow: 2 * time.Millisecond,
+		Heard: func(id uint32) int64 {
+			if id == 2 && !silent.Load() {
+				return heartbeat.MonotonicNow() // just heard
+			}
+			if id == 3 {
+				return heartbeat.MonotonicNow() - int64(3*time.Millisecond) // last heard 3 ms ago
+			}
+			return 0
+		},
+		Holder: nullHolder{},
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.sentHear[2].Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no round granted the peer just heard")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if at := r.sentHear[3].Load(); at != 0 {
+		t.Fatal("a round granted a peer last heard longer ago than the window, although membership has it up")
+	}
+	silent.Store(true)
+	time.Sleep(20 * time.Millisecond) // a round in flight ends
+	last := r.sentHear[2].Load()
+	time.Sleep(30 * time.Millisecond)
+	if now := r.sentHear[2].Load(); now != last {
+		t.Fatal("rounds went on granting a peer no longer heard")
+	}
+	if r.sentHear[1].Load() <= last {
+		t.Fatal("the rounds stopped")
 	}
 }

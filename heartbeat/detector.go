@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,7 +26,15 @@ type Detector struct {
 	cfg   DetectorConfig
 	peers map[PeerLink]*linkState
 	stats Stats
+	// heard[n]: the latest counted frame's arrival from node n on any
+	// link (the XDP program's heard map). Atomic: LastHeard reads it
+	// without the lock that serialises the rest.
+	heard [HeardMaxID + 1]atomic.Int64
 }
+
+// HeardMaxID is the largest node id whose latest arrival LastHeard knows
+// (the fast path runs with node ids up to 64 only).
+const HeardMaxID = 64
 
 // DetectorConfig holds what the detector checks frames against.
 type DetectorConfig struct {
@@ -143,6 +152,9 @@ func (d *Detector) Receive(b []byte, ingress int, mono, real int64) (Event, bool
 	restarted := f.Incarnation > st.inc && st.inc != 0
 	st.inc, st.seq, st.lastSeen = f.Incarnation, f.Seq, mono
 	st.frames++
+	if f.NodeID <= HeardMaxID && mono > d.heard[f.NodeID].Load() {
+		d.heard[f.NodeID].Store(mono)
+	}
 	var t EventType
 	switch {
 	case st.state != stateUp:
@@ -189,6 +201,16 @@ func (d *Detector) NextDeadline() (int64, bool) {
 
 // Stats returns the frame counters.
 func (d *Detector) Stats() Stats { return d.stats }
+
+// LastHeard is the arrival (mono, as given to Receive) of the latest counted
+// frame from node on any link; 0 if none, or if node is above HeardMaxID.
+// Unlike the other methods it may run concurrently with Receive.
+func (d *Detector) LastHeard(node uint32) int64 {
+	if node > HeardMaxID {
+		return 0
+	}
+	return d.heard[node].Load()
+}
 
 // LinkStates returns the state of every configured peer link.
 func (d *Detector) LinkStates() []LinkState {

@@ -217,3 +217,31 @@ func TestMembershipNeedsEveryLinkDown(t *testing.T) {
 		t.Fatalf("up = %v", up)
 	}
 }
+
+// LastHeard is the latest counted arrival from a node on any link: it
+// moves with every accepted frame, not with rejected ones, and not only on
+// state changes.
+func TestDetectorLastHeard(t *testing.T) {
+	d := newTestDetector()
+	if at := d.LastHeard(2); at != 0 {
+		t.Fatalf("heard at %d before any frame", at)
+	}
+	d.Receive(hb(1, 1, 0), 0, 10*ms, realBase)
+	d.Receive(hb(1, 2, 0), 0, 11*ms, realBase) // no event: link already up
+	if at := d.LastHeard(2); at != 11*ms {
+		t.Fatalf("heard at %d ms, want 11", at/ms)
+	}
+	d.Receive(hb(1, 2, 0), 0, 12*ms, realBase)                                                                                             // replay
+	d.Receive(frameBytes(Frame{NodeID: 2, Link: 0, Incarnation: 1, Seq: 3, SentNs: realBase}, DeriveKey([]byte("x"))), 0, 13*ms, realBase) // forged
+	if at := d.LastHeard(2); at != 11*ms {
+		t.Fatalf("rejected frames moved heard to %d ms", at/ms)
+	}
+	// Link 1 counts as well.
+	d.Receive(frameBytes(Frame{NodeID: 2, Link: 1, Incarnation: 1, Seq: 1, SentNs: realBase}, testKey), 1, 14*ms, realBase)
+	if at := d.LastHeard(2); at != 14*ms {
+		t.Fatalf("heard at %d ms after a frame on link 1, want 14", at/ms)
+	}
+	if d.LastHeard(3) != 0 || d.LastHeard(HeardMaxID+1) != 0 {
+		t.Fatal("heard a node that sent nothing")
+	}
+}

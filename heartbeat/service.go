@@ -36,6 +36,7 @@ func (c *Config) Timeout() time.Duration { return c.Interval * time.Duration(c.M
 type receiver interface {
 	Run(ctx context.Context, emit func(Event)) error
 	LinkStates() []LinkState
+	LastHeard(node uint32) int64
 	Stats() Stats
 	Note() string
 	Close()
@@ -206,6 +207,14 @@ func (s *Service) View() View {
 	}
 	return v
 }
+
+// LastHeard is the arrival (CLOCK_MONOTONIC ns) of the latest valid
+// heartbeat from node on any link, as the receive path stamped it: the XDP
+// program's bpf_ktime_get_ns, or the UDP receiver's clock when it read the
+// frame. 0 if none yet, or if node is above HeardMaxID. It takes no lock
+// and makes no system call: the fast path's view sender calls it every
+// round from its real-time thread (its grant window).
+func (s *Service) LastHeard(node uint32) int64 { return s.recv.LastHeard(node) }
 
 // Up returns the ids of the peers that are up.
 func (s *Service) Up() []uint32 {

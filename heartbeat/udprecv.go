@@ -192,6 +192,10 @@ func (r *UDPReceiver) LinkStates() []LinkState {
 	return r.det.LinkStates()
 }
 
+// LastHeard is the arrival of the latest counted frame from node on any
+// link (Detector.LastHeard), read without a lock.
+func (r *UDPReceiver) LastHeard(node uint32) int64 { return r.det.LastHeard(node) }
+
 // Stats returns the frame counters.
 func (r *UDPReceiver) Stats() Stats {
 	r.mu.Lock()

@@ -153,6 +153,12 @@ func (r *xdpReceiver) checkKernel(emit func(Event)) {
 	}
 }
 
+// The kernel's heard map and the Detector's cover the same node ids.
+var _ = [1]struct{}{}[bpf.HeardMaxID-HeardMaxID]
+
+// LastHeard reads the kernel's heard map (memory-mapped: no system call).
+func (r *xdpReceiver) LastHeard(node uint32) int64 { return r.hb.LastHeard(node) }
+
 func (r *xdpReceiver) Note() string {
 	n, _ := r.note.Load().(string)
 	return n

@@ -34,6 +34,9 @@ pki_dir = {{q .PKIDir}}
 interval = {{q .Interval}}
 miss_count = {{.MissCount}}
 receiver = {{q .Receiver}}
+{{- if .GrantWindow}}
+grant_window = {{q .GrantWindow}}
+{{- end}}
 
 [quorum]
 {{range .Nodes}}
@@ -54,7 +57,7 @@ type configNode struct {
 }
 
 // renderConfig is node i's tachy.conf in a lab of n nodes.
-func renderConfig(dir string, i, n int, interval time.Duration, missCount int, receiver string) ([]byte, error) {
+func renderConfig(dir string, i, n int, interval time.Duration, missCount int, receiver string, grantWindow time.Duration) ([]byte, error) {
 	node := nodeName(i)
 	data := struct {
 		Cluster          string
@@ -66,12 +69,16 @@ func renderConfig(dir string, i, n int, interval time.Duration, missCount int, r
 		Interval         string
 		MissCount        int
 		Receiver         string
+		GrantWindow      string
 		Nodes            []configNode
 	}{
 		Cluster: ClusterName, ClusterID: ClusterID, KeyFile: keyPath(dir), PKIDir: pkiPath(dir),
 		Node: node, Socket: socketPath(dir, node), StateDir: filepath.Join(dir, node, "state"),
 		Metrics:  netip.AddrPortFrom(addr4(i, Ring0), MetricsPort).String(),
 		Interval: interval.String(), MissCount: missCount, Receiver: receiver,
+	}
+	if grantWindow != 0 {
+		data.GrantWindow = grantWindow.String()
 	}
 	for j := 1; j <= n; j++ {
 		data.Nodes = append(data.Nodes, configNode{Name: nodeName(j), ID: j, Ring0: addr4(j, Ring0).String(), Ring1: addr4(j, Ring1).String()})

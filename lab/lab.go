@@ -96,6 +96,9 @@ type UpOptions struct {
 	Interval  time.Duration // heartbeat.interval; default 1ms
 	MissCount int           // heartbeat.miss_count; default 4
 	Receiver  string        // heartbeat.receiver: auto (default), xdp or udp
+	// GrantWindow is heartbeat.grant_window; 0 leaves it out (the
+	// daemon's default).
+	GrantWindow time.Duration
 
 	// Command, if set, replaces the daemon command line of node N (1..Nodes):
 	// for tests, e.g. {"sleep", "1000"}. It runs in the node's namespace
@@ -120,17 +123,18 @@ type Lab struct {
 
 // state is the content of lab.json.
 type state struct {
-	Nodes     int                   `json:"nodes"`
-	Dir       string                `json:"dir"`
-	Binary    string                `json:"binary"`
-	Interval  string                `json:"interval"`
-	MissCount int                   `json:"miss_count"`
-	Receiver  string                `json:"receiver"`
-	NoDaemons bool                  `json:"no_daemons"`
-	Commands  map[string][]string   `json:"commands"` // node -> command run in its namespace
-	Daemons   map[string]daemonInfo `json:"daemons"`  // node -> the last daemon started
-	Partition [][]string            `json:"partition,omitempty"`
-	Created   time.Time             `json:"created"`
+	Nodes       int                   `json:"nodes"`
+	Dir         string                `json:"dir"`
+	Binary      string                `json:"binary"`
+	Interval    string                `json:"interval"`
+	MissCount   int                   `json:"miss_count"`
+	Receiver    string                `json:"receiver"`
+	GrantWindow string                `json:"grant_window,omitempty"`
+	NoDaemons   bool                  `json:"no_daemons"`
+	Commands    map[string][]string   `json:"commands"` // node -> command run in its namespace
+	Daemons     map[string]daemonInfo `json:"daemons"`  // node -> the last daemon started
+	Partition   [][]string            `json:"partition,omitempty"`
+	Created     time.Time             `json:"created"`
 }
 
 type daemonInfo struct {
@@ -176,6 +180,9 @@ func Up(ctx context.Context, o UpOptions) (l *Lab, err error) {
 	if o.Receiver == "" {
 		o.Receiver = "auto"
 	}
+	if o.GrantWindow != 0 && (o.GrantWindow <= o.Interval || o.GrantWindow > o.Interval*time.Duration(o.MissCount)) {
+		return nil, fmt.Errorf("grant window %s: use more than the interval (%s), at most the detection time (%s)", o.GrantWindow, o.Interval, o.Interval*time.Duration(o.MissCount))
+	}
 	if o.Receiver != "auto" && o.Receiver != "xdp" && o.Receiver != "udp" {
 		return nil, fmt.Errorf("receiver %q: use auto, xdp or udp", o.Receiver)
 	}
@@ -201,6 +208,9 @@ func Up(ctx context.Context, o UpOptions) (l *Lab, err error) {
 		Nodes: o.Nodes, Dir: dir, Binary: o.Binary, Interval: o.Interval.String(), MissCount: o.MissCount,
 		Receiver: o.Receiver, NoDaemons: o.NoDaemons, Commands: map[string][]string{}, Daemons: map[string]daemonInfo{},
 		Created: time.Now().UTC().Truncate(time.Second),
+	}
+	if o.GrantWindow != 0 {
+		st.GrantWindow = o.GrantWindow.String()
 	}
 	for i := 1; i <= o.Nodes; i++ {
 		n := nodeName(i)
@@ -427,7 +437,11 @@ func writeFiles(dir string, st *state) error {
 			return err
 		}
 		interval, _ := time.ParseDuration(st.Interval)
-		cfg, err := renderConfig(dir, i, st.Nodes, interval, st.MissCount, st.Receiver)
+		var window time.Duration
+		if st.GrantWindow != "" {
+			window, _ = time.ParseDuration(st.GrantWindow)
+		}
+		cfg, err := renderConfig(dir, i, st.Nodes, interval, st.MissCount, st.Receiver, window)
 		if err != nil {
 			return err
 		}

@@ -137,7 +137,7 @@ func TestNaming(t *testing.T) {
 // says what the lab means.
 func TestConfigParses(t *testing.T) {
 	dir := "/run/tachy-lab"
-	b, err := renderConfig(dir, 2, 3, 2*time.Millisecond, 7, "xdp")
+	b, err := renderConfig(dir, 2, 3, 2*time.Millisecond, 7, "xdp", 4*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestConfigParses(t *testing.T) {
 	if c.Local.Node != "n2" || c.Local.Socket != "/run/tachy-lab/n2/tachy.sock" || c.Local.StateDir != "/run/tachy-lab/n2/state" {
 		t.Errorf("local: %+v", c.Local)
 	}
-	if c.Heartbeat.Interval != 2*time.Millisecond || c.Heartbeat.MissCount != 7 || c.Heartbeat.Receiver != "xdp" {
+	if c.Heartbeat.Interval != 2*time.Millisecond || c.Heartbeat.MissCount != 7 || c.Heartbeat.Receiver != "xdp" || c.Heartbeat.GrantWindow != 4*time.Millisecond {
 		t.Errorf("heartbeat: %+v", c.Heartbeat)
 	}
 	if len(c.Nodes) != 3 {
@@ -164,7 +164,7 @@ func TestConfigParses(t *testing.T) {
 		}
 	}
 	// Paths with characters TOML must escape survive.
-	b, err = renderConfig(`/tmp/a "b" \c`, 1, 1, time.Millisecond, 5, "auto")
+	b, err = renderConfig(`/tmp/a "b" \c`, 1, 1, time.Millisecond, 5, "auto", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
