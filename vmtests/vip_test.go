@@ -45,9 +45,7 @@ func vipLab(t *testing.T, ctx context.Context) (*Lab, string) {
 	// once (Linux ignores updates within locktime, 1 s by default).
 	exec.Command("sysctl", "-qw", "net.ipv4.neigh.tvm0.locktime=0").Run()
 	dcOf(t, ctx, l, "n1")
-	if out := mustRun(t, ctx, l, "n1", "config import /etc/tachy/cib.xml"); strings.Contains(out, "rror") {
-		t.Fatalf("config import: %s", out)
-	}
+	importCIB(t, ctx, l)
 	holder := waitVIP(t, ctx, l, "n1", "")
 	t.Logf("the VIP runs on %s", holder)
 	return l, holder

@@ -93,9 +93,7 @@ func volumeLab(t *testing.T, ctx context.Context) (*volLab, string) {
 	}
 	exec.Command("sysctl", "-qw", "net.ipv4.neigh.tvm0.locktime=0").Run()
 	dcOf(t, ctx, l, "n1")
-	if out := mustRun(t, ctx, l, "n1", "config import /etc/tachy/cib.xml"); strings.Contains(out, "rror") {
-		t.Fatalf("config import: %s", out)
-	}
+	importCIB(t, ctx, l)
 	primary := vl.waitPrimary(t, ctx, "n1", "")
 	t.Logf("the volume's primary is %s", primary)
 
