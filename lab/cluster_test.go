@@ -51,7 +51,11 @@ func startCluster(t *testing.T, receiver string, nodes int) (*lab.Lab, *bench.Co
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "lab")
 	_ = lab.DownAll(dir)
-	l, err := lab.Up(context.Background(), lab.UpOptions{Nodes: nodes, Dir: dir, Binary: tachyBinary(t), Interval: 2 * time.Millisecond, MissCount: 4, Receiver: receiver})
+	// 2 ms x 10: these tests are about what the cluster does, not how
+	// fast it detects; at 2 ms x 4 a DC stalled for 8 ms on a busy CI
+	// machine lost both peers and quorum for a moment, and stopped and
+	// restarted resources (TestClusterLiveMigration saw it).
+	l, err := lab.Up(context.Background(), lab.UpOptions{Nodes: nodes, Dir: dir, Binary: tachyBinary(t), Interval: 2 * time.Millisecond, MissCount: 10, Receiver: receiver})
 	if err != nil {
 		t.Fatal(err)
 	}
