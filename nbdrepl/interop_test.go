@@ -109,25 +109,32 @@ func TestInteropNbdcopy(t *testing.T) {
 	const size = 8 << 20
 	fb, path := fileExport(t, "disk", size)
 	addr := startServer(t, &Server{Exports: []Export{{Name: "disk", Backend: fb}}, Workers: 4})
+	nbdcopyRoundTrip(t, nbdcopy, "nbd://"+addr+"/disk", path, size)
+}
 
+// nbdcopyRoundTrip copies size random bytes (with a zero hole in the
+// middle, which makes nbdcopy use WRITE_ZEROES too) into uri with nbdcopy,
+// checks the export's backing file, copies them back out and compares; it
+// returns the source file.
+func nbdcopyRoundTrip(t *testing.T, nbdcopy, uri, backing string, size int) string {
+	t.Helper()
 	dir := t.TempDir()
 	src, back := filepath.Join(dir, "src"), filepath.Join(dir, "back")
 	data := make([]byte, size)
 	rand.Read(data)
-	// A zero hole in the middle makes nbdcopy use WRITE_ZEROES too.
 	clear(data[3<<20 : 4<<20])
 	if err := os.WriteFile(src, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	uri := "nbd://" + addr + "/disk"
 	runTool(t, nbdcopy, "--flush", src, uri)
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+	if got, _ := os.ReadFile(backing); !bytes.Equal(got, data) {
 		t.Fatal("backing file differs from the source after nbdcopy in")
 	}
 	runTool(t, nbdcopy, uri, back)
 	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
 		t.Fatal("nbdcopy out differs from the source")
 	}
+	return src
 }
 
 func TestInteropQemuIO(t *testing.T) {

@@ -2,12 +2,9 @@ package nbdrepl
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,23 +94,6 @@ func TestInteropTLSNbdcopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startServer(t, &Server{Exports: []Export{{Name: "disk", Backend: fb}}, Workers: 4, TLS: TLSRequire, TLSConfig: cfg})
-
-	dir := t.TempDir()
-	src, back := filepath.Join(dir, "src"), filepath.Join(dir, "back")
-	data := make([]byte, size)
-	rand.Read(data)
-	clear(data[3<<20 : 4<<20])
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	uri := "nbds://" + addr + "/disk?tls-certificates=" + p.Dir
-	runTool(t, nbdcopy, "--flush", src, uri)
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
-		t.Fatal("backing file differs from the source after nbdcopy in")
-	}
-	runTool(t, nbdcopy, uri, back)
-	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
-		t.Fatal("nbdcopy out differs from the source")
-	}
+	src := nbdcopyRoundTrip(t, nbdcopy, "nbds://"+addr+"/disk?tls-certificates="+p.Dir, path, size)
 	runToolFail(t, nbdcopy, src, "nbd://"+addr+"/disk")
 }
