@@ -170,8 +170,9 @@ func (d *Daemon) runAction(ctx context.Context, a ActionRequest) (lrmd.Result, e
 	if a.Action == "cancel" {
 		// A recurring operation configured for another role than the
 		// resource is about to have (its promotion or demotion follows).
-		found := d.exec.Cancel(a.Resource, cancelledOperation(a.Meta), op.Interval)
-		d.log.Info("recurring operation cancelled", "resource", a.Resource, "operation", cancelledOperation(a.Meta), "interval", op.Interval, "was_active", found)
+		name := cancelledOperation(a.Meta)
+		found := d.exec.Cancel(a.Resource, name, op.Interval)
+		d.log.Info("recurring operation cancelled", "resource", a.Resource, "operation", name, "interval", op.Interval, "was_active", found)
 		return lrmd.Result{Resource: a.Resource, Action: a.Action, Interval: op.Interval, Status: lrmd.StatusDone, RC: lrmd.OK}, nil
 	}
 	if op.Interval == 0 {

@@ -79,67 +79,70 @@ func (nullHolder) Holding() bool        { return false }
 // A runner started Off sends no view frames until SetActive(true), and none
 // after SetActive(false).
 func TestRunnerOff(t *testing.T) {
-	// A free UDP port on loopback for the frames (sent to a peer at
-	// 127.0.0.2, which is this host).
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	probe.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := Start(ctx, RunnerConfig{
-		Lease:    Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2},
-		Port:     port,
-		Interval: time.Millisecond,
-		Peers:    map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}},
-		Up:       func() []uint32 { return nil },
-		Holder:   nullHolder{},
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Off:      true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := startTestRunner(t, RunnerConfig{Up: func() []uint32 { return nil }, Off: true})
 	time.Sleep(20 * time.Millisecond)
 	if at := r.sentHear[1].Load(); at != 0 {
 		t.Fatalf("a frame went out while off (at %d)", at)
 	}
 	r.SetActive(true)
+	waitSentHear(t, r, 1, "no frame went out once on")
+	r.SetActive(false)
+	if _, goesOn := stillSending(r, 1); goesOn {
+		t.Fatal("frames went on after SetActive(false)")
+	}
+}
+
+// startTestRunner starts a runner on a free loopback port, node 1 of three
+// with node 2 at 127.0.0.2 (this host), 1 ms rounds; cfg adds Up, Off and
+// the grant window.
+func startTestRunner(t *testing.T, cfg RunnerConfig) *Runner {
+	t.Helper()
+	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Port = probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cfg.Lease = Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2}
+	cfg.Interval = time.Millisecond
+	cfg.Peers = map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}}
+	cfg.Holder = nullHolder{}
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitSentHear waits until a round has granted node id.
+func waitSentHear(t *testing.T, r *Runner, id uint32, fail string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for r.sentHear[1].Load() == 0 {
+	for r.sentHear[id].Load() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("no frame went out once on")
+			t.Fatal(fail)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	r.SetActive(false)
+}
+
+// stillSending says whether rounds granting node id go on after a round in
+// flight has ended; last is that node's stamp once it ended.
+func stillSending(r *Runner, id uint32) (last int64, goesOn bool) {
 	time.Sleep(20 * time.Millisecond) // a round in flight ends
-	last := r.sentHear[1].Load()
+	last = r.sentHear[id].Load()
 	time.Sleep(30 * time.Millisecond)
-	if now := r.sentHear[1].Load(); now != last {
-		t.Fatal("frames went on after SetActive(false)")
-	}
+	return last, r.sentHear[id].Load() != last
 }
 
 // With a grant window, a round names the peers heard within it (Heard's
 // stamps at the round), not those membership reports up.
 func TestRunnerGrantWindow(t *testing.T) {
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := probe.LocalAddr().(*net.UDPAddr).Port
-	probe.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var silent atomic.Bool // node 2 stops being heard
-	r, err := Start(ctx, RunnerConfig{
-		Lease:       Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2},
-		Port:        port,
-		Interval:    time.Millisecond,
-		Peers:       map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}},
+	r := startTestRunner(t, RunnerConfig{
 		Up:          func() []uint32 { return []uint32{2, 3} }, // membership: both up
 		GrantWindow: 2 * time.Millisecond,
 		Heard: func(id uint32) int64 {
@@ -151,27 +154,14 @@ func TestRunnerGrantWindow(t *testing.T) {
 			}
 			return 0
 		},
-		Holder: nullHolder{},
-		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for r.sentHear[2].Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no round granted the peer just heard")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitSentHear(t, r, 2, "no round granted the peer just heard")
 	if at := r.sentHear[3].Load(); at != 0 {
 		t.Fatal("a round granted a peer last heard longer ago than the window, although membership has it up")
 	}
 	silent.Store(true)
-	time.Sleep(20 * time.Millisecond) // a round in flight ends
-	last := r.sentHear[2].Load()
-	time.Sleep(30 * time.Millisecond)
-	if now := r.sentHear[2].Load(); now != last {
+	last, goesOn := stillSending(r, 2)
+	if goesOn {
 		t.Fatal("rounds went on granting a peer no longer heard")
 	}
 	if r.sentHear[1].Load() <= last {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,24 @@ func tlsServer(t *testing.T, mode TLSMode, mutual bool) (addr string, p *testpki
 	log = &logRecorder{}
 	s.Logger = slog.New(log)
 	return startServer(t, s), p, m, log
+}
+
+// startTLSTwice starts TLS on c (an empty ACK) and checks that a second
+// STARTTLS, over TLS, is NBD_REP_ERR_INVALID; the session goes on over the
+// returned connection.
+func startTLSTwice(t *testing.T, c net.Conn, br *bufio.Reader, p *testpki.PKI) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	sendOption(t, c, optStartTLS, nil)
+	if r := readOptReply(t, br); r.typ != repAck || len(r.data) != 0 {
+		t.Fatalf("STARTTLS: 0x%x", r.typ)
+	}
+	tc := tls.Client(c, clientTLS(p, false))
+	tbr := bufio.NewReader(tc)
+	sendOption(t, tc, optStartTLS, nil)
+	if r := readOptReply(t, tbr); r.typ != repErrInvalid {
+		t.Fatalf("STARTTLS over TLS: 0x%x, want NBD_REP_ERR_INVALID", r.typ)
+	}
+	return tc, tbr
 }
 
 func clientTLS(p *testpki.PKI, withCert bool) *tls.Config {
@@ -231,16 +250,7 @@ func TestTLSRequireRefusals(t *testing.T) {
 	c = dial(t, addr)
 	br = bufio.NewReader(c)
 	handshake(t, c, br, flagCFixedNewstyle|flagCNoZeroes)
-	sendOption(t, c, optStartTLS, nil)
-	if r := readOptReply(t, br); r.typ != repAck || len(r.data) != 0 {
-		t.Fatalf("STARTTLS: 0x%x", r.typ)
-	}
-	tc := tls.Client(c, clientTLS(p, false))
-	tbr := bufio.NewReader(tc)
-	sendOption(t, tc, optStartTLS, nil)
-	if r := readOptReply(t, tbr); r.typ != repErrInvalid {
-		t.Fatalf("STARTTLS over TLS: 0x%x, want NBD_REP_ERR_INVALID", r.typ)
-	}
+	tc, tbr := startTLSTwice(t, c, br, p)
 	sendOption(t, tc, optList, nil)
 	if r := readOptReply(t, tbr); r.typ != repServer {
 		t.Fatalf("LIST over TLS: 0x%x", r.typ)
@@ -363,16 +373,7 @@ func TestTLSOffAndAllow(t *testing.T) {
 	if r := readOptReply(t, br); r.typ != repErrInvalid {
 		t.Fatalf("STARTTLS with data: 0x%x", r.typ)
 	}
-	sendOption(t, c, optStartTLS, nil)
-	if r := readOptReply(t, br); r.typ != repAck {
-		t.Fatalf("STARTTLS: 0x%x", r.typ)
-	}
-	tc := tls.Client(c, clientTLS(p, false))
-	tbr := bufio.NewReader(tc)
-	sendOption(t, tc, optStartTLS, nil)
-	if r := readOptReply(t, tbr); r.typ != repErrInvalid {
-		t.Fatalf("STARTTLS over TLS: 0x%x", r.typ)
-	}
+	tc, tbr := startTLSTwice(t, c, br, p)
 	sendOption(t, tc, optAbort, nil)
 	if r := readOptReply(t, tbr); r.typ != repAck {
 		t.Fatalf("ABORT over TLS: 0x%x", r.typ)

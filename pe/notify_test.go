@@ -58,11 +58,11 @@ const notifyCIB = `<cib epoch="1" num_updates="0" admin_epoch="0" validate-with=
   </status>
 </cib>`
 
-// TestNotifyPromote checks the notifications of a start and a promotion:
-// the clone's pseudo-actions, an instance's notify action on each node
-// where it runs or will, their variables and their order.
-func TestNotifyPromote(t *testing.T) {
-	c, err := cib.Import(strings.NewReader(strings.ReplaceAll(notifyCIB, "DIGEST", cib.OpDigest(map[string]string{}))))
+// executeDigested schedules a test CIB whose history's op-digest is
+// DIGEST (the digest of no parameters) and runs the transition.
+func executeDigested(t *testing.T, x string) Execution {
+	t.Helper()
+	c, err := cib.Import(strings.NewReader(strings.ReplaceAll(x, "DIGEST", cib.OpDigest(map[string]string{}))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,14 @@ func TestNotifyPromote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := res.Execute()
+	return res.Execute()
+}
+
+// TestNotifyPromote checks the notifications of a start and a promotion:
+// the clone's pseudo-actions, an instance's notify action on each node
+// where it runs or will, their variables and their order.
+func TestNotifyPromote(t *testing.T) {
+	ex := executeDigested(t, notifyCIB)
 	var lines []string
 	pos := map[string]int{}
 	for i, a := range ex.Executed {

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/tachy-ha/tachy/cib"
 )
 
 // TestRoleMonitors: a promotable clone with a monitor per role. The
@@ -25,15 +23,7 @@ func TestRoleMonitors(t *testing.T) {
         </lrm_resource>`, `call-id="2" rc-code="0" op-status="0" interval="0" op-digest="DIGEST"/>
           <lrm_rsc_op id="st_monitor_11000" operation_key="st_monitor_11000" operation="monitor" transition-key="3:1:0:x" transition-magic="0:0;3:1:0:x" call-id="3" rc-code="0" op-status="0" interval="11000" op-digest="DIGEST"/>
         </lrm_resource>`, 1)
-	c, err := cib.Import(strings.NewReader(strings.ReplaceAll(x, "DIGEST", cib.OpDigest(map[string]string{}))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, _, err := Simulation(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := res.Execute()
+	ex := executeDigested(t, x)
 	pos := map[string]int{}
 	var lines []string
 	for i, a := range ex.Executed {
