@@ -12,6 +12,15 @@ package bench
 // secondary process in the other namespace. The tests rotate over the
 // targets round by round, so slow drift in the machine's load touches all
 // alike, and the median of the rounds is kept.
+//
+// Two references bound what any replicating server could reach on the
+// machine, measured with nbdkit's own code in the same rounds: a relay
+// (nbdkit's nbd plugin in the primary's namespace forwarding every request
+// to nbdkit's file plugin in the secondary's: the network hop and the
+// remote write, without the local one), and a pair of concurrent streams
+// (fio writing to nbdkit's file plugin here and, at the same time, to the
+// one in the secondary's namespace: every byte written twice, the second
+// time across the bridge, with no replication protocol at all).
 
 import (
 	"bufio"
@@ -80,6 +89,10 @@ type VolumeResult struct {
 	// acknowledgement costs beyond the network).
 	RTT     RTTResult      `json:"rtt"`
 	Targets []VolumeTarget `json:"targets"`
+	// Ceiling: the two concurrent nbdkit streams (see the package
+	// documentation), what replication would cost on this machine if the
+	// replicating code cost nothing.
+	Ceiling *VolumeCeiling `json:"ceiling,omitempty"`
 	// Ratios compare each tachy target with nbdkit: throughput tachy /
 	// nbdkit, latency tachy - nbdkit.
 	Ratios   []VolumeRatio `json:"ratios"`
@@ -134,6 +147,30 @@ type VolumeTarget struct {
 	InSyncAfter          *bool     `json:"secondary_identical_after,omitempty"`
 }
 
+// VolumeCeiling is a pair of fio jobs run at once, each as the seq or rand4k
+// test: one to nbdkit's file plugin in the primary's namespace (local), one
+// to nbdkit's file plugin in the secondary's namespace across the bridge
+// (peer). A replicated write does at least both jobs' work for every byte,
+// so a replicating server's throughput is at most about their mean (when
+// the pair keeps the machine busy): PerWriteRatio is that mean over
+// nbdkit-file's figure in the same rounds.
+type VolumeCeiling struct {
+	SeqLocalMBps      float64   `json:"seq_local_MBps"`
+	SeqPeerMBps       float64   `json:"seq_peer_MBps"`
+	SeqRatio          float64   `json:"seq_mean_ratio_to_nbdkit"`
+	SeqMachineCores   float64   `json:"seq_machine_busy_cores"`
+	RandLocalIOPS     float64   `json:"rand4k_local_iops"`
+	RandPeerIOPS      float64   `json:"rand4k_peer_iops"`
+	RandRatio         float64   `json:"rand4k_mean_ratio_to_nbdkit"`
+	RandMachineCores  float64   `json:"rand4k_machine_busy_cores"`
+	RoundsSeqLocal    []float64 `json:"rounds_seq_local_MBps"`
+	RoundsSeqPeer     []float64 `json:"rounds_seq_peer_MBps"`
+	RoundsRandLocal   []float64 `json:"rounds_rand4k_local_iops"`
+	RoundsRandPeer    []float64 `json:"rounds_rand4k_peer_iops"`
+	roundsSeqMachine  []float64
+	roundsRandMachine []float64
+}
+
 // VolumeRatio compares one tachy target with nbdkit.
 type VolumeRatio struct {
 	Target       string  `json:"target"`
@@ -158,6 +195,14 @@ type MustShow struct {
 	// in wake-ups) instead of ICMP's.
 	CQD1BudgetProcUs float64 `json:"c_qd1_p50_budget_process_rtt_us,omitempty"`
 	CQD1OKProc       bool    `json:"c_qd1_within_budget_process_rtt"`
+	// The references of the same run: nbdkit's relay's QD1 p50 (the hop
+	// and the remote write done by nbdkit) and the two-stream ceiling's
+	// throughput ratios. A throughput target above the ceiling cannot be
+	// met on this machine by any replicating server built from the same
+	// system calls.
+	RelayQD1Us         float64 `json:"nbdkit_relay_qd1_p50_us,omitempty"`
+	CeilingSeqRatio    float64 `json:"ceiling_seq_ratio,omitempty"`
+	CeilingRand4kRatio float64 `json:"ceiling_rand4k_ratio,omitempty"`
 }
 
 const (
@@ -167,6 +212,9 @@ const (
 	bvAddrP       = "10.78.0.1"
 	bvAddrS       = "10.78.0.2"
 	bvVolume      = "bench"
+	// bvRelayPort: nbdkit's file plugin behind the relay, in the
+	// secondary's namespace.
+	bvRelayPort = 10950
 )
 
 func (o VolumeOptions) logf(format string, args ...any) {
@@ -228,7 +276,7 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	if _, err := io.ReadFull(randReader(), secret); err != nil {
 		return nil, err
 	}
-	targets := []*bvTarget{{name: "nbdkit-file", port: 10900}, {name: "tachy-unreplicated", port: 10901}}
+	targets := []*bvTarget{{name: "nbdkit-file", port: 10900}, {name: "nbdkit-relay", port: 10902}, {name: "tachy-unreplicated", port: 10901}}
 	for i, p := range o.Protocols {
 		targets = append(targets, &bvTarget{name: "tachy-" + p, protocol: p, port: 10910 + i})
 	}
@@ -264,6 +312,9 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 	o.logf("rtt: icmp p50 %.1f us, tcp ping-pong p50 %.1f us, process to process %.1f us", res.RTT.ICMPP50Us, res.RTT.TCPP50Us, res.RTT.ProcP50Us)
 
 	rt := strconv.Itoa(max(1, int(o.Runtime.Seconds())))
+	seqArgs := []string{"--rw=write", "--bs=1M", "--iodepth=8", "--time_based", "--runtime=" + rt, "--ramp_time=1"}
+	randArgs := []string{"--rw=randwrite", "--bs=4k", "--iodepth=32", "--time_based", "--runtime=" + rt, "--ramp_time=1", "--randrepeat=0"}
+	ceil := &VolumeCeiling{}
 	type cpuSample struct{ server, machine, primary, secondary []float64 }
 	seqCPU, randCPU := map[string]*cpuSample{}, map[string]*cpuSample{}
 	for _, t := range targets {
@@ -303,10 +354,10 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 				}
 				return r, nil
 			}
-			if seq, err = measure("seq", seqCPU[t.name], "--rw=write", "--bs=1M", "--iodepth=8", "--time_based", "--runtime="+rt, "--ramp_time=1"); err != nil {
+			if seq, err = measure("seq", seqCPU[t.name], seqArgs...); err != nil {
 				return nil, err
 			}
-			if rnd, err = measure("rand4k", randCPU[t.name], "--rw=randwrite", "--bs=4k", "--iodepth=32", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0"); err != nil {
+			if rnd, err = measure("rand4k", randCPU[t.name], randArgs...); err != nil {
 				return nil, err
 			}
 			if qd1, err = measure("qd1", nil, "--rw=randwrite", "--bs=4k", "--iodepth=1", "--time_based", "--runtime="+rt, "--ramp_time=1", "--randrepeat=0", "--lat_percentiles=1"); err != nil {
@@ -318,6 +369,9 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 			t.res.QD1P99Us = append99(t.res.QD1P99Us, qd1.P99/1e3, round)
 			t.res.QD1MeanUs += qd1.Mean / 1e3 / float64(o.Rounds)
 			o.logf("round %d %s: seq %.0f MB/s, rand4k %.0f IOPS, qd1 p50 %.1f us p99 %.1f us", round+1, t.name, seq.BW/1e6, rnd.IOPS, qd1.P50/1e3, qd1.P99/1e3)
+		}
+		if err := measureCeiling(ctx, o, ceil, targets[0].port, seqArgs, randArgs); err != nil {
+			return nil, err
 		}
 	}
 	for _, t := range targets {
@@ -360,7 +414,15 @@ func Volume(ctx context.Context, o VolumeOptions) (res *VolumeResult, err error)
 		res.Targets = append(res.Targets, t.res)
 	}
 	base := targets[0].res
+	if len(ceil.RoundsSeqLocal)+len(ceil.RoundsRandLocal) > 0 {
+		ceil.finish(base)
+		res.Ceiling = ceil
+		res.MustShow.CeilingSeqRatio, res.MustShow.CeilingRand4kRatio = ceil.SeqRatio, ceil.RandRatio
+	}
 	for _, t := range targets[1:] {
+		if t.name == "nbdkit-relay" {
+			res.MustShow.RelayQD1Us = t.res.QD1P50Us
+		}
 		r := VolumeRatio{Target: t.name,
 			SeqWrite:     ratio(t.res.SeqWriteMBps, base.SeqWriteMBps),
 			Rand4kWrite:  ratio(t.res.Rand4kIOPS, base.Rand4kIOPS),
@@ -555,13 +617,26 @@ func startTarget(ctx context.Context, o VolumeOptions, t *bvTarget, secret []byt
 	}
 	switch {
 	case t.name == "nbdkit-file":
-		cmd := exec.Command("ip", "netns", "exec", bvNSPrimary, "nbdkit", "-f", "-i", "127.0.0.1", "-p", strconv.Itoa(t.port), "file", "file="+t.file)
-		cmd.Stderr = o.Progress
-		if err := cmd.Start(); err != nil {
+		cmd, err := startNbdkit(ctx, o, bvNSPrimary, "127.0.0.1", t.port, "file", "file="+t.file)
+		if err != nil {
 			return err
 		}
 		t.procs = append(t.procs, cmd)
-		return waitPort(ctx, nbdAddr, 10*time.Second)
+		return nil
+	case t.name == "nbdkit-relay":
+		// The relay first (the primary's process, as for tachy), then
+		// the file plugin it forwards to.
+		back, err := startNbdkit(ctx, o, bvNSSecondary, bvAddrS, bvRelayPort, "file", "file="+t.file)
+		if err != nil {
+			return err
+		}
+		relay, err := startNbdkit(ctx, o, bvNSPrimary, "127.0.0.1", t.port, "nbd", "hostname="+bvAddrS, "port="+strconv.Itoa(bvRelayPort))
+		if err != nil {
+			stopProcs([]*exec.Cmd{back})
+			return err
+		}
+		t.procs = append(t.procs, relay, back)
+		return nil
 	case t.protocol == "":
 		args := append([]string{"bench", "volume-node", "--role", "plain", "--backing", t.file, "--nbd", nbdAddr}, prof("plain")...)
 		cmd, err := startNode(o, bvNSPrimary, args, nil)
@@ -594,6 +669,22 @@ func startTarget(ctx context.Context, o VolumeOptions, t *bvTarget, secret []byt
 	// Stopped in reverse order: the primary first.
 	t.procs = append([]*exec.Cmd{pri}, t.procs...)
 	return nil
+}
+
+// startNbdkit starts nbdkit with a plugin in a namespace and waits until it
+// accepts connections.
+func startNbdkit(ctx context.Context, o VolumeOptions, ns, addr string, port int, plugin ...string) (*exec.Cmd, error) {
+	args := append([]string{"netns", "exec", ns, "nbdkit", "-f", "-i", addr, "-p", strconv.Itoa(port)}, plugin...)
+	cmd := exec.Command("ip", args...)
+	cmd.Stderr = o.Progress
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitPort(ctx, fmt.Sprintf("%s:%d", addr, port), 10*time.Second); err != nil {
+		stopProcs([]*exec.Cmd{cmd})
+		return nil, fmt.Errorf("nbdkit %s in %s: %w", strings.Join(plugin, " "), ns, err)
+	}
+	return cmd, nil
 }
 
 // startNode starts `tachy bench volume-node` in a namespace and waits for
@@ -709,14 +800,32 @@ type fioResult struct {
 
 // runFio runs one fio job against 127.0.0.1:port in the primary's namespace.
 func runFio(ctx context.Context, port int, name string, args ...string) (fioResult, error) {
-	full := append([]string{"netns", "exec", bvNSPrimary, "fio", "--output-format=json", "--name=" + name, "--ioengine=nbd",
-		fmt.Sprintf("--uri=nbd://127.0.0.1:%d/", port), "--numjobs=1", "--direct=1"}, args...)
+	rs, err := runFioJobs(ctx, []fioJob{{name, fmt.Sprintf("nbd://127.0.0.1:%d/", port)}}, args...)
+	if err != nil {
+		return fioResult{}, err
+	}
+	return rs[0], nil
+}
+
+// fioJob is one job of a fio run: its name and the NBD URI it writes to.
+type fioJob struct{ name, uri string }
+
+// runFioJobs runs fio jobs at once in the primary's namespace, each with
+// args, and returns their results in order.
+func runFioJobs(ctx context.Context, jobs []fioJob, args ...string) ([]fioResult, error) {
+	full := append([]string{"netns", "exec", bvNSPrimary, "fio", "--output-format=json", "--ioengine=nbd", "--numjobs=1", "--direct=1"}, args...)
+	var names []string
+	for _, j := range jobs {
+		full = append(full, "--name="+j.name, "--uri="+j.uri)
+		names = append(names, j.name)
+	}
+	name := strings.Join(names, "+")
 	cmd := exec.CommandContext(ctx, "ip", full...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fioResult{}, fmt.Errorf("fio %s: %v: %s", name, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("fio %s: %v: %s", name, err, strings.TrimSpace(stderr.String()))
 	}
 	// fio may print notes before the JSON.
 	if i := strings.IndexByte(string(out), '{'); i > 0 {
@@ -736,13 +845,69 @@ func runFio(ctx context.Context, port int, name string, args ...string) (fioResu
 		} `json:"jobs"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
-		return fioResult{}, fmt.Errorf("fio %s: parsing its JSON: %w", name, err)
+		return nil, fmt.Errorf("fio %s: parsing its JSON: %w", name, err)
 	}
-	if len(doc.Jobs) != 1 || doc.Jobs[0].Error != 0 {
-		return fioResult{}, fmt.Errorf("fio %s failed: %s", name, strings.TrimSpace(stderr.String()))
+	if len(doc.Jobs) != len(jobs) {
+		return nil, fmt.Errorf("fio %s: %d job results, want %d: %s", name, len(doc.Jobs), len(jobs), strings.TrimSpace(stderr.String()))
 	}
-	w := doc.Jobs[0].Write
-	return fioResult{BW: w.BW, IOPS: w.IOPS, Mean: w.LatNs.Mean, P50: w.LatNs.Percentile["50.000000"], P99: w.LatNs.Percentile["99.000000"]}, nil
+	var rs []fioResult
+	for _, j := range doc.Jobs {
+		if j.Error != 0 {
+			return nil, fmt.Errorf("fio %s failed: %s", name, strings.TrimSpace(stderr.String()))
+		}
+		w := j.Write
+		rs = append(rs, fioResult{BW: w.BW, IOPS: w.IOPS, Mean: w.LatNs.Mean, P50: w.LatNs.Percentile["50.000000"], P99: w.LatNs.Percentile["99.000000"]})
+	}
+	return rs, nil
+}
+
+// measureCeiling runs one round of the two-stream ceiling (VolumeCeiling)
+// for the tests selected: fio writes to nbdkit-file (port, here) and to the
+// relay's file plugin in the secondary's namespace at once.
+func measureCeiling(ctx context.Context, o VolumeOptions, c *VolumeCeiling, port int, seqArgs, randArgs []string) error {
+	jobs := []fioJob{{"local", fmt.Sprintf("nbd://127.0.0.1:%d/", port)}, {"peer", fmt.Sprintf("nbd://%s:%d/", bvAddrS, bvRelayPort)}}
+	for _, t := range []struct {
+		test        string
+		args        []string
+		local, peer *[]float64
+		machine     *[]float64
+		perOp       bool
+	}{
+		{"seq", seqArgs, &c.RoundsSeqLocal, &c.RoundsSeqPeer, &c.roundsSeqMachine, false},
+		{"rand4k", randArgs, &c.RoundsRandLocal, &c.RoundsRandPeer, &c.roundsRandMachine, true},
+	} {
+		if len(o.Tests) > 0 && !slices.Contains(o.Tests, t.test) {
+			continue
+		}
+		m0, at := busyTicks(), time.Now()
+		rs, err := runFioJobs(ctx, jobs, t.args...)
+		if err != nil {
+			return fmt.Errorf("two-stream ceiling, %s: %w", t.test, err)
+		}
+		*t.machine = append(*t.machine, float64(busyTicks()-m0)/clockTicks/time.Since(at).Seconds())
+		if t.perOp {
+			*t.local, *t.peer = append(*t.local, math0(rs[0].IOPS)), append(*t.peer, math0(rs[1].IOPS))
+		} else {
+			*t.local, *t.peer = append(*t.local, round1(rs[0].BW/1e6)), append(*t.peer, round1(rs[1].BW/1e6))
+		}
+		o.logf("two-stream ceiling %s: local %.0f, peer %.0f (%s)", t.test, (*t.local)[len(*t.local)-1], (*t.peer)[len(*t.peer)-1], map[bool]string{false: "MB/s", true: "IOPS"}[t.perOp])
+		// Not timed, as after every test: no backlog for the next one.
+		for _, j := range jobs {
+			if _, err := runFioJobs(ctx, []fioJob{j}, "--rw=write", "--bs=4k", "--size=4k", "--fsync=1"); err != nil {
+				return fmt.Errorf("two-stream ceiling: flushing %s: %w", j.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// finish takes the medians of the rounds and the ratios to nbdkit-file.
+func (c *VolumeCeiling) finish(base VolumeTarget) {
+	c.SeqLocalMBps, c.SeqPeerMBps = round1(median(c.RoundsSeqLocal)), round1(median(c.RoundsSeqPeer))
+	c.RandLocalIOPS, c.RandPeerIOPS = math0(median(c.RoundsRandLocal)), math0(median(c.RoundsRandPeer))
+	c.SeqMachineCores, c.RandMachineCores = round3(median(c.roundsSeqMachine)), round3(median(c.roundsRandMachine))
+	c.SeqRatio = ratio((c.SeqLocalMBps+c.SeqPeerMBps)/2, base.SeqWriteMBps)
+	c.RandRatio = ratio((c.RandLocalIOPS+c.RandPeerIOPS)/2, base.Rand4kIOPS)
 }
 
 // measureRTT pings the secondary's namespace from the primary's (ICMP),
