@@ -221,7 +221,7 @@ func (c *conn) read(ctx context.Context) string {
 			return err.Error()
 		}
 		if req.Type == CmdWrite {
-			j.data = make([]byte, req.Length)
+			j.data = getBuf(int(req.Length))
 			if _, err := io.ReadFull(c.br, j.data); err != nil {
 				c.budget.Release(j.cost)
 				return "read write payload: " + err.Error()
@@ -308,7 +308,7 @@ func (c *conn) execute(j *job) {
 	var err error
 	switch r.Type {
 	case CmdRead:
-		j.data = make([]byte, n)
+		j.data = getBuf(int(n))
 		var got int
 		got, err = c.be.ReadAt(j.data, off)
 		if err == io.EOF && int64(got) == n {
@@ -318,13 +318,17 @@ func (c *conn) execute(j *job) {
 		}
 	case CmdWrite:
 		if ow, ok := c.be.(ownedWriter); ok {
+			// Given away: the backend pools it when done with it.
 			_, err = ow.WriteOwned(j.data, off, fua)
 			fua = false
-		} else if fw, ok := c.be.(fuaWriter); ok && fua {
-			_, err = fw.WriteAtFUA(j.data, off)
-			fua = false
 		} else {
-			_, err = c.be.WriteAt(j.data, off)
+			if fw, ok := c.be.(fuaWriter); ok && fua {
+				_, err = fw.WriteAtFUA(j.data, off)
+				fua = false
+			} else {
+				_, err = c.be.WriteAt(j.data, off)
+			}
+			putBuf(j.data)
 		}
 		j.data = nil
 	case CmdTrim:
@@ -373,7 +377,10 @@ func (c *conn) reply(j *job, flush bool) {
 		}
 	}
 	c.wmu.Unlock()
-	j.data = nil
+	if j.data != nil {
+		putBuf(j.data) // a read's reply: written out or copied by bw
+		j.data = nil
+	}
 	if j.cost > 0 {
 		c.budget.Release(j.cost)
 	}

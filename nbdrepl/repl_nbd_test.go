@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestReplNBD serves a Replicated volume over NBD: writes, FUA writes,
@@ -175,6 +177,82 @@ func BenchmarkReplWrite(b *testing.B) {
 					b.Fatal(err)
 				}
 			})
+		}
+	}
+}
+
+// TestReplNBDPooledPayloads: NBD write payloads are pooled and shared by
+// the local write and every secondary's queue until each is done with it.
+// Many writes of distinct random data in flight at once, under protocol A
+// (which does not wait for the secondaries), with one fast secondary and
+// one slow one whose queue holds payloads long after the fast one sent
+// them, and reads in between: a payload given back to the pool while a
+// queue still held it would reach the slow secondary as another write's
+// data.
+func TestReplNBDPooledPayloads(t *testing.T) {
+	const size, inFlight = 16 << 20, 48
+	const slot = size / inFlight // the writes in flight at once do not overlap: their order is the server's
+	pm := NewMemBackend(size)
+	r := newPrimary(t, pm, ProtocolA)
+	slowMem := NewMemBackend(size)
+	slowMem.Hook = func(op string, off, length int64) error {
+		if op == "write" {
+			time.Sleep(500 * time.Microsecond)
+		}
+		return nil
+	}
+	var secs []*testSec
+	for i, m := range []*MemBackend{NewMemBackend(size), slowMem} {
+		ts := startSecondary(t, m, "vol0", testSecret)
+		attach(t, r, ts, fmt.Sprintf("s%d", i))
+		secs = append(secs, ts)
+	}
+	addr := startServer(t, &Server{Exports: []Export{{Name: "disk", Backend: r}}})
+	tc := connect(t, addr, "disk")
+	model := make([]byte, size)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	h := uint64(0)
+	for batch := range 12 {
+		type op struct {
+			off  uint64
+			data []byte
+		}
+		var ops []op
+		for i := range inFlight {
+			n := 4096 << rng.IntN(7) // 4 KiB to 256 KiB: several pool classes
+			off := uint64(i*slot+rng.IntN(slot-n)) &^ 511
+			data := make([]byte, n)
+			rand.Read(data)
+			copy(model[off:], data)
+			ops = append(ops, op{off, data})
+			h++
+			tc.send(Request{Type: CmdWrite, Handle: h, Offset: off, Length: uint32(n)}, data)
+		}
+		for range ops {
+			if rep := tc.mustRecv(); rep.errno != 0 {
+				t.Fatalf("batch %d: write errno %d", batch, rep.errno)
+			}
+		}
+		// Read back what the batch wrote (read replies are pooled too).
+		for _, o := range ops[:8] {
+			h++
+			rep := tc.do(Request{Type: CmdRead, Handle: h, Offset: o.off, Length: uint32(len(o.data))}, nil)
+			if rep.errno != 0 || !bytes.Equal(rep.data, model[o.off:o.off+uint64(len(o.data))]) {
+				t.Fatalf("batch %d: read at %d: errno %d or other data", batch, o.off, rep.errno)
+			}
+		}
+	}
+	h++
+	if rep := tc.do(Request{Type: CmdFlush, Handle: h}, nil); rep.errno != 0 {
+		t.Fatalf("flush: errno %d", rep.errno)
+	}
+	tc.disconnect()
+	if !bytes.Equal(pm.Bytes(), model) {
+		t.Fatal("the primary's store differs from what was written")
+	}
+	for i, ts := range secs {
+		if !bytes.Equal(ts.mem.Bytes(), model) {
+			t.Errorf("secondary %d differs from what was written", i)
 		}
 	}
 }

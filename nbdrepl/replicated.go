@@ -472,18 +472,26 @@ func (r *Replicated) waitWrite(peers []*Peer, seq uint64, fua bool) {
 	}
 }
 
-func writeFrames(p []byte, off int64, flags uint32, owned bool) []Frame {
+// writeFrames makes the WRITE frames of p. The payload is shared by the
+// frames and the local write through the returned payloadRef, which holds
+// one reference for the local write: the caller drops it (done) once that
+// is over. An owned p is the payload itself (and goes to the pool at the
+// end); otherwise p is copied, since the caller may reuse it once we
+// return.
+func writeFrames(p []byte, off int64, flags uint32, owned bool) ([]Frame, *payloadRef) {
 	data := p
 	if !owned {
-		data = append([]byte(nil), p...) // the caller may reuse p once we return
+		data = append(getBuf(len(p))[:0], p...)
 	}
+	ref := &payloadRef{buf: data}
+	ref.n.Store(1)
 	var fs []Frame
 	for len(data) > 0 {
 		n := min(len(data), maxWriteChunk)
-		fs = append(fs, Frame{Type: FrameWrite, Offset: uint64(off), Flags: flags, Data: data[:n:n]})
+		fs = append(fs, Frame{Type: FrameWrite, Offset: uint64(off), Flags: flags, Data: data[:n:n], ref: ref})
 		data, off = data[n:], off+int64(n)
 	}
-	return fs
+	return fs, ref
 }
 
 func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false, false) }
@@ -511,11 +519,13 @@ func (r *Replicated) write(p []byte, off int64, fua, owned bool) (int, error) {
 		flags = FrameFlagFUA
 	}
 	var n int
+	frames, ref := writeFrames(p, off, flags, owned)
 	seq, peers, err := r.change(func() error {
 		var err error
 		n, err = r.local.WriteAt(p, off)
 		return err
-	}, writeFrames(p, off, flags, owned), off, int64(len(p)))
+	}, frames, off, int64(len(p)))
+	ref.done() // the local write is over; the peers' queues hold their own
 	if err != nil {
 		return n, err
 	}
@@ -814,6 +824,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	var cost int64
 	for _, f := range frames {
 		cost += int64(len(f.Data))
+		f.ref.hold(1) // until written to the socket or dropped
 	}
 	p.mu.Lock()
 	for p.err == nil && p.queued > 0 && p.queued+cost > p.r.cfg.MaxQueueBytes {
@@ -829,6 +840,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 			p.dirty.Mark(off, length)
 		}
 		p.mu.Unlock()
+		releaseFrames(frames)
 		return
 	}
 	last := frames[len(frames)-1].Seq
@@ -849,6 +861,7 @@ func (p *Peer) enqueue(frames []Frame, off, length int64, kind int) {
 	p.sending = true
 	p.mu.Unlock()
 	_, err := p.send(frames)
+	releaseFrames(frames)
 	p.mu.Lock()
 	p.sending = false
 	if len(p.queue) > 0 {
@@ -924,6 +937,7 @@ func (p *Peer) fail(err error) {
 	for _, s := range p.inflight {
 		p.dirty.Mark(s.off, s.length)
 	}
+	releaseFrames(p.queue)
 	p.inflight, p.queue, p.queued = nil, nil, 0
 	p.notify()
 	p.cond.Broadcast()
@@ -961,6 +975,7 @@ func (p *Peer) sender() {
 		p.sending = true
 		p.mu.Unlock()
 		sent, err := p.send(batch)
+		releaseFrames(batch)
 		p.mu.Lock()
 		p.sending = false
 		p.mu.Unlock()

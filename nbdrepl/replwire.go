@@ -56,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // ReplVersion is the version of the replication protocol.
@@ -170,6 +171,49 @@ type Frame struct {
 	Code   uint32 // FrameError, FrameDecision
 	Gen    uint64 // FrameGen
 	Data   []byte // FrameWrite payload, FrameError message, FrameMeta, digests; aliases the decoded bytes
+
+	// pooled is the buffer Data aliases when a pooling frameReader read
+	// the frame: release gives it back.
+	pooled []byte
+	// ref counts the holders of the pooled buffer that the primary's
+	// WRITE frames' Data alias (nil: not pooled).
+	ref *payloadRef
+}
+
+// payloadRef counts the holders of a pooled write payload on the primary:
+// the local write, and every frame of it queued to a peer until it is
+// written to the socket or dropped. The last one gives it back.
+type payloadRef struct {
+	n   atomic.Int32
+	buf []byte
+}
+
+func (r *payloadRef) hold(n int) {
+	if r != nil {
+		r.n.Add(int32(n))
+	}
+}
+
+func (r *payloadRef) done() {
+	if r != nil && r.n.Add(-1) == 0 {
+		putBuf(r.buf)
+	}
+}
+
+// releaseFrames drops the queue's hold on the frames' payloads.
+func releaseFrames(fs []Frame) {
+	for i := range fs {
+		fs[i].ref.done()
+	}
+}
+
+// release gives the frame's buffer back to the pool, if it came from one;
+// f.Data must not be used afterwards.
+func (f *Frame) release() {
+	if f.pooled != nil {
+		putBuf(f.pooled)
+		f.pooled, f.Data = nil, nil
+	}
 }
 
 // ErrFrame wraps every decoding and verification error.
@@ -442,15 +486,22 @@ func (fw *frameWriter) write(f Frame) error {
 	if f.Type == FrameWrite && len(f.Data) > maxWriteChunk {
 		return fmt.Errorf("WRITE payload of %d bytes exceeds %d", len(f.Data), maxWriteChunk)
 	}
-	b := appendFrameHeader(fw.frame[:0], f)
+	b := fw.frame[:0]
+	big := false
+	if n := 4 + writeHdrSize + len(f.Data) + frameMACSize; n > cap(b) && n > 256<<10 {
+		b, big = getBuf(n)[:0], true // a big one goes back to the pool after
+	}
+	b = appendFrameHeader(b, f)
 	if hasData(f.Type) {
 		b = append(b, f.Data...)
 	}
 	b = append(b, fw.mac.sum(b[4:])...)
-	if cap(b) <= 256<<10 {
-		fw.frame = b // keep small buffers; a big one goes back to the GC
+	_, err := fw.w.Write(b) // copies b or writes it out: never keeps it
+	if big {
+		putBuf(b)
+	} else {
+		fw.frame = b
 	}
-	_, err := fw.w.Write(b)
 	return err
 }
 
@@ -462,6 +513,9 @@ type frameReader struct {
 	r   *bufio.Reader
 	mac *frameMAC
 	max int // largest body accepted
+	// pool: frames are read into pooled buffers, which the caller gives
+	// back with Frame.release once done with the frame.
+	pool bool
 }
 
 func newFrameReader(r io.Reader, key []byte) *frameReader {
@@ -494,7 +548,12 @@ func (fr *frameReader) read() (Frame, error) {
 	if n == 0 || n > uint32(fr.max) {
 		return Frame{}, frameErr("frame length %d out of range (1..%d)", n, fr.max)
 	}
-	buf := make([]byte, int(n)+frameMACSize)
+	var buf []byte
+	if fr.pool {
+		buf = getBuf(int(n) + frameMACSize)
+	} else {
+		buf = make([]byte, int(n)+frameMACSize)
+	}
 	if _, err := io.ReadFull(fr.r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -505,7 +564,11 @@ func (fr *frameReader) read() (Frame, error) {
 	if !fr.mac.verify(body, mac) {
 		return Frame{}, frameErr("bad MAC on frame %d (altered, replayed or reordered, or keyed with another secret)", fr.mac.ctr-1)
 	}
-	return DecodeFrame(body)
+	f, err := DecodeFrame(body)
+	if err == nil && fr.pool {
+		f.pooled = buf
+	}
+	return f, err
 }
 
 // Handshake messages.

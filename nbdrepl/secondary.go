@@ -471,6 +471,7 @@ func (c *secConn) run(ctx context.Context) error {
 				}
 			}
 			budget.Release(min(cost(f), budgetMax))
+			f.release()
 		}
 	}()
 	ackerDone := make(chan struct{})
@@ -480,6 +481,9 @@ func (c *secConn) run(ctx context.Context) error {
 		c.acker(stopAcker)
 	}()
 
+	// From here every frame is applied, then released (in the reader or
+	// the applier): their buffers are pooled.
+	c.fr.pool = true
 	var expect uint64 // next sequence number; 0 before the first frame
 	var reason error
 	size := uint64(s.Backend.Size())
@@ -509,7 +513,9 @@ read:
 		expect = f.Seq + 1
 		if c.inline {
 			s.received.Store(f.Seq)
-			if err := c.apply(f); err != nil {
+			err := c.apply(f)
+			f.release()
+			if err != nil {
 				applyErr.Store(err)
 				c.fail(ReplErrIO, fmt.Sprintf("applying %v seq %d: %v", f.Type, f.Seq, err))
 				reason = err
