@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -213,6 +214,12 @@ func (l *Lab) Close() {
 // Run types a tachy command on a VM's console and returns what it printed
 // up to the next prompt, without the daemon's log lines and the kernel's
 // messages that interleave with it.
+// initNotice matches the appliance init's membership notices (cmd/tachy
+// init.go), which reach the console whenever a peer comes or goes, in the
+// middle of a command's output too: they are not the command's (a "tachy:"
+// line of its own is its error).
+var initNotice = regexp.MustCompile(`^tachy: (peer \S+ (up|down)|quorum: .*|all \d+ peers up|event stream: .*)$`)
+
 func (l *Lab) Run(ctx context.Context, node, command string) (string, error) {
 	v := l.VM(node)
 	if v == nil {
@@ -237,7 +244,7 @@ func (l *Lab) Run(ctx context.Context, node, command string) (string, error) {
 		}
 		// The daemon's log, the kernel's and the lab writer's (a
 		// resource whose output is the console) are not the command's.
-		if strings.HasPrefix(line, "time=") || strings.HasPrefix(line, "[") || strings.Contains(line, "writer: ") {
+		if strings.HasPrefix(line, "time=") || strings.HasPrefix(line, "[") || strings.Contains(line, "writer: ") || initNotice.MatchString(line) {
 			return false
 		}
 		out = append(out, line)

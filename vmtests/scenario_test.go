@@ -155,3 +155,18 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInitNotice: the console filter drops the appliance init's membership
+// notices, and only them: a command's own "tachy:" line is its error.
+func TestInitNotice(t *testing.T) {
+	for _, line := range []string{"tachy: peer n3 down", "tachy: peer n2 up", "tachy: quorum: 2 of 3 votes present, quorum is 2: quorate", "tachy: all 2 peers up", "tachy: event stream: EOF"} {
+		if !initNotice.MatchString(line) {
+			t.Errorf("%q: not taken for an init notice", line)
+		}
+	}
+	for _, line := range []string{"tachy: config import: element primitive id=x: unknown agent", "tachy: peer n3 down: no such node", "tachy> tachy: peer n3 down", "configuration imported: CIB version 0.4.0"} {
+		if initNotice.MatchString(line) {
+			t.Errorf("%q: taken for an init notice", line)
+		}
+	}
+}
