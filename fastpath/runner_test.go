@@ -72,9 +72,10 @@ func FuzzArrival(f *testing.F) {
 
 type nullHolder struct{}
 
-func (nullHolder) SetLease(int64)       {}
-func (nullHolder) ReleaseAll() []string { return nil }
-func (nullHolder) Holding() bool        { return false }
+func (nullHolder) SetLease(int64)           {}
+func (nullHolder) ReleaseAll() []string     { return nil }
+func (nullHolder) ReleaseUngated() []string { return nil }
+func (nullHolder) Holding() bool            { return false }
 
 // A runner started Off sends no view frames until SetActive(true), and none
 // after SetActive(false).
