@@ -337,14 +337,16 @@ func (q *simQueue) Pop() (x any) { x, *q = (*q)[len(*q)-1], (*q)[:len(*q)-1]; re
 func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	t.Helper()
 	votes := map[uint32]uint32{}
+	var ids []uint32 // in order: map order would make a seed's schedule vary
 	for i := 1; i <= p.n; i++ {
 		votes[uint32(i)] = 1
+		ids = append(ids, uint32(i))
 	}
 	interval, delta, lease, window := p.interval, p.delta, p.lease, p.window
 	jitter := interval / 2
 	states := map[uint32]*State{}
 	lastHB := map[[2]uint32]int64{} // [at, from]: kernel stamp of the latest heartbeat
-	for id := range votes {
+	for _, id := range ids {
 		states[id], _ = NewState(Config{Self: id, Votes: votes, Lease: time.Duration(lease), Delta: time.Duration(delta)})
 	}
 	const holder = uint32(1)
@@ -352,8 +354,8 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	fault := 40*ms + rng.Int63n(40*ms)
 	// After the fault: which directed links deliver.
 	deliverAfter := map[[2]uint32]bool{}
-	for a := range votes {
-		for b := range votes {
+	for _, a := range ids {
+		for _, b := range ids {
 			ok := true
 			switch mode {
 			case modeRandomLinks:
@@ -392,7 +394,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	q := &simQueue{}
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(q, e) }
-	for id := range votes {
+	for _, id := range ids {
 		push(simEvent{at: rng.Int63n(interval), kind: simViewRound, node: id})
 		push(simEvent{at: rng.Int63n(interval), kind: simHBRound, node: id})
 	}
@@ -419,13 +421,51 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 		for range 4 {
 			st := stall{from: 30*ms + rng.Int63n(p.horizon-30*ms)}
 			st.to = st.from + lease/2 + rng.Int63n(3*lease)
-			for id := range votes {
+			for _, id := range ids {
 				if rng.Intn(2) == 0 {
 					st.nodes = st.nodes.With(id)
 				}
 			}
 			stalls = append(stalls, st)
 		}
+		if mode != modeHiccup && rng.Intn(2) == 0 {
+			// Some nodes stall around the fault, the would-be takers
+			// among them: the ones whose rounds go out only after a
+			// take-over was decided.
+			st := stall{from: fault - rng.Int63n(2*interval)}
+			st.to = fault + rng.Int63n(p.detect+4*lease)
+			for _, id := range ids {
+				if id != holder && rng.Intn(2) == 0 {
+					st.nodes = st.nodes.With(id)
+				}
+			}
+			stalls = append(stalls, st)
+		}
+	}
+	// Bursts of loss on single directed links (with p.loss).
+	type outage struct {
+		from, to int64
+		a, b     uint32
+	}
+	var outages []outage
+	if p.loss > 0 {
+		for range 6 {
+			o := outage{a: uint32(1 + rng.Intn(p.n)), b: uint32(1 + rng.Intn(p.n))}
+			o.from = 30*ms + rng.Int63n(p.horizon-30*ms)
+			if rng.Intn(2) == 0 {
+				o.from = fault + rng.Int63n(p.detect+2*lease) // while a take-over may be on
+			}
+			o.to = o.from + interval + rng.Int63n(4*lease)
+			outages = append(outages, o)
+		}
+	}
+	lost := func(from, to uint32, at int64) bool {
+		for _, o := range outages {
+			if o.a == from && o.b == to && at >= o.from && at < o.to {
+				return true
+			}
+		}
+		return p.loss > 0 && rng.Float64() < p.loss
 	}
 	// stalledUntil: when node's view sender, stalled at at, runs again (0:
 	// not stalled).
@@ -439,12 +479,12 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	}
 	frameSeq := map[uint32]uint64{}
 	guards := map[uint32]replayGuard{}
-	for id := range votes {
+	for _, id := range ids {
 		guards[id] = replayGuard{}
 	}
 	sendView := func(node uint32, at int64) {
 		var peers []uint32
-		for id := range votes {
+		for _, id := range ids {
 			if id != node {
 				peers = append(peers, id)
 			}
@@ -453,7 +493,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 		frameSeq[node]++
 		for _, id := range peers {
 			for range max(p.rings, 1) {
-				if delivers(node, id, at) && (p.loss == 0 || rng.Float64() >= p.loss) {
+				if delivers(node, id, at) && !lost(node, id, at) {
 					push(simEvent{at: at + rng.Int63n(delta+1), kind: simViewFrame, node: id, from: node, view: view, fseq: frameSeq[node]})
 				}
 			}
@@ -506,7 +546,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 			}
 		case simHBRound:
 			if !hbStalled(e.node, e.at) {
-				for id := range votes {
+				for _, id := range ids {
 					if id != e.node && delivers(e.node, id, e.at) {
 						push(simEvent{at: e.at + rng.Int63n(delta+1), kind: simHBFrame, node: id, from: e.node})
 					}
@@ -533,7 +573,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 				continue
 			}
 			var up Set
-			for id := range votes {
+			for _, id := range ids {
 				if within(e.node, id, e.at, p.detect) {
 					up = up.With(id)
 				}
@@ -541,6 +581,9 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 			if at, ok := states[e.node].TakeAt(holder, up); ok {
 				if at > e.at {
 					t.Fatalf("seed %d: TakeAt ok at %d ns for a take at %d ns", seed, e.at, at)
+				}
+				if seed == 1605 {
+					t.Logf("take by %d at %d fault %d stallEnd %d lastHB %d", e.node, e.at, fault, stallEnd, lastHB[[2]uint32{e.node, holder}])
 				}
 				if _, seen := res.firstTake[e.node]; !seen {
 					res.firstTake[e.node] = e.at
@@ -610,5 +653,145 @@ func TestGrantView(t *testing.T) {
 	// A stamp a little ahead of the round's clock counts as heard.
 	if v := GrantView(1, []uint32{5}, 11*ms, 3*ms, last); v != SetOf(1, 5) {
 		t.Fatalf("view %b: a stamp ahead of the clock is out", v)
+	}
+}
+
+// frame is peer from's frame number seq of incarnation inc.
+func frame(from uint32, inc, seq uint64, view Set) Frame {
+	return Frame{NodeID: from, Incarnation: inc, Seq: seq, View: view}
+}
+
+// lapsed3 gives node 1 of three a lease from 2's frames 1 and 2 (at 10 and
+// 12 ms: valid until 17 ms) and judges it lapsed at 18 ms.
+func lapsed3(t *testing.T) *State {
+	t.Helper()
+	s, _ := NewState(cfg3(1))
+	all := SetOf(1, 2, 3)
+	s.Received(10*ms, frame(2, 7, 1, all))
+	s.Received(12*ms, frame(2, 7, 2, all))
+	if end, ended := s.Judge(18 * ms); !ended || end != 17*ms {
+		t.Fatalf("lease end %d ms ended %v, want 17 ms, ended", end/ms, ended)
+	}
+	return s
+}
+
+// A peer that stalls for longer than L and resumes with the next frame of
+// its run, still naming us, revives the lease: its run is unbroken back to
+// frames that arrived while the lease was valid.
+func TestLeaseRevives(t *testing.T) {
+	s := lapsed3(t)
+	all := SetOf(1, 2, 3)
+	if end := s.Received(20*ms, frame(2, 7, 3, all)); end != 25*ms {
+		t.Fatalf("revived lease end %d ms, want 25", end/ms)
+	}
+	if _, ended := s.Judge(21 * ms); ended {
+		t.Fatal("revived lease ended at once")
+	}
+	if n, lapse := s.Revivals(); n != 1 || lapse != 3*time.Millisecond {
+		t.Fatalf("revivals %d, last lapse %v; want 1 and 3ms (end 17 ms, revived at 20)", n, lapse)
+	}
+	// From then on it is a lease like any other.
+	s.Received(23*ms, frame(3, 1, 1, all))
+	if end, _ := s.Lease(23 * ms); end != 28*ms {
+		t.Fatalf("extended revived lease end %d ms, want 28", end/ms)
+	}
+}
+
+func TestLeaseDoesNotRevive(t *testing.T) {
+	all := SetOf(1, 2, 3)
+	for name, frames := range map[string][]Frame{
+		"a gap in the sequence":            {frame(2, 7, 4, all)},
+		"a frame not naming us":            {frame(2, 7, 3, SetOf(2, 3)), frame(2, 7, 4, all)},
+		"a new incarnation":                {frame(2, 8, 3, all)},
+		"a new incarnation from seq 1":     {frame(2, 8, 1, all)},
+		"a replayed frame":                 {frame(2, 7, 2, all)},
+		"another peer's run, not anchored": {frame(3, 1, 1, all), frame(3, 1, 2, all)},
+	} {
+		s := lapsed3(t)
+		for i, f := range frames {
+			s.Received(int64(20+i)*ms, f)
+		}
+		if end, ended := s.Lease(22 * ms); !ended || end != 17*ms {
+			t.Errorf("%s: lease end %d ms ended %v: revived", name, end/ms, ended)
+		}
+	}
+	// A frame that arrives exactly at the lease's end anchors nothing.
+	s, _ := NewState(cfg3(1))
+	s.Received(10*ms, frame(2, 7, 1, all))
+	s.Received(15*ms, frame(2, 7, 2, all)) // at the end: lapses
+	s.Received(16*ms, frame(2, 7, 3, all))
+	if _, ended := s.Lease(16 * ms); !ended {
+		t.Error("revived from a run whose only frame inside the lease was the one that built it")
+	}
+	// One that arrived out of order (older stamp) is lost to the run.
+	s = lapsed3(t)
+	s.Received(11*ms, frame(2, 7, 3, all))
+	s.Received(20*ms, frame(2, 7, 4, all))
+	if _, ended := s.Lease(20 * ms); !ended {
+		t.Error("revived across a frame dropped as out of order")
+	}
+	// Frames anchored under a lease that was restarted anchor nothing.
+	s = lapsed3(t)
+	s.Restart()
+	s.Received(20*ms, frame(3, 1, 1, all)) // a new lease, from scratch, from 3 alone
+	s.Received(21*ms, frame(3, 1, 2, all))
+	if _, ended := s.Judge(26 * ms); !ended {
+		t.Fatal("new lease did not end")
+	}
+	s.Received(27*ms, frame(2, 7, 3, all))
+	if _, ended := s.Lease(27 * ms); !ended {
+		t.Error("revived from a run anchored only before Restart")
+	}
+}
+
+// A revival needs quorum: with five nodes, one anchored peer of the two
+// needed is not enough, and a second one whose run is not anchored does not
+// help; a second anchored one does.
+func TestLeaseRevivalNeedsQuorum(t *testing.T) {
+	votes := map[uint32]uint32{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+	all := SetOf(1, 2, 3, 4, 5)
+	lapsed := func() *State {
+		s, _ := NewState(Config{Self: 1, Votes: votes, Lease: 5 * time.Millisecond, Delta: time.Millisecond})
+		s.Received(10*ms, frame(2, 1, 1, all))
+		s.Received(11*ms, frame(3, 1, 1, all)) // lease until 15 ms (built by this frame: no anchor)
+		s.Received(12*ms, frame(2, 1, 2, all)) // anchors
+		s.Received(13*ms, frame(3, 1, 2, all)) // anchors; until 17 ms
+		s.Received(14*ms, frame(4, 1, 1, SetOf(2, 3, 4, 5)))
+		if _, ended := s.Judge(18 * ms); !ended {
+			t.Fatal("lease did not end")
+		}
+		return s
+	}
+	s := lapsed()
+	s.Received(19*ms, frame(2, 1, 3, all))
+	s.Received(20*ms, frame(4, 1, 2, all)) // its run begins after the end
+	if _, ended := s.Lease(20 * ms); !ended {
+		t.Fatal("revived with one anchored peer of the two needed")
+	}
+	if end := s.Received(21*ms, frame(3, 1, 3, all)); end != 24*ms {
+		t.Fatalf("revived lease end %d ms, want 24 (2's grant at 19 ms + L)", end/ms)
+	}
+	// Grants older than L do not count.
+	s = lapsed()
+	s.Received(19*ms, frame(2, 1, 3, all))
+	if end := s.Received(24*ms, frame(3, 1, 3, all)); end != 17*ms {
+		t.Fatalf("revived with a grant older than L: end %d ms", end/ms)
+	}
+}
+
+// A gap in a peer's frames restarts its run of frames not hearing the lost
+// node: the frame lost on the way here may have heard it.
+func TestTakeAtRestartsRunsAfterAGap(t *testing.T) {
+	s, _ := NewState(cfg3(2)) // T = 2; P = 1; X = 3
+	s.Sent(5*ms, SetOf(1, 2, 3))
+	s.Received(10*ms, frame(3, 1, 1, SetOf(2, 3)))
+	s.Received(30*ms, frame(3, 1, 3, SetOf(2, 3))) // frame 2 never came
+	s.NoteRound(40 * ms)
+	if at, ok := s.TakeAt(1, SetOf(3)); ok || at != 36*ms {
+		t.Fatalf("take at %d ms ok %v, want 36 (from the frame after the gap), unconfirmed", at/ms, ok)
+	}
+	s.Received(40*ms, frame(3, 1, 4, SetOf(2, 3)))
+	if at, ok := s.TakeAt(1, SetOf(3)); !ok || at != 36*ms {
+		t.Fatalf("take at %d ms ok %v, want 36, confirmed", at/ms, ok)
 	}
 }
