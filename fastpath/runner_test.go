@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +111,9 @@ func startTestRunner(t *testing.T, cfg RunnerConfig) *Runner {
 	cfg.Lease = Config{Self: 1, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond / 2}
 	cfg.Interval = time.Millisecond
 	cfg.Peers = map[uint32][]netip.Addr{2: {netip.MustParseAddr("127.0.0.2")}}
-	cfg.Holder = nullHolder{}
+	if cfg.Holder == nil {
+		cfg.Holder = nullHolder{}
+	}
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	r, err := Start(ctx, cfg)
 	if err != nil {
@@ -167,5 +171,136 @@ func TestRunnerGrantWindow(t *testing.T) {
 	}
 	if r.sentHear[1].Load() <= last {
 		t.Fatal("the rounds stopped")
+	}
+}
+
+// fakeHolder holds an IPv4 VIP, which the kernel keeps silent past the
+// lease's end, and an IPv6 one, which it does not.
+type fakeHolder struct {
+	mu              sync.Mutex
+	v4, v6          bool
+	lease           int64
+	ungated, allRel int // calls
+}
+
+func (h *fakeHolder) SetLease(end int64) { h.mu.Lock(); h.lease = end; h.mu.Unlock() }
+func (h *fakeHolder) Holding() bool      { h.mu.Lock(); defer h.mu.Unlock(); return h.v4 || h.v6 }
+func (h *fakeHolder) ReleaseUngated() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ungated++
+	if h.v6 {
+		h.v6 = false
+		return []string{"fd00::1"}
+	}
+	return nil
+}
+func (h *fakeHolder) ReleaseAll() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.allRel++
+	var out []string
+	if h.v4 {
+		out = append(out, "10.0.0.1")
+	}
+	if h.v6 {
+		out = append(out, "fd00::1")
+	}
+	h.v4, h.v6 = false, false
+	return out
+}
+
+// A lapse of the lease releases the IPv6 VIP at once and keeps the IPv4
+// one; when node 2's frames resume, unbroken, the lease revives and the
+// IPv4 VIP stays, answered again; when they stop for longer than the
+// grace, it goes too, and OnLeaseEnded gets it (the daemon records the
+// stop from there).
+func TestRunnerKeepsIPv4ThroughARevivedLapse(t *testing.T) {
+	h := &fakeHolder{v4: true, v6: true}
+	var mu sync.Mutex
+	var ended [][]string
+	revived := make(chan time.Duration, 100)
+	r := startTestRunner(t, RunnerConfig{Up: func() []uint32 { return []uint32{2} }, Holder: h, Grace: 150 * time.Millisecond,
+		OnLeaseEnded: func(rel []string) { mu.Lock(); ended = append(ended, rel); mu.Unlock() },
+		OnRevived:    func(lapse time.Duration) { revived <- lapse }})
+	conn, err := net.Dial("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.cfg.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	seq := uint64(0)
+	buf := make([]byte, FrameLen)
+	// send sends node 2's frames, each naming node 1, every half
+	// millisecond for d.
+	send := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond / 2) {
+			seq++
+			f := Frame{ClusterID: r.cfg.ClusterID, NodeID: 2, Incarnation: 1, Seq: seq, View: SetOf(1, 2, 3)}
+			if _, err := conn.Write(MarshalFrame(buf, &f, r.cfg.Key)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	state := func() (lease int64, v4, v6 bool, ungated, all int) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.lease, h.v4, h.v6, h.ungated, h.allRel
+	}
+	send(50 * time.Millisecond)
+	if !r.LeaseValid() {
+		t.Fatal("no lease from node 2's frames")
+	}
+	time.Sleep(30 * time.Millisecond) // no frames for 6 L: the lease lapses
+	lease, v4, v6, ungated, all := state()
+	if r.LeaseValid() || lease != 1 || v6 || !v4 || ungated == 0 || all != 0 {
+		t.Fatalf("after a lapse: lease valid %v, kernel's end %d, IPv4 held %v, IPv6 held %v, ReleaseUngated %d and ReleaseAll %d calls",
+			r.LeaseValid(), lease, v4, v6, ungated, all)
+	}
+	send(20 * time.Millisecond)
+	lease, v4, _, _, all = state()
+	if !r.LeaseValid() || lease <= heartbeat.MonotonicNow()-int64(5*time.Millisecond) || !v4 || all != 0 {
+		t.Fatalf("after the frames resumed: lease valid %v, kernel's end %d ms from now, IPv4 held %v, ReleaseAll %d calls",
+			r.LeaseValid(), (lease-heartbeat.MonotonicNow())/1e6, v4, all)
+	}
+	select {
+	case lapse := <-revived:
+		if lapse < 5*time.Millisecond {
+			t.Fatalf("revived after a lapse of %v, want about 25 ms", lapse)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("OnRevived not called")
+	}
+	if n := r.Revivals(); n == 0 {
+		t.Fatal("Revivals 0 after a revival")
+	}
+	mu.Lock()
+	if len(ended) != 1 || len(ended[0]) != 1 || ended[0][0] != "fd00::1" {
+		t.Fatalf("OnLeaseEnded got %v, want the IPv6 VIP alone", ended)
+	}
+	mu.Unlock()
+	// Silent for longer than the grace: the IPv4 VIP goes too.
+	time.Sleep(300 * time.Millisecond)
+	_, v4, _, _, all = state()
+	if v4 || all == 0 {
+		t.Fatalf("after a lapse longer than the grace: IPv4 held %v, ReleaseAll %d calls", v4, all)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		mu.Lock()
+		got := append([][]string(nil), ended...)
+		mu.Unlock()
+		if len(got) >= 2 && len(got[len(got)-1]) == 1 && got[len(got)-1][0] == "10.0.0.1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("OnLeaseEnded got %v, want the IPv4 VIP last", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// And a new lease begins from scratch with the next frames.
+	seq += 5 // a gap: only a new lease can come of them
+	send(20 * time.Millisecond)
+	if !r.LeaseValid() {
+		t.Fatal("no new lease after the release")
 	}
 }
