@@ -326,6 +326,7 @@ func (r *Runner) receive(ctx context.Context) {
 	// lapsedAt: when this loop found the lease lapsed with VIPs kept
 	// through the grace (0: not lapsed); graceEnd: when they go.
 	var lapsedAt, graceEnd int64
+	seenRevivals := 0
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		end, ended := r.st.Lease(heartbeat.MonotonicNow())
@@ -418,23 +419,32 @@ func (r *Runner) receive(ctx context.Context) {
 		case ended && now >= graceEnd:
 			lapsedAt = 0
 			r.endLease(why)
-		case !ended && lapsedAt != 0:
-			// Revived: the kernel answers again until the new end, and
-			// the CIB never learnt of the lapse.
+		case !ended && revivals > seenRevivals:
+			// Revived (after this loop saw the lapse, or within the
+			// frames it just read, if it ran late): the kernel answers
+			// again until the new end, and the CIB never learnt of the
+			// lapse.
 			r.cfg.Holder.SetLease(end)
 			lastSet = end
-			r.cfg.Log.Info("quorum lease revived: floating IPs answered again", "lapse", lapse, "unanswered_for", time.Duration(now-lapsedAt),
-				"revivals", revivals, "lease_left", time.Duration(end-now))
-			lapsedAt = 0
-			if r.cfg.OnRevived != nil {
-				go r.cfg.OnRevived(lapse)
+			if r.cfg.Holder.Holding() {
+				unanswered := time.Duration(0)
+				if lapsedAt != 0 {
+					unanswered = time.Duration(now - lapsedAt)
+				}
+				r.cfg.Log.Info("quorum lease revived: floating IPs answered again", "lapse", lapse, "lapse_seen_for", unanswered,
+					"revivals", revivals, "lease_left", time.Duration(end-now))
+				if r.cfg.OnRevived != nil {
+					go r.cfg.OnRevived(lapse)
+				}
 			}
+			lapsedAt = 0
 		case !ended && end > lastSet && (lastSet <= 1 || end-lastSet >= step):
 			// The kernel's copy moves in steps of a tenth of a lease: a
 			// map update per frame would cost more than the frames.
 			r.cfg.Holder.SetLease(end)
 			lastSet = end
 		}
+		seenRevivals = revivals
 		ended = ended && lapsedAt == 0
 		if r.waiting.Load() == 0 && !ended && !r.cfg.Holder.Holding() {
 			// Nothing held, no take-over waiting: let frames gather for
