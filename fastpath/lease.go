@@ -160,6 +160,7 @@ func (s *State) Received(at int64, f Frame) int64 {
 	}
 	if p.seen && (at < p.lastAt || f.Incarnation < p.inc || f.Incarnation == p.inc && f.Seq <= p.seq) {
 		p.gap = true
+		p.naming, p.anchored = false, false // the run cannot go on unbroken
 		return s.leaseEnd
 	}
 	// Unbroken: the frame right after the previous one received, in the
@@ -250,6 +251,26 @@ func (s *State) revive(r int64) {
 			return
 		}
 	}
+}
+
+// Revivable reports whether the lease is valid or may still revive: this
+// node's votes and those of the peers whose current run of frames is
+// unbroken, grants this node throughout, and holds a frame that arrived
+// while the lease was valid, reach quorum (without regard to how old their
+// latest grants are: a stalled peer's next frame may come). While the lease
+// is lapsed no run becomes anchored, so once this is false it stays false
+// until Restart: the VIPs can go at once.
+func (s *State) Revivable() bool {
+	if !s.lapsed {
+		return true
+	}
+	got := int64(s.cfg.Votes[s.cfg.Self])
+	for id, p := range s.peers {
+		if p.naming && p.anchored {
+			got += int64(s.cfg.Votes[id])
+		}
+	}
+	return got >= int64(s.cfg.Quorum())
 }
 
 // candidateEnd is the end of the lease the latest grants give: the votes of

@@ -693,6 +693,9 @@ func TestLeaseRevives(t *testing.T) {
 	if _, ended := s.Judge(21 * ms); ended {
 		t.Fatal("revived lease ended at once")
 	}
+	if !s.Revivable() {
+		t.Fatal("not revivable while valid")
+	}
 	if n, lapse := s.Revivals(); n != 1 || lapse != 3*time.Millisecond {
 		t.Fatalf("revivals %d, last lapse %v; want 1 and 3ms (end 17 ms, revived at 20)", n, lapse)
 	}
@@ -714,8 +717,16 @@ func TestLeaseDoesNotRevive(t *testing.T) {
 		"another peer's run, not anchored": {frame(3, 1, 1, all), frame(3, 1, 2, all)},
 	} {
 		s := lapsed3(t)
+		if !s.Revivable() {
+			t.Fatalf("%s: not revivable before the frames", name)
+		}
 		for i, f := range frames {
 			s.Received(int64(20+i)*ms, f)
+		}
+		// No revival can come any more (the last case only lacks the
+		// grants: 2's run is still whole).
+		if s.Revivable() != (name == "another peer's run, not anchored") {
+			t.Errorf("%s: revivable %v", name, s.Revivable())
 		}
 		if end, ended := s.Lease(22 * ms); !ended || end != 17*ms {
 			t.Errorf("%s: lease end %d ms ended %v: revived", name, end/ms, ended)

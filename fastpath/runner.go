@@ -389,6 +389,10 @@ func (r *Runner) receive(ctx context.Context) {
 			why = r.st.Describe(now)
 		}
 		revivals, lapse := r.st.Revivals()
+		revivable := r.st.Revivable()
+		if ended && lapsedAt != 0 && !revivable && why == "" {
+			why = r.st.Describe(now)
+		}
 		if got && r.waiting.Load() > 0 {
 			close(r.wake)
 			r.wake = make(chan struct{})
@@ -409,16 +413,19 @@ func (r *Runner) receive(ctx context.Context) {
 					go r.cfg.OnLeaseEnded(ungated)
 				}
 			}
-			if r.cfg.Grace > 0 && r.cfg.Holder.Holding() {
+			if r.cfg.Grace > 0 && revivable && r.cfg.Holder.Holding() {
 				lapsedAt, graceEnd = now, now+int64(r.cfg.Grace)
 				r.cfg.Log.Warn("quorum lease lapsed: floating IPs unanswered, kept for the lease to revive", "grace", r.cfg.Grace,
 					"lease_end", time.Duration(now-end).String()+" ago", "state", why)
 				break
 			}
-			r.endLease(why)
+			r.endLease("no revival possible (a majority's runs of grants were broken)", why)
 		case ended && now >= graceEnd:
 			lapsedAt = 0
-			r.endLease(why)
+			r.endLease("the grace ran out", why)
+		case ended && !revivable:
+			lapsedAt = 0
+			r.endLease("no revival possible any more (a majority's runs of grants were broken)", why)
 		case !ended && revivals > seenRevivals:
 			// Revived (after this loop saw the lapse, or within the
 			// frames it just read, if it ran late): the kernel answers
@@ -459,14 +466,14 @@ func (r *Runner) receive(ctx context.Context) {
 
 // endLease releases every VIP after the lease lapsed for good, and lets a
 // new lease begin from scratch.
-func (r *Runner) endLease(why string) {
+func (r *Runner) endLease(reason, why string) {
 	r.cfg.Holder.SetLease(1)
 	released := r.cfg.Holder.ReleaseAll()
 	r.mu.Lock()
 	r.st.Restart()
 	r.mu.Unlock()
 	if len(released) > 0 {
-		r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released, "grace", r.cfg.Grace, "state", why)
+		r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released, "why", reason, "state", why)
 	}
 	if r.cfg.OnLeaseEnded != nil {
 		go r.cfg.OnLeaseEnded(released)

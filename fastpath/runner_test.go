@@ -303,4 +303,25 @@ func TestRunnerKeepsIPv4ThroughARevivedLapse(t *testing.T) {
 	if !r.LeaseValid() {
 		t.Fatal("no new lease after the release")
 	}
+	// Once no revival is possible (node 2's run broken by a frame not
+	// naming node 1), the IPv4 VIP goes at once, not after the grace.
+	h.mu.Lock()
+	h.v4 = true
+	h.mu.Unlock()
+	send(10 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // lapses
+	_, v4, _, _, all = state()
+	if !v4 {
+		t.Fatal("IPv4 VIP released at the lapse")
+	}
+	seq++
+	f := Frame{ClusterID: r.cfg.ClusterID, NodeID: 2, Incarnation: 1, Seq: seq, View: SetOf(2, 3)}
+	if _, err := conn.Write(MarshalFrame(buf, &f, r.cfg.Key)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a third of the grace
+	_, v4, _, _, all2 := state()
+	if v4 || all2 != all+1 {
+		t.Fatalf("after the run was broken: IPv4 held %v, ReleaseAll %d calls (before: %d)", v4, all2, all)
+	}
 }

@@ -23,7 +23,8 @@ import (
 // that predates revival),
 // took it over from a peer, and membership declared a node down, and the
 // seconds in which the client went unanswered for more than 30 ms
-// (docs/vip.md, the grant window).
+// (docs/vip.md, the grant window). TACHY_SOAK_LOGS=DIR keeps the nodes'
+// logs there.
 //
 //	TACHY_SOAK=2m TACHY_SOAK_GRANT_WINDOW=2ms TACHY_BIN=$PWD/bin/tachy \
 //	  scripts/isolated.sh go test -count=1 -p 1 -run TestVIPSteadyState -v ./lab/
@@ -102,4 +103,13 @@ func TestVIPSteadyState(t *testing.T) {
 	t.Logf("grant window %q over %v: VIP released (lease ended) %d times, lease lapsed %d and revived %d times, taken over %d, node down %d; seconds with a client gap over 30 ms: %d %v",
 		g, dur, count(released)-r0, count(lapsed)-l0, count(revived)-v0, count(tookOver)-t0, count(down)-d0, len(gaps), gaps)
 	waitHolder(t, l, p, l.Nodes(), ip, 30*time.Second)
+	if keep := os.Getenv("TACHY_SOAK_LOGS"); keep != "" {
+		// The nodes' logs, to see what made each gap.
+		for _, n := range l.Nodes() {
+			if b, err := os.ReadFile(l.LogPath(n)); err == nil {
+				os.MkdirAll(keep, 0o755)
+				os.WriteFile(filepath.Join(keep, n+".log"), b, 0o644)
+			}
+		}
+	}
 }
