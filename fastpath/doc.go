@@ -48,7 +48,9 @@
 // IPv6 addresses (and IPv4 ones the responder does not serve) at once, and
 // keeps the IPv4 ones, unanswered, for a grace period (RunnerConfig.Grace:
 // the DC's loss settle time, max(250 ms, 25 D)) in which the lease may
-// revive; if it does not, it removes them too, and never takes them back
+// revive; if it does not, or as soon as no revival is possible any more
+// (State.Revivable: the runs below are broken for a majority, which a
+// lapsed lease cannot undo), it removes them too, and never takes them back
 // without a new start from the DC.
 //
 // # The taker's guard
@@ -126,25 +128,27 @@
 //
 // Safety. Let T take over H's VIPs at take, with its quorum A and the
 // confirming frames c_X above, and suppose H's lease is valid at some time
-// at or after take. Leases since H's last Restart form a sequence: the
-// first built from scratch before its VIPs were started, each later one a
-// revival. Let the first whose end passes take be the j-th. The existing
-// argument covers any lease from its start or revival at r_j < take: its
-// end then comes from grants that arrived before take, hence were sent
-// before take ≤ c_X, and one of the grants that make quorum is from some X
-// in A, worth until take at most; every extension happens while the lease
-// is valid, so before take too. So lease j was revived at r_j ≥ take, by a
-// quorum B ∪ {H}, which meets A in some X ≠ H. X's latest grant f_n
-// arrived in (r_j - L, r_j], so it was worth past r_j ≥ take: it cannot
-// have been sent before c_X, so it was sent after c_X. X's anchor f0
-// arrived while an earlier lease (one ending by take) was valid, so it
-// arrived, and left X, before take ≤ c_X's send. The frames of X leave in
-// order with growing sequence numbers, so seq(f0) < seq(c_X) < seq(f_n):
-// c_X lies inside the run that (b) says H received unbroken and granting
-// H throughout, but c_X does not hear H, and if it was lost on the way to
-// H, the run has a gap. Either way (b) fails: contradiction. Leases after a
-// revival are held, like any lease, only by grants within L, and the
-// argument above covers them unchanged.
+// at or after take. Then its end was set past take at some moment; let t*
+// be the first, and X the node that A and the quorum behind that end share
+// (X ≠ H, two majorities intersect). If t* < take, that end was computed
+// from grants that arrived by t*, hence left X before take ≤ c_X's send:
+// sent before c_X, X's grant was worth until take at most, and so was the
+// end, which is the worth of the earliest grant of its quorum. An
+// extension happens only while the lease is valid, before its end as it
+// stands, which is at most take before t*; a lease built from scratch (no
+// lease before: a new process, or Restart after every VIP was released)
+// holds no VIP that T could have taken over. So t* is a revival at r = t* ≥
+// take, by a quorum B ∪ {H} with X in B. X's latest grant f_n arrived in
+// (r - L, r], so it was worth past r ≥ take: it was not sent before c_X,
+// so it was sent after it. X's anchor f0 was received before t*, while the
+// lease was valid, before its end as it stood then, which was at most
+// take: f0 arrived, and left X, before take ≤ c_X's send. X's frames leave
+// in order with growing sequence numbers, so seq(f0) < seq(c_X) <
+// seq(f_n): c_X lies inside the run that (b) says H received unbroken and
+// granting H throughout, but c_X does not hear H, and if it was lost on
+// the way to H, the run has a gap. Either way (b) fails: contradiction.
+// Extensions after a revival are those of any lease and are covered by the
+// same argument.
 //
 // Each part of the rule is needed: without (b) (any grants within L), or
 // without the anchor (runs that began during the lapse), or with gaps
