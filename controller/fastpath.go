@@ -65,11 +65,14 @@ func sumVotes(cfg *config.Config) int {
 // vipHolder adapts vip.Manager to fastpath.Holder.
 type vipHolder struct{ m *vip.Manager }
 
-func (h vipHolder) SetLease(end int64) { h.m.SetLease(end) }
-func (h vipHolder) Holding() bool      { return len(h.m.Held()) > 0 }
-func (h vipHolder) ReleaseAll() []string {
+func (h vipHolder) SetLease(end int64)       { h.m.SetLease(end) }
+func (h vipHolder) Holding() bool            { return len(h.m.Held()) > 0 }
+func (h vipHolder) ReleaseAll() []string     { return specIPs(h.m.ReleaseAll()) }
+func (h vipHolder) ReleaseUngated() []string { return specIPs(h.m.ReleaseUngated()) }
+
+func specIPs(specs []vip.Spec) []string {
 	var out []string
-	for _, s := range h.m.ReleaseAll() {
+	for _, s := range specs {
 		out = append(out, s.IP.String())
 	}
 	return out
@@ -107,6 +110,18 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 	// decides that a take-over starts at all (onPeerLost), so a hiccup
 	// shorter than D moves nothing.
 	window := d.cfg.Heartbeat.GrantWindowOrDefault()
+	// When the lease lapses (a majority's grants late by more than L: a
+	// peer stalled on a loaded machine), the IPv6 VIPs go at once, and the
+	// IPv4 ones, which the XDP responder keeps silent past the lease end,
+	// stay configured for the grace: the lease revives if the late frames
+	// come and show that no take-over can have happened (fastpath's
+	// revival rule), usually a few milliseconds later, and the VIPs answer
+	// again with no CIB change, rather than coming back by the slow path
+	// a second later. The grace is the DC's loss settle time (max(250 ms,
+	// 25 D)): a lapse that lasts longer is a node the DC records lost, a
+	// take-over by then has happened or will by the slow path, and the
+	// addresses go and their stops are recorded as before.
+	grace := d.lossSettle()
 	// The view frames start off: prepareTakeovers turns them on while the
 	// CIB has a floating IP (fastPathNeeded).
 	r, err := fastpath.Start(ctx, fastpath.RunnerConfig{
@@ -114,13 +129,13 @@ func (d *Daemon) startFastPath(ctx context.Context, secret []byte) (*fastpath.Ru
 		RTPriority: d.cfg.Heartbeat.RealtimePriority,
 		ClusterID:  d.cfg.Cluster.ID, Incarnation: d.inc, Key: fastpath.DeriveKey(secret),
 		Port: d.cfg.Heartbeat.Port + 1, Interval: iv, Peers: peers, Up: d.hb.Up, Holder: vipHolder{d.vips},
-		GrantWindow: window, Heard: d.hb.LastHeard,
-		OnLeaseEnded: d.onLeaseEnded, Log: d.log, Off: true,
+		GrantWindow: window, Heard: d.hb.LastHeard, Grace: grace,
+		OnLeaseEnded: d.onLeaseEnded, OnRevived: d.onLeaseRevived, Log: d.log, Off: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.log.Info("fast failover path on", "lease", lease, "grant_window", window, "delta", iv/2)
+	d.log.Info("fast failover path on", "lease", lease, "grant_window", window, "delta", iv/2, "revival_grace", grace)
 	go d.prepareTakeovers(ctx, r)
 	return r, nil
 }
@@ -214,6 +229,7 @@ func (d *Daemon) onLeaseEnded(released []string) {
 	if len(released) == 0 {
 		return
 	}
+	d.metricAdd("tachy_fast_lease_releases_total", float64(len(released)))
 	c, _ := d.cib.r.Current()
 	for _, p := range vipPrimitives(c) {
 		s, err := vip.ParseSpec(agentParams(c, p))
@@ -233,6 +249,12 @@ func (d *Daemon) onLeaseEnded(released []string) {
 		}
 		d.recordFast(r, nil)
 	}
+}
+
+// onLeaseRevived: the lease lapsed and revived within the grace; the VIPs
+// stayed, and nothing is recorded.
+func (d *Daemon) onLeaseRevived(lapse time.Duration) {
+	d.count("tachy_fast_lease_revivals_total")
 }
 
 // vipPrimitives lists the primitives of the built-in vip agent.

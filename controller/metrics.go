@@ -74,6 +74,8 @@ func newMetrics() *metrics {
 		"tachy_resource_active":            "1 for each node a resource (instance) is active on, with its role.",
 		"tachy_resource_failed":            "1 when the resource has failed.",
 		"tachy_transition_pending_actions": "Actions the DC's current plan still has to run.",
+		"tachy_fast_lease_revivals_total":  "Times this node's quorum lease lapsed and revived within the grace, its floating IPs kept.",
+		"tachy_fast_lease_releases_total":  "Floating IPs this node released because its quorum lease ended.",
 	}}
 }
 
@@ -243,6 +245,13 @@ func (d *Daemon) serveMetrics(addr string) (io.Closer, error) {
 func (d *Daemon) count(name string, kv ...string) {
 	if d.metrics != nil {
 		d.metrics.add(name, 1, kv...)
+	}
+}
+
+// metricAdd adds v to a counter (safe without metrics, as count).
+func (d *Daemon) metricAdd(name string, v float64, kv ...string) {
+	if d.metrics != nil {
+		d.metrics.add(name, v, kv...)
 	}
 }
 

@@ -39,12 +39,19 @@
 // grant in (t-L, t] reach quorum (a strict majority of all votes; the fast
 // path is off under two_node, last_man_standing and auto_tie_breaker). The
 // lease only grows while it lasts: a grant arriving after the lease ended
-// does not revive it (Lease.Grant). Its end is written into the XDP ARP
-// responder's map with every extension, and the kernel drops ARP requests
-// for the VIPs past it, so a holder that is paused, or whose process is
-// starved, stops answering on time without running; once its process runs
-// and sees the lease ended, it removes the addresses and never takes them
-// back without a new start from the DC.
+// does not extend it, and the lease lapses (State.grant); only the revival
+// rule below brings a lapsed lease back. Its end is written into the XDP
+// ARP responder's map with every extension, and the kernel drops ARP
+// requests and IPv4 packets for the VIPs past it, so a holder that is
+// paused, or whose process is starved, stops answering on time without
+// running. Once its process runs and sees the lease lapsed, it removes its
+// IPv6 addresses (and IPv4 ones the responder does not serve) at once, and
+// keeps the IPv4 ones, unanswered, for a grace period (RunnerConfig.Grace:
+// the DC's loss settle time, max(250 ms, 25 D)) in which the lease may
+// revive; if it does not, or as soon as no revival is possible any more
+// (State.Revivable: the runs below are broken for a majority, which a
+// lapsed lease cannot undo), it removes them too, and never takes them back
+// without a new start from the DC.
 //
 // # The taker's guard
 //
@@ -60,11 +67,24 @@
 // latest frames say they do not hear P; a_X is the arrival at T of the first
 // frame of X's current run of such frames, and s_T the last time T itself
 // sent a frame granting P (T stops granting G after P's last heartbeat
-// reached it). T acts only once every X in A has also sent a frame after
-// take that still does not hear P (one arriving at or after take + δ):
-// otherwise X might have heard P again just before take and granted it an
-// extension that is still on its way (P resumed from a pause, say). T
-// itself does not take while its membership has P up.
+// reached it). A run counts only as far back as T received X's frames with
+// contiguous sequence numbers of one incarnation: after a gap it starts
+// again at the frame after it, since the frame T missed may have granted P
+// (and reached P). T acts only once every X in A has also sent a frame
+// after take that still does not hear P (one arriving at or after take +
+// δ): otherwise X might have heard P again just before take and granted it
+// an extension that is still on its way (P resumed from a pause, say). T
+// confirms the same way: its own latest frame left at or after take (it
+// then does not hear P, since T's last frame hearing P left by take - δ -
+// L). T itself does not take while its membership has P up.
+//
+// So every X in A (T included) has a confirming frame c_X, sent at or after
+// take, that does not hear P, and every frame of X that granted P and was
+// sent before c_X was sent before X's run began (for T: by s_T), so it
+// reached P by a_X + δ and was worth until take at most (by s_T + δ + L ≤
+// take for T). For T, the runner records each round's send time after the
+// nodes it heard, and WaitTakeover reads them in the other order, so a
+// round that heard P cannot pass for c_T.
 //
 // Safety. Suppose P's lease lasted past take. At any time t of its lease, P
 // had grants in (t-L, t] from peers worth quorum minus its own votes; A also
@@ -76,7 +96,66 @@
 // take. For X = T, the grant left by s_T. So every grant that can hold P's
 // lease ends by take, and P's lease, extended only by such grants, ends by
 // take too: the kernel of P stops answering no later than T starts. A grant
-// that arrives after the lease ended does not revive it.
+// that arrives after the lease ended does not extend it.
+//
+// # Revival
+//
+// A lease lapses whenever a majority's grants are late by more than L (the
+// one other live node of three stalls for 8 ms on a loaded machine), and
+// the VIPs then came back only by the slow path, a second later. H revives
+// its lapsed lease at r (State.revive, on each grant that arrives while it
+// is lapsed) when its own votes and those of the peers X with both
+//
+//	(a) X's latest grant to H arrived in (r-L, r], and
+//	(b) X's current run of frames, as H received them, is unbroken and
+//	    grants H throughout, back to a frame f0 of X that arrived at H
+//	    while H's lease was valid (before its end as it stood then):
+//	    H received every sequence number of one incarnation of X from f0
+//	    to the latest, each with H's bit set
+//
+// reach quorum; the revived lease lasts until the earliest of the grants
+// that make quorum (latest first) is worth nothing, as a lease built from
+// them would. The runs are followed as the frames come (Received): a frame
+// from X not granting H, one after a gap in X's sequence numbers or from
+// another incarnation, one dropped as older than the last (a reordering
+// between rings: replayGuard keeps one copy of each sequence number, and
+// only growing ones) ends the run, and the next frame granting H starts a
+// new run, anchored only if it arrives while the lease is valid. A frame
+// that arrives exactly at the lease's end is not inside it. Restart (the
+// VIPs released) forgets every anchor, and a new process (a restart of H's
+// daemon) starts with none, so a revival always rests on frames received
+// under leases of the same run of leases that its VIPs were started under.
+//
+// Safety. Let T take over H's VIPs at take, with its quorum A and the
+// confirming frames c_X above, and suppose H's lease is valid at some time
+// at or after take. Then its end was set past take at some moment; let t*
+// be the first, and X the node that A and the quorum behind that end share
+// (X ≠ H, two majorities intersect). If t* < take, that end was computed
+// from grants that arrived by t*, hence left X before take ≤ c_X's send:
+// sent before c_X, X's grant was worth until take at most, and so was the
+// end, which is the worth of the earliest grant of its quorum. An
+// extension happens only while the lease is valid, before its end as it
+// stands, which is at most take before t*; a lease built from scratch (no
+// lease before: a new process, or Restart after every VIP was released)
+// holds no VIP that T could have taken over. So t* is a revival at r = t* ≥
+// take, by a quorum B ∪ {H} with X in B. X's latest grant f_n arrived in
+// (r - L, r], so it was worth past r ≥ take: it was not sent before c_X,
+// so it was sent after it. X's anchor f0 was received before t*, while the
+// lease was valid, before its end as it stood then, which was at most
+// take: f0 arrived, and left X, before take ≤ c_X's send. X's frames leave
+// in order with growing sequence numbers, so seq(f0) < seq(c_X) <
+// seq(f_n): c_X lies inside the run that (b) says H received unbroken and
+// granting H throughout, but c_X does not hear H, and if it was lost on
+// the way to H, the run has a gap. Either way (b) fails: contradiction.
+// Extensions after a revival are those of any lease and are covered by the
+// same argument.
+//
+// Each part of the rule is needed: without (b) (any grants within L), or
+// without the anchor (runs that began during the lapse), or with gaps
+// allowed in the run, or without T's own confirming frame (T's sender
+// stalled from before take until after it acted, and its next frame grants
+// H again), TestLeaseNeverOverlapsTakeover finds a revived lease that
+// overlaps a take-over.
 //
 // Nothing in this depends on why X's view leaves P out: only on the order of
 // X's own frames, and on s_T being what T's frames actually said. That is
@@ -126,11 +205,18 @@
 // taker adds the address and announces it with G = D (the round sent at
 // once when membership loses a peer saves the round after D), and about G
 // + I + 2δ + L + I ≈ 13 ms with G = 2I (less on average: the rounds fall
-// anywhere in their interval). A holder
-// whose grants all arrive more than L apart (a majority of peers stalled for
-// L) loses its lease and releases: L must exceed the senders' scheduling
-// jitter, which is why the sender runs on a locked OS thread at real-time
-// priority and keeps its P (as the heartbeat sender does). A heartbeat of
+// anywhere in their interval); T's own confirming frame adds up to I (its
+// next round after take), often nothing, since the peers' confirmations
+// wait for a round after take as well. A holder whose grants
+// all arrive more than L apart (a majority of peers stalled for L) loses
+// its lease, and its VIPs go unanswered from the lease's end: L must exceed
+// the senders' scheduling jitter, which is why the sender runs on a locked
+// OS thread at real-time priority and keeps its P (as the heartbeat sender
+// does). When the stalled peers' frames come again, in sequence and still
+// granting the holder, the lease revives and its IPv4 VIPs answer again
+// (the lapse costs the stall, not a slow-path restart); a frame lost on the
+// way, or a peer that stopped hearing the holder meanwhile, leaves it
+// lapsed, and the VIPs go when the grace runs out. A heartbeat of
 // the holder that arrives more than G after the previous one (its sender
 // woke late) costs only the grants of the rounds in between: the lease
 // lasts while a majority's latest grants are within L, so a holder keeps it
@@ -139,8 +225,9 @@
 // no take-over starts before membership declares the holder down. A longer
 // stall moves the VIPs as a crash would: what makes a take-over quicker
 // makes the stall it tolerates shorter by as much, and a holder that comes
-// back after its lease ended but before the take-over releases its VIPs for
-// the slow path to start again. On a loaded 2-core VM that made G = 2I
+// back after its lease ended but before the take-over revives its lease if
+// its peers' runs of grants to it are unbroken (they kept hearing it), and
+// otherwise releases its VIPs for the slow path to start again. On a loaded 2-core VM that made G = 2I
 // release about four times as often as G = D with no fault at all
 // (docs/vip.md), which is why G = D is the default.
 //
@@ -153,7 +240,16 @@
 // links arriving at once on two CPUs may leave the earlier of the two,
 // microseconds older. IPv6 VIPs are released by the process when the lease
 // ends, but the kernel's neighbour solicitation answers for them are not
-// gated by the lease as ARP is (the XDP responder handles ARP only).
+// gated by the lease as ARP is (the XDP responder handles ARP only); that
+// is why they, unlike IPv4 ones, go at once when the lease lapses. An IPv4
+// VIP kept through the grace is silent for what arrives (ARP and IPv4 to
+// it dropped in XDP, on the interface it was added to), but the stack may
+// still send from it on connections it had (retransmissions): that cannot
+// make it answer a client, and it is what a paused holder's kernel did
+// before revival too. A sender's sequence numbers grow by one with every
+// round it sends, the extra round when membership loses a peer included
+// (Runner.send); a round whose send to a peer fails is a gap at that peer,
+// which only keeps a lease from reviving and a run from counting.
 //
 // Resources that require fencing never take this path: the DC stores in a
 // plan only starts that its graph does not order after fencing (resources

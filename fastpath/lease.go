@@ -89,23 +89,46 @@ func GrantView(self uint32, peers []uint32, now, window int64, lastHeard func(id
 // peer is what this node knows of one peer's views.
 type peer struct {
 	seen    bool
-	lastAt  int64 // arrival of its latest frame
-	grantAt int64 // arrival of its latest frame granting us
-	view    Set   // its latest view
+	lastAt  int64  // arrival of its latest frame
+	inc     uint64 // its latest frame's incarnation
+	seq     uint64 // and sequence
+	gap     bool   // a frame of it was dropped here (out of order): its next frame follows a gap
+	grantAt int64  // arrival of its latest frame granting us
+	view    Set    // its latest view
 	// notHearSince[p]: arrival of the first frame of its current run of
-	// frames without p (absent: its latest frame hears p).
+	// frames without p, received here without a gap (absent: its latest
+	// frame hears p).
 	notHearSince map[uint32]int64
+	// The revival rule's run: naming is true while its latest frame
+	// grants us and every frame of its current run of frames granting us
+	// was received here, with contiguous sequence numbers of one
+	// incarnation; anchored, when some frame of that run arrived while
+	// this node's lease was valid (before its end as it stood then).
+	naming, anchored bool
 }
 
 // State is one node's lease logic: pure, fed with the frames it receives
 // (with their arrival times) and the frames it sends. Not safe for
 // concurrent use.
+//
+// The lease is valid at t when it has an end (leaseEnd != 0), has not
+// lapsed, and t < leaseEnd. It lapses when a grant arrives at or after its
+// end, or Judge is called at or after it; a lapsed lease comes back only by
+// revival (the rule of the package documentation, checked with every grant
+// that arrives while it is lapsed) or, once the node released its VIPs, by
+// Restart and a new lease built from scratch.
 type State struct {
 	cfg      Config
 	peers    map[uint32]*peer
 	sentHear map[uint32]int64 // last time this node sent a frame hearing p
+	lastSent int64            // when this node's latest frame left (NoteRound)
 	leaseEnd int64            // 0: no lease
 	lapsed   bool
+	// revivals counts the revivals since NewState; lapsedEnd is the end
+	// of the lease that lapsed last, revivedAt the time of the last
+	// revival (for logs: how long the lapse lasted).
+	revivals             int
+	lapsedEnd, revivedAt int64
 }
 
 // NewState starts without a lease.
@@ -116,11 +139,14 @@ func NewState(cfg Config) (*State, error) {
 	return &State{cfg: cfg, peers: map[uint32]*peer{}, sentHear: map[uint32]int64{}}, nil
 }
 
-// Received records a view frame from a peer that arrived at `at`
+// Received records view frame f from a peer, which arrived at `at`
 // (CLOCK_MONOTONIC ns). Frames from one peer must come in arrival order
-// (one socket); an older one is ignored. It returns the lease's end after
-// it.
-func (s *State) Received(from uint32, at int64, view Set) int64 {
+// (one socket) and with growing (incarnation, sequence) (replayGuard); one
+// that does not is ignored, and counts as lost for the runs of frames that
+// the take-over guard and the revival rule follow. It returns the lease's
+// end after it.
+func (s *State) Received(at int64, f Frame) int64 {
+	from, view := f.NodeID, f.View
 	if from == s.cfg.Self {
 		return s.leaseEnd
 	}
@@ -132,16 +158,36 @@ func (s *State) Received(from uint32, at int64, view Set) int64 {
 		p = &peer{notHearSince: map[uint32]int64{}}
 		s.peers[from] = p
 	}
-	if p.seen && at < p.lastAt {
+	if p.seen && (at < p.lastAt || f.Incarnation < p.inc || f.Incarnation == p.inc && f.Seq <= p.seq) {
+		p.gap = true
+		p.naming, p.anchored = false, false // the run cannot go on unbroken
 		return s.leaseEnd
 	}
-	p.seen, p.lastAt, p.view = true, at, view
+	// Unbroken: the frame right after the previous one received, in the
+	// same incarnation. Anything else may hide a frame that went to the
+	// other nodes and not here.
+	unbroken := p.seen && !p.gap && f.Incarnation == p.inc && f.Seq == p.seq+1
+	valid := s.leaseEnd != 0 && !s.lapsed && at < s.leaseEnd // the lease as it stood before this frame
+	p.seen, p.lastAt, p.inc, p.seq, p.gap, p.view = true, at, f.Incarnation, f.Seq, false, view
+	if !unbroken {
+		// The take-over guard's runs start again with this frame: a frame
+		// lost on the way here may have heard p.
+		clear(p.notHearSince)
+	}
 	for id := range s.cfg.Votes {
 		if view.Has(id) {
 			delete(p.notHearSince, id)
 		} else if _, ok := p.notHearSince[id]; !ok {
 			p.notHearSince[id] = at
 		}
+	}
+	switch {
+	case !view.Has(s.cfg.Self):
+		p.naming, p.anchored = false, false
+	case unbroken && p.naming:
+		p.anchored = p.anchored || valid
+	default:
+		p.naming, p.anchored = true, valid
 	}
 	if view.Has(s.cfg.Self) {
 		p.grantAt = at
@@ -150,15 +196,15 @@ func (s *State) Received(from uint32, at int64, view Set) int64 {
 	return s.leaseEnd
 }
 
-// grant extends the lease with a grant that arrived at `at`.
+// grant extends the lease with a grant that arrived at `at`, or revives it.
 func (s *State) grant(at int64) {
-	if s.lapsed {
-		return
+	if s.leaseEnd != 0 && !s.lapsed && at >= s.leaseEnd {
+		// The lease ended before this grant arrived: it does not extend
+		// it; only the revival rule can bring it back.
+		s.lapsed, s.lapsedEnd = true, s.leaseEnd
 	}
-	if s.leaseEnd != 0 && at >= s.leaseEnd {
-		// The lease ended before this grant arrived: it does not come
-		// back (the VIPs are released first, then Restart).
-		s.lapsed = true
+	if s.lapsed {
+		s.revive(at)
 		return
 	}
 	end := s.candidateEnd()
@@ -168,6 +214,63 @@ func (s *State) grant(at int64) {
 	if end > s.leaseEnd {
 		s.leaseEnd = end
 	}
+}
+
+// revive brings the lapsed lease back at r, the arrival of a grant, when
+// this node's votes and those of the peers whose latest grant arrived in
+// (r-L, r] and whose run of frames naming this node is unbroken back to one
+// that arrived while the lease was valid (naming and anchored) reach
+// quorum. The lease then lasts until the earliest of the grants needed for
+// quorum runs out, latest first. The package documentation proves that
+// such a lease never overlaps a take-over.
+func (s *State) revive(r int64) {
+	need := int64(s.cfg.Quorum()) - int64(s.cfg.Votes[s.cfg.Self])
+	if need <= 0 {
+		return // alone with quorum: its lease never ends
+	}
+	type g struct {
+		at    int64
+		votes uint32
+	}
+	var gs []g
+	for id, p := range s.peers {
+		if p.naming && p.anchored && p.grantAt == p.lastAt && p.grantAt > r-int64(s.cfg.Lease) && p.grantAt <= r {
+			gs = append(gs, g{p.grantAt, s.cfg.Votes[id]})
+		}
+	}
+	slices.SortFunc(gs, func(a, b g) int { return cmp.Compare(b.at, a.at) }) // latest first
+	var got int64
+	for _, x := range gs {
+		got += int64(x.votes)
+		if got >= need {
+			if end := x.at + int64(s.cfg.Lease); end > r {
+				s.leaseEnd, s.lapsed = end, false
+				s.revivals++
+				s.revivedAt = r
+			}
+			return
+		}
+	}
+}
+
+// Revivable reports whether the lease is valid or may still revive: this
+// node's votes and those of the peers whose current run of frames is
+// unbroken, grants this node throughout, and holds a frame that arrived
+// while the lease was valid, reach quorum (without regard to how old their
+// latest grants are: a stalled peer's next frame may come). While the lease
+// is lapsed no run becomes anchored, so once this is false it stays false
+// until Restart: the VIPs can go at once.
+func (s *State) Revivable() bool {
+	if !s.lapsed {
+		return true
+	}
+	got := int64(s.cfg.Votes[s.cfg.Self])
+	for id, p := range s.peers {
+		if p.naming && p.anchored {
+			got += int64(s.cfg.Votes[id])
+		}
+	}
+	return got >= int64(s.cfg.Quorum())
 }
 
 // candidateEnd is the end of the lease the latest grants give: the votes of
@@ -201,6 +304,7 @@ func (s *State) candidateEnd() int64 {
 
 // Sent records a frame this node sent at `at` (after the send) with view.
 func (s *State) Sent(at int64, view Set) {
+	s.lastSent = max(s.lastSent, at)
 	for id := range s.cfg.Votes {
 		if view.Has(id) {
 			s.sentHear[id] = at
@@ -216,26 +320,46 @@ func (s *State) NoteSent(id uint32, at int64) {
 	}
 }
 
+// NoteRound records that this node's latest frame left at `at` (after the
+// send, and after the sender recorded with NoteSent's values what it
+// heard: TakeAt relies on that order).
+func (s *State) NoteRound(at int64) {
+	s.lastSent = max(s.lastSent, at)
+}
+
 // Lease returns the lease's end (0: none) and whether it has ended by now,
-// without deciding anything: a grant still unread could extend it.
+// without deciding anything: a grant still unread could extend it, and a
+// lapsed lease may still be revived by the grants to come.
 func (s *State) Lease(now int64) (end int64, ended bool) {
 	return s.leaseEnd, s.lapsed || s.leaseEnd != 0 && now >= s.leaseEnd
 }
 
-// Judge decides whether the lease has ended at now, for good (until
-// Restart). Call it only right after receiving every frame that arrived
-// before now: a grant still unread could have extended the lease.
+// Judge decides whether the lease has ended at now: past its end it
+// lapses, and no grant extends it any more; only the revival rule (with
+// grants still to come) or Restart brings a lease back. Call it only right
+// after receiving every frame that arrived before now: a grant still unread
+// could have extended the lease.
 func (s *State) Judge(now int64) (end int64, ended bool) {
-	if s.leaseEnd != 0 && now >= s.leaseEnd {
-		s.lapsed = true
+	if s.leaseEnd != 0 && !s.lapsed && now >= s.leaseEnd {
+		s.lapsed, s.lapsedEnd = true, s.leaseEnd
 	}
 	return s.leaseEnd, s.lapsed
 }
 
-// Restart forgets an ended lease once its VIPs are released: the node may
-// build a new one (and be given VIPs by the DC again).
+// Restart forgets a lapsed lease once its VIPs are released: the node may
+// build a new one from scratch (and be given VIPs by the DC again). The
+// frames received under the old lease anchor no revival of the new one.
 func (s *State) Restart() {
 	s.leaseEnd, s.lapsed = 0, false
+	for _, p := range s.peers {
+		p.anchored = false
+	}
+}
+
+// Revivals counts the lapsed leases revived since NewState, and tells how
+// long the last lapse lasted (from the lease's end to its revival).
+func (s *State) Revivals() (n int, lastLapse time.Duration) {
+	return s.revivals, time.Duration(s.revivedAt - s.lapsedEnd)
 }
 
 // TakeAt reports whether this node may take over the resources of lost
@@ -246,7 +370,14 @@ func (s *State) Restart() {
 // also sent a frame after take, still not hearing p (one that arrived at or
 // after take + δ): X could otherwise have heard p again and granted it a
 // lease extension just before take, in a frame that is still on its way.
-// up tells which peers this node hears now (only their views count).
+// This node confirms too: its latest frame (NoteRound, Sent) left at or
+// after take, so it did not hear p (its last frame hearing p left by take
+// - δ - L), and a run of frames naming p that p receives from this node
+// cannot reach from before take past it unbroken (the revival rule). A
+// peer's run counts only as far back as its frames arrived here without a
+// gap in their sequence (Received): a frame lost on the way here may have
+// granted p. up tells which peers this node hears now (only their views
+// count).
 func (s *State) TakeAt(p uint32, up Set) (at int64, ok bool) {
 	if p == s.cfg.Self {
 		return 0, false
@@ -283,6 +414,9 @@ func (s *State) TakeAt(p uint32, up Set) (at int64, ok bool) {
 		return 0, false
 	}
 	at += int64(s.cfg.Delta) + int64(s.cfg.Lease)
+	if s.lastSent < at {
+		return at, false
+	}
 	for _, x := range chosen {
 		if x.last < at+int64(s.cfg.Delta) {
 			return at, false
@@ -295,7 +429,7 @@ func (s *State) TakeAt(p uint32, up Set) (at int64, ok bool) {
 // peer's latest frame and grant, relative to now.
 func (s *State) Describe(now int64) string {
 	var b []byte
-	b = fmt.Appendf(b, "lease end %+.3fms", float64(s.leaseEnd-now)/1e6)
+	b = fmt.Appendf(b, "lease end %+.3fms, lapsed %v, revivals %d", float64(s.leaseEnd-now)/1e6, s.lapsed, s.revivals)
 	ids := make([]uint32, 0, len(s.peers))
 	for id := range s.peers {
 		ids = append(ids, id)
@@ -303,7 +437,8 @@ func (s *State) Describe(now int64) string {
 	slices.Sort(ids)
 	for _, id := range ids {
 		p := s.peers[id]
-		b = fmt.Appendf(b, "; node %d: last frame %+.3fms, last grant %+.3fms", id, float64(p.lastAt-now)/1e6, float64(p.grantAt-now)/1e6)
+		b = fmt.Appendf(b, "; node %d: last frame %+.3fms (seq %d), last grant %+.3fms, run naming us %v anchored %v",
+			id, float64(p.lastAt-now)/1e6, p.seq, float64(p.grantAt-now)/1e6, p.naming, p.anchored)
 	}
 	return string(b)
 }

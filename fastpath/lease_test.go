@@ -14,39 +14,55 @@ func cfg3(self uint32) Config {
 	return Config{Self: self, Votes: map[uint32]uint32{1: 1, 2: 1, 3: 1}, Lease: 5 * time.Millisecond, Delta: time.Millisecond}
 }
 
+// seqs numbers the frames rx feeds each state, per peer: one incarnation,
+// contiguous sequence numbers, as a peer's sender makes them.
+var seqs = map[*State]map[uint32]uint64{}
+
+// rx feeds s the next frame of peer from, arrived at at.
+func rx(s *State, from uint32, at int64, view Set) int64 {
+	if seqs[s] == nil {
+		seqs[s] = map[uint32]uint64{}
+	}
+	seqs[s][from]++
+	return s.Received(at, Frame{NodeID: from, Incarnation: 1, Seq: seqs[s][from], View: view})
+}
+
 func TestLeaseGrowsOnlyWhileItLasts(t *testing.T) {
 	s, err := NewState(cfg3(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := SetOf(1, 2, 3)
-	if end := s.Received(2, 10*ms, SetOf(2, 3)); end != 0 {
+	if end := rx(s, 2, 10*ms, SetOf(2, 3)); end != 0 {
 		t.Fatalf("a frame without us gave a lease until %d", end)
 	}
-	if end := s.Received(2, 11*ms, all); end != 16*ms {
+	if end := rx(s, 2, 11*ms, all); end != 16*ms {
 		t.Fatalf("lease end %d, want 16 ms", end/ms)
 	}
-	s.Received(3, 12*ms, all)
+	rx(s, 3, 12*ms, all)
 	if end, ended := s.Lease(13 * ms); end != 17*ms || ended {
 		t.Fatalf("lease %d ms ended %v, want 17 ms, running", end/ms, ended)
 	}
 	// An older frame from a peer changes nothing.
-	s.Received(3, 11*ms, all)
+	rx(s, 3, 11*ms, all)
 	// Asking past the end decides nothing: a grant that arrived before
 	// the end but was read later still extends the lease.
 	if _, ended := s.Lease(18 * ms); !ended {
 		t.Fatal("lease not over at 18 ms")
 	}
 	// Grants within the lease extend it.
-	s.Received(2, 16*ms, all)
+	rx(s, 2, 16*ms, all)
 	if end, _ := s.Lease(16 * ms); end != 21*ms {
 		t.Fatalf("extended lease end %d ms, want 21", end/ms)
 	}
-	// It ends at 21 ms; a grant arriving later does not bring it back.
+	// It ends at 21 ms; a grant arriving later does not extend it (and
+	// does not revive it either: 2 skipped a frame, which may not have
+	// named us).
 	if _, ended := s.Judge(21 * ms); !ended {
 		t.Fatal("lease not ended at its end")
 	}
-	s.Received(2, 22*ms, all)
+	seqs[s][2]++
+	rx(s, 2, 22*ms, all)
 	if end, ended := s.Lease(22 * ms); !ended || end != 21*ms {
 		t.Fatalf("after a late grant: end %d ms ended %v", end/ms, ended)
 	}
@@ -54,13 +70,13 @@ func TestLeaseGrowsOnlyWhileItLasts(t *testing.T) {
 	if end, ended := s.Lease(23 * ms); end != 0 || ended {
 		t.Fatalf("after Restart: %d %v", end, ended)
 	}
-	s.Received(3, 24*ms, all)
+	rx(s, 3, 24*ms, all)
 	if end, _ := s.Lease(24 * ms); end != 29*ms {
 		t.Fatalf("new lease end %d ms, want 29", end/ms)
 	}
 	// A grant arriving exactly at the end is too late, also without
 	// anyone asking for the lease in between.
-	s.Received(2, 29*ms, all)
+	rx(s, 2, 29*ms, all)
 	if _, ended := s.Lease(29 * ms); !ended {
 		t.Fatal("a grant at the very end extended the lease")
 	}
@@ -70,14 +86,14 @@ func TestLeaseNeedsAQuorumOfGrants(t *testing.T) {
 	votes := map[uint32]uint32{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
 	s, _ := NewState(Config{Self: 1, Votes: votes, Lease: 5 * time.Millisecond, Delta: time.Millisecond})
 	all := SetOf(1, 2, 3, 4, 5)
-	if end := s.Received(2, 10*ms, all); end != 0 {
+	if end := rx(s, 2, 10*ms, all); end != 0 {
 		t.Fatalf("one grant of the two needed gave a lease until %d", end)
 	}
-	if end := s.Received(3, 11*ms, all); end != 15*ms {
+	if end := rx(s, 3, 11*ms, all); end != 15*ms {
 		t.Fatalf("lease end %d, want 15 ms (the older of the two grants + L)", end/ms)
 	}
 	// A lone grant-giver keeps nothing alive.
-	s.Received(2, 14*ms, all)
+	rx(s, 2, 14*ms, all)
 	if end, _ := s.Lease(14 * ms); end != 16*ms {
 		t.Fatalf("lease end %d ms, want 16", end/ms)
 	}
@@ -89,24 +105,30 @@ func TestLeaseNeedsAQuorumOfGrants(t *testing.T) {
 func TestTakeAt(t *testing.T) {
 	s, _ := NewState(cfg3(2)) // T = 2; P = 1; X = 3
 	s.Sent(10*ms, SetOf(1, 2, 3))
-	s.Received(3, 11*ms, SetOf(1, 2, 3))
+	rx(s, 3, 11*ms, SetOf(1, 2, 3))
 	if _, ok := s.TakeAt(1, SetOf(3)); ok {
 		t.Fatal("may take while 3 still hears 1")
 	}
 	s.Sent(12*ms, SetOf(2, 3)) // T no longer grants 1: s_T stays 10 ms
-	s.Received(3, 13*ms, SetOf(2, 3))
-	s.Received(3, 15*ms, SetOf(2, 3))
+	rx(s, 3, 13*ms, SetOf(2, 3))
+	rx(s, 3, 15*ms, SetOf(2, 3))
 	at, ok := s.TakeAt(1, SetOf(3))
 	if ok || at != 13*ms+ms+5*ms {
 		t.Fatalf("take at %d ms ok %v; want 19 (first frame of 3 without 1, + δ + L), not yet confirmed", at/ms, ok)
 	}
 	// Confirmed by a frame of 3 sent after the take time (arrived at or
 	// after take + δ), still without 1.
-	s.Received(3, 19*ms, SetOf(2, 3))
+	rx(s, 3, 19*ms, SetOf(2, 3))
 	if _, ok := s.TakeAt(1, SetOf(3)); ok {
 		t.Fatal("confirmed by a frame that may have been sent before the take time")
 	}
-	s.Received(3, 20*ms, SetOf(2, 3))
+	rx(s, 3, 20*ms, SetOf(2, 3))
+	// This node confirms too, with a frame sent at or after the take time.
+	s.Sent(18*ms, SetOf(2, 3))
+	if _, ok := s.TakeAt(1, SetOf(3)); ok {
+		t.Fatal("took with no frame of its own sent since the take time")
+	}
+	s.NoteRound(19 * ms)
 	if at, ok := s.TakeAt(1, SetOf(3)); !ok || at != 19*ms {
 		t.Fatalf("take at %d ms ok %v after the confirmation", at/ms, ok)
 	}
@@ -115,14 +137,15 @@ func TestTakeAt(t *testing.T) {
 		t.Fatal("took with a view from a node not heard")
 	}
 	// 3 hears 1 again: no take.
-	s.Received(3, 21*ms, SetOf(1, 2, 3))
+	rx(s, 3, 21*ms, SetOf(1, 2, 3))
 	if _, ok := s.TakeAt(1, SetOf(3)); ok {
 		t.Fatal("may take while 3 hears 1 again")
 	}
 	// Our own last grant to 1 bounds the take too.
 	s.Sent(30*ms, SetOf(1, 2, 3))
-	s.Received(3, 31*ms, SetOf(2, 3))
-	s.Received(3, 45*ms, SetOf(2, 3))
+	rx(s, 3, 31*ms, SetOf(2, 3))
+	rx(s, 3, 45*ms, SetOf(2, 3))
+	s.Sent(37*ms, SetOf(2, 3))
 	if at, ok := s.TakeAt(1, SetOf(3)); at != 31*ms+6*ms || !ok {
 		t.Fatalf("take at %d ms, want 37", at/ms)
 	}
@@ -155,6 +178,7 @@ func TestLeaseNeverOverlapsTakeover(t *testing.T) {
 	if testing.Short() {
 		rounds = 600
 	}
+	var revivals, revived, revivedAndTaken int
 	for seed := range rounds {
 		rng := rand.New(rand.NewSource(int64(seed)))
 		p := simParams{
@@ -166,7 +190,12 @@ func TestLeaseNeverOverlapsTakeover(t *testing.T) {
 			horizon:  300 * ms,
 			hiccups:  rng.Intn(2) == 0,
 			mode:     rng.Intn(6),
+			rings:    1 + rng.Intn(2),
 		}
+		if rng.Intn(2) == 0 {
+			p.loss = []float64{0.01, 0.05, 0.2}[rng.Intn(3)]
+		}
+		p.stalls = rng.Intn(3) > 0
 		switch rng.Intn(6) {
 		case 0:
 			p.window = 1 + rng.Int63n(p.interval) // below I: grants come and go
@@ -179,7 +208,20 @@ func TestLeaseNeverOverlapsTakeover(t *testing.T) {
 		default:
 			p.window = p.detect // as before grant windows: the membership's
 		}
-		simulate(t, rng, seed, p)
+		r := simulate(t, rng, seed, p)
+		revivals += r.revivals
+		if r.revivals > 0 {
+			revived++
+			if len(r.firstTake) > 0 {
+				revivedAndTaken++
+			}
+		}
+	}
+	t.Logf("%d schedules: the holder's lease revived %d times in %d of them, %d of which also had a take-over", rounds, revivals, revived, revivedAndTaken)
+	// The schedules must exercise the rule: a simulation in which no lease
+	// ever revives proves nothing about revivals.
+	if revived < rounds/20 || revivedAndTaken == 0 {
+		t.Fatalf("revivals in %d schedules (%d with a take-over too): too few to test the rule", revived, revivedAndTaken)
 	}
 }
 
@@ -232,11 +274,21 @@ type simParams struct {
 	interval, detect, window, lease, delta, horizon int64
 	hiccups                                         bool // rounds are late by up to an interval now and then
 	mode                                            int
+	// rings: each view frame goes out on this many links, each copy with
+	// its own delay and loss (the receiver keeps the first of each
+	// sequence number, as replayGuard does); loss: the chance that one
+	// copy is lost; stalls: now and then some nodes' view senders stall
+	// for up to 3 L (their rounds go out late, in order), which ends and
+	// revives leases.
+	rings  int
+	loss   float64
+	stalls bool
 }
 
 type simResult struct {
 	fault     int64
 	firstTake map[uint32]int64 // per taker, for the holder
+	revivals  int              // of the holder's lease
 }
 
 // first is the earliest take-over (-1: none).
@@ -256,6 +308,7 @@ type simEvent struct {
 	node uint32
 	from uint32
 	view Set
+	fseq uint64 // the view frame's sequence number
 	seq  int
 }
 
@@ -284,14 +337,16 @@ func (q *simQueue) Pop() (x any) { x, *q = (*q)[len(*q)-1], (*q)[:len(*q)-1]; re
 func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	t.Helper()
 	votes := map[uint32]uint32{}
+	var ids []uint32 // in order: map order would make a seed's schedule vary
 	for i := 1; i <= p.n; i++ {
 		votes[uint32(i)] = 1
+		ids = append(ids, uint32(i))
 	}
 	interval, delta, lease, window := p.interval, p.delta, p.lease, p.window
 	jitter := interval / 2
 	states := map[uint32]*State{}
 	lastHB := map[[2]uint32]int64{} // [at, from]: kernel stamp of the latest heartbeat
-	for id := range votes {
+	for _, id := range ids {
 		states[id], _ = NewState(Config{Self: id, Votes: votes, Lease: time.Duration(lease), Delta: time.Duration(delta)})
 	}
 	const holder = uint32(1)
@@ -299,8 +354,8 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	fault := 40*ms + rng.Int63n(40*ms)
 	// After the fault: which directed links deliver.
 	deliverAfter := map[[2]uint32]bool{}
-	for a := range votes {
-		for b := range votes {
+	for _, a := range ids {
+		for _, b := range ids {
 			ok := true
 			switch mode {
 			case modeRandomLinks:
@@ -325,8 +380,17 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	case modePaused, modeHBStall:
 		stallEnd = fault + rng.Int63n(100*ms)
 	case modeHiccup:
-		// Shorter than D, round delays and delivery included.
-		stallEnd = fault + rng.Int63n(p.detect-gap-delta)
+		// Short enough that the holder's heartbeats still arrive less
+		// than D apart: the last round before the fault may be a round
+		// before it, the first after the hiccup a round after it, and
+		// then δ on the way (the bound D - gap - δ missed the first
+		// round, and a changed random stream found a take-over after a
+		// hiccup of 2.9 ms, with heartbeats 8.04 ms apart).
+		round := interval + jitter + hiccupMax
+		stallEnd = fault
+		if room := p.detect - 2*round - delta; room > 0 {
+			stallEnd += rng.Int63n(room)
+		}
 	}
 	paused := func(id uint32, at int64) bool {
 		return (mode == modePaused || mode == modeHiccup) && id == holder && at >= fault && at < stallEnd
@@ -339,7 +403,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	q := &simQueue{}
 	seq := 0
 	push := func(e simEvent) { seq++; e.seq = seq; heap.Push(q, e) }
-	for id := range votes {
+	for _, id := range ids {
 		push(simEvent{at: rng.Int63n(interval), kind: simViewRound, node: id})
 		push(simEvent{at: rng.Int63n(interval), kind: simHBRound, node: id})
 	}
@@ -356,17 +420,91 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 		return ok && now-last < d
 	}
 	delivers := func(from, to uint32, at int64) bool { return at < fault || deliverAfter[[2]uint32{from, to}] }
+	// Stall windows of view senders: [from, to) and who stalls.
+	type stall struct {
+		from, to int64
+		nodes    Set
+	}
+	var stalls []stall
+	if p.stalls {
+		for range 4 {
+			st := stall{from: 30*ms + rng.Int63n(p.horizon-30*ms)}
+			st.to = st.from + lease/2 + rng.Int63n(3*lease)
+			for _, id := range ids {
+				if rng.Intn(2) == 0 {
+					st.nodes = st.nodes.With(id)
+				}
+			}
+			stalls = append(stalls, st)
+		}
+		if mode != modeHiccup && rng.Intn(2) == 0 {
+			// Some nodes stall around the fault, the would-be takers
+			// among them: the ones whose rounds go out only after a
+			// take-over was decided.
+			st := stall{from: fault - rng.Int63n(2*interval)}
+			st.to = fault + rng.Int63n(p.detect+4*lease)
+			for _, id := range ids {
+				if id != holder && rng.Intn(2) == 0 {
+					st.nodes = st.nodes.With(id)
+				}
+			}
+			stalls = append(stalls, st)
+		}
+	}
+	// Bursts of loss on single directed links (with p.loss).
+	type outage struct {
+		from, to int64
+		a, b     uint32
+	}
+	var outages []outage
+	if p.loss > 0 {
+		for range 6 {
+			o := outage{a: uint32(1 + rng.Intn(p.n)), b: uint32(1 + rng.Intn(p.n))}
+			o.from = 30*ms + rng.Int63n(p.horizon-30*ms)
+			if rng.Intn(2) == 0 {
+				o.from = fault + rng.Int63n(p.detect+2*lease) // while a take-over may be on
+			}
+			o.to = o.from + interval + rng.Int63n(4*lease)
+			outages = append(outages, o)
+		}
+	}
+	lost := func(from, to uint32, at int64) bool {
+		for _, o := range outages {
+			if o.a == from && o.b == to && at >= o.from && at < o.to {
+				return true
+			}
+		}
+		return p.loss > 0 && rng.Float64() < p.loss
+	}
+	// stalledUntil: when node's view sender, stalled at at, runs again (0:
+	// not stalled).
+	stalledUntil := func(node uint32, at int64) int64 {
+		for _, st := range stalls {
+			if st.nodes.Has(node) && at >= st.from && at < st.to {
+				return st.to
+			}
+		}
+		return 0
+	}
+	frameSeq := map[uint32]uint64{}
+	guards := map[uint32]replayGuard{}
+	for _, id := range ids {
+		guards[id] = replayGuard{}
+	}
 	sendView := func(node uint32, at int64) {
 		var peers []uint32
-		for id := range votes {
+		for _, id := range ids {
 			if id != node {
 				peers = append(peers, id)
 			}
 		}
 		view := GrantView(node, peers, at, window, func(id uint32) int64 { return lastHB[[2]uint32{node, id}] })
+		frameSeq[node]++
 		for _, id := range peers {
-			if delivers(node, id, at) {
-				push(simEvent{at: at + rng.Int63n(delta+1), kind: simViewFrame, node: id, from: node, view: view})
+			for range max(p.rings, 1) {
+				if delivers(node, id, at) && !lost(node, id, at) {
+					push(simEvent{at: at + rng.Int63n(delta+1), kind: simViewFrame, node: id, from: node, view: view, fseq: frameSeq[node]})
+				}
 			}
 		}
 		states[node].Sent(at, view)
@@ -377,7 +515,11 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	// stays ended.
 	leaseStart := int64(-1)
 	receive := func(e simEvent) {
-		end := states[e.node].Received(e.from, e.at, e.view)
+		f := Frame{NodeID: e.from, Incarnation: 1, Seq: e.fseq, View: e.view}
+		if !guards[e.node].fresh(f) {
+			return // the other ring's copy, or one overtaken
+		}
+		end := states[e.node].Received(e.at, f)
 		if e.node == holder && end != 0 && leaseStart < 0 {
 			leaseStart = e.at
 		}
@@ -395,6 +537,11 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 		}
 		switch e.kind {
 		case simViewRound, simKickRound:
+			if until := stalledUntil(e.node, e.at); until > 0 {
+				// Stalled: the round goes out when the sender runs again.
+				push(simEvent{at: until, kind: e.kind, node: e.node})
+				continue
+			}
 			if paused(e.node, e.at) {
 				if e.kind == simViewRound {
 					// resumes at its next tick
@@ -408,7 +555,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 			}
 		case simHBRound:
 			if !hbStalled(e.node, e.at) {
-				for id := range votes {
+				for _, id := range ids {
 					if id != e.node && delivers(e.node, id, e.at) {
 						push(simEvent{at: e.at + rng.Int63n(delta+1), kind: simHBFrame, node: id, from: e.node})
 					}
@@ -435,7 +582,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 				continue
 			}
 			var up Set
-			for id := range votes {
+			for _, id := range ids {
 				if within(e.node, id, e.at, p.detect) {
 					up = up.With(id)
 				}
@@ -454,6 +601,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 		receive(b)
 	}
 	end, _ := states[holder].Judge(p.horizon)
+	res.revivals, _ = states[holder].Revivals()
 	// Below the longest gap between heartbeats, the grant window may miss
 	// every heartbeat of the holder: no lease and no bound to check, only
 	// safety.
@@ -481,7 +629,7 @@ func simulate(t *testing.T, rng *rand.Rand, seed int, p simParams) simResult {
 	// δ + L, and a round for the confirmations.
 	round := interval + jitter + hiccupMax
 	bound := fault + delta + max(p.detect, window+round) + 2*delta + lease + round + delta
-	if steady && (mode == modeCutOff || mode == modeMute || (mode == modePaused || mode == modeHBStall) && stallEnd > bound) {
+	if steady && p.loss == 0 && !p.stalls && (mode == modeCutOff || mode == modeMute || (mode == modePaused || mode == modeHBStall) && stallEnd > bound) {
 		if first := res.first(); first < 0 || first > bound {
 			t.Fatalf("seed %d (%+v): first take-over at %s, want by %.3f ms", seed, p, fmtMs(first), float64(bound)/1e6)
 		}
@@ -511,5 +659,156 @@ func TestGrantView(t *testing.T) {
 	// A stamp a little ahead of the round's clock counts as heard.
 	if v := GrantView(1, []uint32{5}, 11*ms, 3*ms, last); v != SetOf(1, 5) {
 		t.Fatalf("view %b: a stamp ahead of the clock is out", v)
+	}
+}
+
+// frame is peer from's frame number seq of incarnation inc.
+func frame(from uint32, inc, seq uint64, view Set) Frame {
+	return Frame{NodeID: from, Incarnation: inc, Seq: seq, View: view}
+}
+
+// lapsed3 gives node 1 of three a lease from 2's frames 1 and 2 (at 10 and
+// 12 ms: valid until 17 ms) and judges it lapsed at 18 ms.
+func lapsed3(t *testing.T) *State {
+	t.Helper()
+	s, _ := NewState(cfg3(1))
+	all := SetOf(1, 2, 3)
+	s.Received(10*ms, frame(2, 7, 1, all))
+	s.Received(12*ms, frame(2, 7, 2, all))
+	if end, ended := s.Judge(18 * ms); !ended || end != 17*ms {
+		t.Fatalf("lease end %d ms ended %v, want 17 ms, ended", end/ms, ended)
+	}
+	return s
+}
+
+// A peer that stalls for longer than L and resumes with the next frame of
+// its run, still naming us, revives the lease: its run is unbroken back to
+// frames that arrived while the lease was valid.
+func TestLeaseRevives(t *testing.T) {
+	s := lapsed3(t)
+	all := SetOf(1, 2, 3)
+	if end := s.Received(20*ms, frame(2, 7, 3, all)); end != 25*ms {
+		t.Fatalf("revived lease end %d ms, want 25", end/ms)
+	}
+	if _, ended := s.Judge(21 * ms); ended {
+		t.Fatal("revived lease ended at once")
+	}
+	if !s.Revivable() {
+		t.Fatal("not revivable while valid")
+	}
+	if n, lapse := s.Revivals(); n != 1 || lapse != 3*time.Millisecond {
+		t.Fatalf("revivals %d, last lapse %v; want 1 and 3ms (end 17 ms, revived at 20)", n, lapse)
+	}
+	// From then on it is a lease like any other.
+	s.Received(23*ms, frame(3, 1, 1, all))
+	if end, _ := s.Lease(23 * ms); end != 28*ms {
+		t.Fatalf("extended revived lease end %d ms, want 28", end/ms)
+	}
+}
+
+func TestLeaseDoesNotRevive(t *testing.T) {
+	all := SetOf(1, 2, 3)
+	for name, frames := range map[string][]Frame{
+		"a gap in the sequence":            {frame(2, 7, 4, all)},
+		"a frame not naming us":            {frame(2, 7, 3, SetOf(2, 3)), frame(2, 7, 4, all)},
+		"a new incarnation":                {frame(2, 8, 3, all)},
+		"a new incarnation from seq 1":     {frame(2, 8, 1, all)},
+		"a replayed frame":                 {frame(2, 7, 2, all)},
+		"another peer's run, not anchored": {frame(3, 1, 1, all), frame(3, 1, 2, all)},
+	} {
+		s := lapsed3(t)
+		if !s.Revivable() {
+			t.Fatalf("%s: not revivable before the frames", name)
+		}
+		for i, f := range frames {
+			s.Received(int64(20+i)*ms, f)
+		}
+		// No revival can come any more (the last case only lacks the
+		// grants: 2's run is still whole).
+		if s.Revivable() != (name == "another peer's run, not anchored") {
+			t.Errorf("%s: revivable %v", name, s.Revivable())
+		}
+		if end, ended := s.Lease(22 * ms); !ended || end != 17*ms {
+			t.Errorf("%s: lease end %d ms ended %v: revived", name, end/ms, ended)
+		}
+	}
+	// A frame that arrives exactly at the lease's end anchors nothing.
+	s, _ := NewState(cfg3(1))
+	s.Received(10*ms, frame(2, 7, 1, all))
+	s.Received(15*ms, frame(2, 7, 2, all)) // at the end: lapses
+	s.Received(16*ms, frame(2, 7, 3, all))
+	if _, ended := s.Lease(16 * ms); !ended {
+		t.Error("revived from a run whose only frame inside the lease was the one that built it")
+	}
+	// One that arrived out of order (older stamp) is lost to the run.
+	s = lapsed3(t)
+	s.Received(11*ms, frame(2, 7, 3, all))
+	s.Received(20*ms, frame(2, 7, 4, all))
+	if _, ended := s.Lease(20 * ms); !ended {
+		t.Error("revived across a frame dropped as out of order")
+	}
+	// Frames anchored under a lease that was restarted anchor nothing.
+	s = lapsed3(t)
+	s.Restart()
+	s.Received(20*ms, frame(3, 1, 1, all)) // a new lease, from scratch, from 3 alone
+	s.Received(21*ms, frame(3, 1, 2, all))
+	if _, ended := s.Judge(26 * ms); !ended {
+		t.Fatal("new lease did not end")
+	}
+	s.Received(27*ms, frame(2, 7, 3, all))
+	if _, ended := s.Lease(27 * ms); !ended {
+		t.Error("revived from a run anchored only before Restart")
+	}
+}
+
+// A revival needs quorum: with five nodes, one anchored peer of the two
+// needed is not enough, and a second one whose run is not anchored does not
+// help; a second anchored one does.
+func TestLeaseRevivalNeedsQuorum(t *testing.T) {
+	votes := map[uint32]uint32{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+	all := SetOf(1, 2, 3, 4, 5)
+	lapsed := func() *State {
+		s, _ := NewState(Config{Self: 1, Votes: votes, Lease: 5 * time.Millisecond, Delta: time.Millisecond})
+		s.Received(10*ms, frame(2, 1, 1, all))
+		s.Received(11*ms, frame(3, 1, 1, all)) // lease until 15 ms (built by this frame: no anchor)
+		s.Received(12*ms, frame(2, 1, 2, all)) // anchors
+		s.Received(13*ms, frame(3, 1, 2, all)) // anchors; until 17 ms
+		s.Received(14*ms, frame(4, 1, 1, SetOf(2, 3, 4, 5)))
+		if _, ended := s.Judge(18 * ms); !ended {
+			t.Fatal("lease did not end")
+		}
+		return s
+	}
+	s := lapsed()
+	s.Received(19*ms, frame(2, 1, 3, all))
+	s.Received(20*ms, frame(4, 1, 2, all)) // its run begins after the end
+	if _, ended := s.Lease(20 * ms); !ended {
+		t.Fatal("revived with one anchored peer of the two needed")
+	}
+	if end := s.Received(21*ms, frame(3, 1, 3, all)); end != 24*ms {
+		t.Fatalf("revived lease end %d ms, want 24 (2's grant at 19 ms + L)", end/ms)
+	}
+	// Grants older than L do not count.
+	s = lapsed()
+	s.Received(19*ms, frame(2, 1, 3, all))
+	if end := s.Received(24*ms, frame(3, 1, 3, all)); end != 17*ms {
+		t.Fatalf("revived with a grant older than L: end %d ms", end/ms)
+	}
+}
+
+// A gap in a peer's frames restarts its run of frames not hearing the lost
+// node: the frame lost on the way here may have heard it.
+func TestTakeAtRestartsRunsAfterAGap(t *testing.T) {
+	s, _ := NewState(cfg3(2)) // T = 2; P = 1; X = 3
+	s.Sent(5*ms, SetOf(1, 2, 3))
+	s.Received(10*ms, frame(3, 1, 1, SetOf(2, 3)))
+	s.Received(30*ms, frame(3, 1, 3, SetOf(2, 3))) // frame 2 never came
+	s.NoteRound(40 * ms)
+	if at, ok := s.TakeAt(1, SetOf(3)); ok || at != 36*ms {
+		t.Fatalf("take at %d ms ok %v, want 36 (from the frame after the gap), unconfirmed", at/ms, ok)
+	}
+	s.Received(40*ms, frame(3, 1, 4, SetOf(2, 3)))
+	if at, ok := s.TakeAt(1, SetOf(3)); !ok || at != 36*ms {
+		t.Fatalf("take at %d ms ok %v, want 36, confirmed", at/ms, ok)
 	}
 }

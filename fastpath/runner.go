@@ -23,6 +23,11 @@ type Holder interface {
 	// SetLease moves the end of the lease the kernel enforces; 1 means
 	// "ended" (no VIP may be answered for or taken).
 	SetLease(end int64)
+	// ReleaseUngated releases the VIPs that the kernel does not stop
+	// answering for at the lease's end (IPv6 ones, whose neighbour
+	// solicitations the stack answers; IPv4 ones the XDP responder does
+	// not serve); it returns what it released.
+	ReleaseUngated() []string
 	// ReleaseAll releases every VIP; it returns what it released.
 	ReleaseAll() []string
 	// Holding reports whether any VIP is held.
@@ -53,10 +58,19 @@ type RunnerConfig struct {
 	GrantWindow time.Duration
 	Heard       func(id uint32) int64
 	Holder      Holder
-	// OnLeaseEnded is called (on its own goroutine) after the lease ended
-	// and the VIPs were released, with what was released.
+	// Grace: when the lease lapses, the VIPs the kernel keeps silent
+	// (Holder.ReleaseUngated releases the others at once) stay configured
+	// this long for the lease to revive (State's revival rule) before they
+	// are released too; 0 releases everything at once.
+	Grace time.Duration
+	// OnLeaseEnded is called (on its own goroutine) after VIPs were
+	// released because the lease ended, with what was released: the
+	// ungated ones when it lapses, the others when the grace ran out.
 	OnLeaseEnded func(released []string)
-	Log          *slog.Logger
+	// OnRevived is called (on its own goroutine) when a lapsed lease
+	// revived within the grace, with how long the lapse lasted.
+	OnRevived func(lapse time.Duration)
+	Log       *slog.Logger
 	// Off: the sender starts off, until SetActive(true).
 	Off bool
 }
@@ -76,6 +90,7 @@ type Runner struct {
 	// writes the times it last sent a frame hearing each node to sentHear.
 	up       atomic.Uint64
 	sentHear [MaxNodeID + 1]atomic.Int64
+	lastSent atomic.Int64 // when the latest frame left, stored after sentHear
 	// waiting counts the take-overs waiting for the lease logic: the
 	// receiver then handles every frame at once; otherwise it lets them
 	// gather for a moment (a wake-up per frame costs more than the rest).
@@ -245,6 +260,7 @@ func (r *Runner) send(ctx context.Context) {
 				r.sentHear[id].Store(now)
 			}
 		}
+		r.lastSent.Store(now) // after sentHear: WaitTakeover reads them the other way round
 		if now >= next {
 			next += interval
 			if now > next {
@@ -307,15 +323,26 @@ func (r *Runner) receive(ctx context.Context) {
 	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
 	lastSet := int64(1)
 	step := int64(r.cfg.Lease.Lease) / 10
+	// lapsedAt: when this loop found the lease lapsed with VIPs kept
+	// through the grace (0: not lapsed); graceEnd: when they go.
+	var lapsedAt, graceEnd int64
+	seenRevivals := 0
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		end, _ := r.st.Lease(heartbeat.MonotonicNow())
+		end, ended := r.st.Lease(heartbeat.MonotonicNow())
 		r.mu.Unlock()
 		timeout := 20 // ms: also to notice ctx
-		if end > 0 {
+		switch {
+		case lapsedAt != 0:
+			if left := time.Duration(graceEnd - heartbeat.MonotonicNow()); left < 20*time.Millisecond {
+				timeout = max(0, int((left+time.Millisecond-1)/time.Millisecond))
+			}
+		case end > 0 && !ended:
 			if left := time.Duration(end - heartbeat.MonotonicNow()); left < 20*time.Millisecond {
 				timeout = max(0, int((left+time.Millisecond-1)/time.Millisecond))
 			}
+		case end > 0:
+			timeout = 0 // ended: judge it at once
 		}
 		if _, err := unix.Poll(pfd, timeout); err != nil && !errors.Is(err, unix.EINTR) {
 			r.cfg.Log.Error("fastpath: poll", "err", err)
@@ -346,7 +373,7 @@ func (r *Runner) receive(ctx context.Context) {
 				if err != nil || f.NodeID == r.cfg.Lease.Self || !r.guard.fresh(f) {
 					continue
 				}
-				r.st.Received(f.NodeID, at, f.View)
+				r.st.Received(at, f)
 				got = true
 			}
 			r.mu.Unlock()
@@ -356,9 +383,14 @@ func (r *Runner) receive(ctx context.Context) {
 		}
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
-		end, ended := r.st.Judge(now)
+		end, ended = r.st.Judge(now)
 		var why string
-		if ended {
+		if ended && (lapsedAt == 0 || now >= graceEnd) {
+			why = r.st.Describe(now)
+		}
+		revivals, lapse := r.st.Revivals()
+		revivable := r.st.Revivable()
+		if ended && lapsedAt != 0 && !revivable && why == "" {
 			why = r.st.Describe(now)
 		}
 		if got && r.waiting.Load() > 0 {
@@ -367,25 +399,60 @@ func (r *Runner) receive(ctx context.Context) {
 		}
 		r.mu.Unlock()
 		switch {
-		case ended:
+		case ended && lapsedAt == 0:
+			// Lapsed: the kernel stops answering ARP and IPv4 for the VIPs
+			// at the end it has (and at once with 1); what it would go on
+			// answering for goes now, the rest when the grace runs out
+			// unless the lease revives by then.
 			r.cfg.Holder.SetLease(1)
-			released := r.cfg.Holder.ReleaseAll()
-			r.mu.Lock()
-			r.st.Restart()
-			r.mu.Unlock()
 			lastSet = 1
-			if len(released) > 0 {
-				r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released, "state", why)
+			ungated := r.cfg.Holder.ReleaseUngated()
+			if len(ungated) > 0 {
+				r.cfg.Log.Warn("quorum lease lapsed: floating IPs the kernel would still answer for released", "released", ungated, "state", why)
+				if r.cfg.OnLeaseEnded != nil {
+					go r.cfg.OnLeaseEnded(ungated)
+				}
 			}
-			if r.cfg.OnLeaseEnded != nil {
-				go r.cfg.OnLeaseEnded(released)
+			if r.cfg.Grace > 0 && revivable && r.cfg.Holder.Holding() {
+				lapsedAt, graceEnd = now, now+int64(r.cfg.Grace)
+				r.cfg.Log.Warn("quorum lease lapsed: floating IPs unanswered, kept for the lease to revive", "grace", r.cfg.Grace,
+					"lease_end", time.Duration(now-end).String()+" ago", "state", why)
+				break
 			}
-		case end > lastSet && (lastSet <= 1 || end-lastSet >= step):
+			r.endLease("no revival possible (a majority's runs of grants were broken)", why)
+		case ended && now >= graceEnd:
+			lapsedAt = 0
+			r.endLease("the grace ran out", why)
+		case ended && !revivable:
+			lapsedAt = 0
+			r.endLease("no revival possible any more (a majority's runs of grants were broken)", why)
+		case !ended && revivals > seenRevivals:
+			// Revived (after this loop saw the lapse, or within the
+			// frames it just read, if it ran late): the kernel answers
+			// again until the new end, and the CIB never learnt of the
+			// lapse.
+			r.cfg.Holder.SetLease(end)
+			lastSet = end
+			if r.cfg.Holder.Holding() {
+				unanswered := time.Duration(0)
+				if lapsedAt != 0 {
+					unanswered = time.Duration(now - lapsedAt)
+				}
+				r.cfg.Log.Info("quorum lease revived: floating IPs answered again", "lapse", lapse, "lapse_seen_for", unanswered,
+					"revivals", revivals, "lease_left", time.Duration(end-now))
+				if r.cfg.OnRevived != nil {
+					go r.cfg.OnRevived(lapse)
+				}
+			}
+			lapsedAt = 0
+		case !ended && end > lastSet && (lastSet <= 1 || end-lastSet >= step):
 			// The kernel's copy moves in steps of a tenth of a lease: a
 			// map update per frame would cost more than the frames.
 			r.cfg.Holder.SetLease(end)
 			lastSet = end
 		}
+		seenRevivals = revivals
+		ended = ended && lapsedAt == 0
 		if r.waiting.Load() == 0 && !ended && !r.cfg.Holder.Holding() {
 			// Nothing held, no take-over waiting: let frames gather for
 			// 2/5 of a lease (a wake-up per frame costs more than the
@@ -395,6 +462,30 @@ func (r *Runner) receive(ctx context.Context) {
 			unix.Nanosleep(&ts, nil)
 		}
 	}
+}
+
+// endLease releases every VIP after the lease lapsed for good, and lets a
+// new lease begin from scratch.
+func (r *Runner) endLease(reason, why string) {
+	r.cfg.Holder.SetLease(1)
+	released := r.cfg.Holder.ReleaseAll()
+	r.mu.Lock()
+	r.st.Restart()
+	r.mu.Unlock()
+	if len(released) > 0 {
+		r.cfg.Log.Warn("quorum lease ended: floating IPs released", "released", released, "why", reason, "state", why)
+	}
+	if r.cfg.OnLeaseEnded != nil {
+		go r.cfg.OnLeaseEnded(released)
+	}
+}
+
+// Revivals counts the lapsed leases revived since Start.
+func (r *Runner) Revivals() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, _ := r.st.Revivals()
+	return n
 }
 
 // arrival reads the kernel's receive stamp (SCM_TIMESTAMPNS,
@@ -443,6 +534,10 @@ func (r *Runner) WaitTakeover(ctx context.Context, lost uint32) (time.Duration, 
 		}
 		now := heartbeat.MonotonicNow()
 		r.mu.Lock()
+		// The latest round first, then what went out hearing lost: the
+		// sender stores them the other way round, so a round that heard
+		// lost cannot pass for one that did not (TakeAt).
+		r.st.NoteRound(r.lastSent.Load())
 		if lost <= MaxNodeID {
 			r.st.NoteSent(lost, r.sentHear[lost].Load())
 		}

@@ -85,6 +85,9 @@ type held struct {
 	// already, and the responder drops ARP and IPv4 for it until a start
 	// gives it the lease.
 	standby bool
+	// gated: an IPv4 VIP in the responder's map, which stops the stack
+	// from answering for it past the lease end.
+	gated bool
 }
 
 // Manager holds this node's VIPs: it adds and removes them, announces them,
@@ -412,7 +415,9 @@ func (m *Manager) answer(h *held) {
 	}
 	if err := m.resp.AddUntil(h.spec.IP, h.ifi.HardwareAddr, m.leaseEnd); err != nil {
 		m.logf("vip %s: %v", h.spec.IP, err)
+		return
 	}
+	h.gated = true
 }
 
 // attach loads the responder and attaches it to ifi, once; it reports
@@ -645,6 +650,30 @@ func (m *Manager) WaitLease(ctx context.Context) error {
 		case <-moved:
 		}
 	}
+}
+
+// ReleaseUngated releases the VIPs held that the kernel would go on
+// answering for past the quorum lease's end, and returns their specs: IPv6
+// ones (the stack answers their neighbour solicitations; the XDP responder
+// handles ARP only) and IPv4 ones the responder does not serve (it could
+// not load or attach, or their entry could not be written). The others
+// stay configured, unanswered: past the lease end the responder drops ARP
+// requests and IPv4 packets for them, so the stack never sees them.
+func (m *Manager) ReleaseUngated() []Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Spec
+	for _, h := range m.held {
+		if h.gated && m.resp != nil && m.attached[h.ifi.Index] != nil {
+			continue
+		}
+		if err := m.release(h); err != nil {
+			m.logf("vip %s: release: %v", h.spec.IP, err)
+			continue
+		}
+		out = append(out, h.spec)
+	}
+	return out
 }
 
 // ReleaseAll releases every VIP held (the quorum lease ended) and returns
