@@ -2,6 +2,7 @@ package lrmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -89,11 +90,8 @@ func runVIP(ctx context.Context, m *vip.Manager, req BuiltinRequest) BuiltinResu
 		// take-over skips this: Manager.SkipProbe).
 		s.Probe = vipProbe
 		wctx, cancel := context.WithTimeout(ctx, vipLeaseWait)
-		err := m.WaitLease(wctx)
+		err := startUnderLease(wctx, m.WaitLease, func() error { return m.Start(s) })
 		cancel()
-		if err == nil {
-			err = m.Start(s)
-		}
 		if err != nil {
 			return BuiltinResult{RC: ErrGeneric, ExitReason: err.Error()}
 		}
@@ -114,6 +112,24 @@ func runVIP(ctx context.Context, m *vip.Manager, req BuiltinRequest) BuiltinResu
 		return BuiltinResult{RC: NotRunning, ExitReason: fmt.Sprintf("%s is not on this node", s.IP)}
 	}
 	return BuiltinResult{RC: ErrUnimplemented, ExitReason: "the vip agent has no action " + req.Action}
+}
+
+// startUnderLease waits for this node's quorum lease, then starts. The
+// lease can end during the start's ARP probe (a peer's frames late for a
+// moment, on a busy machine): Start then refuses (vip.ErrNoLease), and the
+// start waits for the next lease and tries again, probe included, until
+// ctx ends. Failing at once would leave the VIP stopped until the DC's
+// next transition, a second or more later.
+func startUnderLease(ctx context.Context, wait func(context.Context) error, start func() error) error {
+	for {
+		err := wait(ctx)
+		if err == nil {
+			err = start()
+		}
+		if !errors.Is(err, vip.ErrNoLease) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // TachyBuiltins is the registry of tachy's own agents that need no cluster
