@@ -224,32 +224,16 @@ func (s *State) grant(at int64) {
 // quorum runs out, latest first. The package documentation proves that
 // such a lease never overlaps a take-over.
 func (s *State) revive(r int64) {
-	need := int64(s.cfg.Quorum()) - int64(s.cfg.Votes[s.cfg.Self])
-	if need <= 0 {
+	if s.cfg.Quorum() <= s.cfg.Votes[s.cfg.Self] {
 		return // alone with quorum: its lease never ends
 	}
-	type g struct {
-		at    int64
-		votes uint32
-	}
-	var gs []g
-	for id, p := range s.peers {
-		if p.naming && p.anchored && p.grantAt == p.lastAt && p.grantAt > r-int64(s.cfg.Lease) && p.grantAt <= r {
-			gs = append(gs, g{p.grantAt, s.cfg.Votes[id]})
-		}
-	}
-	slices.SortFunc(gs, func(a, b g) int { return cmp.Compare(b.at, a.at) }) // latest first
-	var got int64
-	for _, x := range gs {
-		got += int64(x.votes)
-		if got >= need {
-			if end := x.at + int64(s.cfg.Lease); end > r {
-				s.leaseEnd, s.lapsed = end, false
-				s.revivals++
-				s.revivedAt = r
-			}
-			return
-		}
+	end := s.quorumEnd(func(p *peer) bool {
+		return p.naming && p.anchored && p.grantAt == p.lastAt && p.grantAt > r-int64(s.cfg.Lease) && p.grantAt <= r
+	})
+	if end > r {
+		s.leaseEnd, s.lapsed = end, false
+		s.revivals++
+		s.revivedAt = r
 	}
 }
 
@@ -277,17 +261,24 @@ func (s *State) Revivable() bool {
 // this node plus those of the peers with the latest grants reach quorum
 // until the earliest of those grants' value runs out.
 func (s *State) candidateEnd() int64 {
-	need := int64(s.cfg.Quorum()) - int64(s.cfg.Votes[s.cfg.Self])
-	if need <= 0 {
+	if s.cfg.Quorum() <= s.cfg.Votes[s.cfg.Self] {
 		return 1 << 62 // alone with quorum (one node): nothing to lose
 	}
+	return s.quorumEnd(func(p *peer) bool { return p.grantAt > 0 })
+}
+
+// quorumEnd is when the latest grants of the peers that count (ok) stop
+// making a quorum with this node's votes: the value of the earliest grant
+// needed, taking the latest first; 0 if they never do.
+func (s *State) quorumEnd(ok func(p *peer) bool) int64 {
+	need := int64(s.cfg.Quorum()) - int64(s.cfg.Votes[s.cfg.Self])
 	type g struct {
 		at    int64
 		votes uint32
 	}
 	var gs []g
 	for id, p := range s.peers {
-		if p.grantAt > 0 {
+		if ok(p) {
 			gs = append(gs, g{p.grantAt, s.cfg.Votes[id]})
 		}
 	}
