@@ -229,6 +229,7 @@ func (d *Daemon) onLeaseEnded(released []string) {
 	if len(released) == 0 {
 		return
 	}
+	began := time.Now()
 	d.metricAdd("tachy_fast_lease_releases_total", float64(len(released)))
 	c, _ := d.cib.r.Current()
 	for _, p := range vipPrimitives(c) {
@@ -247,6 +248,7 @@ func (d *Daemon) onLeaseEnded(released []string) {
 			d.log.Warn("fast path: cannot record the release", "resource", p.ID, "err", err)
 			continue
 		}
+		d.log.Info("fast path: release recorded as a stop", "resource", p.ID, "call", r.CallID, "rc", r.RC, "took", time.Since(began))
 		d.recordFast(r, nil)
 	}
 }
@@ -523,7 +525,7 @@ func (d *Daemon) onPeerLost(id uint32, evidence int64) {
 				continue
 			}
 			d.countOperation(r, nil)
-			d.log.Info("fast path: took over", "resource", t.Resource, "lost", lost, "event_late", late, "guard_waited", waited,
+			d.log.Info("fast path: took over", "resource", t.Resource, "call", r.CallID, "lost", lost, "event_late", late, "guard_waited", waited,
 				"start_took", time.Since(began), "since_evidence", time.Duration(heartbeat.MonotonicNow()-evidence), "rc", int(r.RC))
 			d.count("tachy_fast_takeovers_total", "resource", t.Resource)
 			if r.RC == lrmd.OK {

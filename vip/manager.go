@@ -108,12 +108,22 @@ type Manager struct {
 	// ReleaseStale.
 	StateFile string
 
-	mu       sync.Mutex
-	addrs    *Addresses
-	resp     *bpf.ARPResponder
-	respErr  error
-	attached map[int]io.Closer
-	held     map[netip.Addr]*held
+	mu sync.Mutex
+	// prepMu orders Prepare and Stop. Prepare configures a standby
+	// address outside mu (netlink may wait for the RTNL lock); a Stop of
+	// the same VIP in that window (the release of a lapsed lease, recorded
+	// while the plans are prepared again) took the address off before
+	// Prepare recorded it as configured, and the take-over that followed
+	// answered ARP for an address the stack did not have.
+	prepMu sync.Mutex
+	// afterPrepareAdd, in tests, runs after Prepare configured a standby
+	// address and before it records it.
+	afterPrepareAdd func(netip.Addr)
+	addrs           *Addresses
+	resp            *bpf.ARPResponder
+	respErr         error
+	attached        map[int]io.Closer
+	held            map[netip.Addr]*held
 	// prepared: take-overs made ready ahead (Prepare)
 	prepared map[netip.Addr]*held
 	// noProbe: addresses whose next Start skips the probe (the fast
@@ -291,8 +301,11 @@ func (m *Manager) Start(s Spec) error {
 	}
 	step("announced")
 	go func(a *Announcer) {
-		for _, d := range []time.Duration{2 * time.Millisecond, 18 * time.Millisecond} {
+		for i, d := range []time.Duration{2 * time.Millisecond, 18 * time.Millisecond} {
 			time.Sleep(d)
+			if i == 0 && standby {
+				m.ensureConfigured(s.IP, a)
+			}
 			m.mu.Lock()
 			still := m.held[s.IP] != nil && m.held[s.IP].ann == a
 			if still {
@@ -305,6 +318,33 @@ func (m *Manager) Start(s Spec) error {
 		}
 	}(h.ann)
 	return nil
+}
+
+// ensureConfigured checks, after a take-over that used an address
+// configured ahead (standby), that the stack has it, and adds it if not.
+// The take-over itself trusts Prepare so as to make no netlink request.
+// When that trust was broken (a Stop racing Prepare, before prepMu), the
+// responder answered ARP for an address the stack did not have, the
+// monitor found it "not on this node" a millisecond later, and the VIP came
+// back through the slow path a second after. Whatever else takes the
+// address off (an operator, another tool), this brings it back within a
+// few milliseconds of the take-over, and says so.
+func (m *Manager) ensureConfigured(ip netip.Addr, a *Announcer) {
+	m.mu.Lock()
+	defer m.mu.Unlock() // a Stop must not come between the check and the add
+	h := m.held[ip]
+	if h == nil || h.ann != a {
+		return
+	}
+	on, err := addrOn(h.ifi, ip)
+	if err != nil || on {
+		return
+	}
+	if err := m.addrs.Add(h.ifi.Index, h.prefix); err != nil {
+		m.logf("vip %s: the address configured ahead of the take-over is gone, and adding it failed: %v", ip, err)
+		return
+	}
+	m.logf("vip %s: the address configured ahead of the take-over was gone: added it after the take-over", ip)
 }
 
 // SkipProbe makes the next Start of ip, within a second, skip the probe:
@@ -323,6 +363,8 @@ func (m *Manager) SkipProbe(ip netip.Addr) {
 // the node does not answer for it, and the take-over needs no netlink
 // request. Specs prepared before and not given now are dropped.
 func (m *Manager) Prepare(specs []Spec) {
+	m.prepMu.Lock()
+	defer m.prepMu.Unlock()
 	want := map[netip.Addr]Spec{}
 	for _, s := range specs {
 		want[s.IP] = s
@@ -366,6 +408,9 @@ func (m *Manager) Prepare(specs []Spec) {
 			if err := m.addrs.Add(ifi.Index, p); err != nil {
 				m.logf("vip %s: cannot configure it ahead of a take-over: %v", ip, err)
 				standby = false
+			}
+			if m.afterPrepareAdd != nil {
+				m.afterPrepareAdd(ip)
 			}
 		}
 		m.mu.Lock()
@@ -448,6 +493,8 @@ func (m *Manager) attach(ifi *net.Interface) bool {
 // address goes first, the responder's entry after it, so that there is no
 // moment when the stack answers for an address whose lease has ended.
 func (m *Manager) Stop(s Spec) error {
+	m.prepMu.Lock() // not between Prepare's netlink request and its record
+	defer m.prepMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.unprepare(s.IP)
@@ -573,13 +620,18 @@ func (m *Manager) Running(s Spec) (bool, error) {
 			return false, nil
 		}
 	}
+	return addrOn(ifi, s.IP)
+}
+
+// addrOn reports whether ip is configured on ifi.
+func addrOn(ifi *net.Interface, ip netip.Addr) (bool, error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
 		return false, err
 	}
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, _ := netip.AddrFromSlice(ipn.IP); ip.Unmap() == s.IP {
+			if got, _ := netip.AddrFromSlice(ipn.IP); got.Unmap() == ip {
 				return true, nil
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,60 @@ func TestManagerInNamespaces(t *testing.T) {
 		t.Fatalf("the neighbour resolved the started VIP as %q", got)
 	}
 	if err := m.Stop(ready); err != nil {
+		t.Fatal(err)
+	}
+	// A Stop that comes while Prepare configures the address (the release
+	// of a lapsed lease recorded as the plans are prepared again) waits
+	// for it, then takes the prepared take-over down whole: no standby
+	// take-over is left without its address.
+	race := Spec{IP: netip.MustParseAddr("10.98.0.104"), Bits: -1, Nic: "sv0"}
+	stopped := make(chan error, 1)
+	ns, err := os.Open("/proc/thread-self/ns/net") // the test's namespace, for the Stop's thread
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	m.afterPrepareAdd = func(netip.Addr) {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends in the namespace
+			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+				stopped <- err
+				return
+			}
+			stopped <- m.Stop(race)
+		}()
+		time.Sleep(50 * time.Millisecond) // the Stop runs now, or waits for Prepare
+	}
+	m.Prepare([]Spec{race})
+	m.afterPrepareAdd = nil
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	standby := m.prepared[race.IP] != nil && m.prepared[race.IP].standby
+	m.mu.Unlock()
+	if standby && !hasAddr(t, "sv0", race.IP) {
+		t.Fatal("a standby take-over without its address: a Stop came between Prepare's netlink request and its record")
+	}
+	m.Prepare(nil)
+
+	// A take-over whose address configured ahead has gone meanwhile puts
+	// it back (ensureConfigured), a few milliseconds after.
+	gone := Spec{IP: netip.MustParseAddr("10.98.0.105"), Bits: -1}
+	m.Prepare([]Spec{gone})
+	run("ip", "addr", "del", "10.98.0.105/24", "dev", "sv0")
+	if err := m.Start(gone); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); !hasAddr(t, "sv0", gone.IP); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a take-over from a standby whose address had gone: the address is still not configured")
+		}
+	}
+	if up, err := m.Running(gone); err != nil || !up {
+		t.Fatalf("a take-over from a standby whose address had gone: running %v, %v", up, err)
+	}
+	if err := m.Stop(gone); err != nil {
 		t.Fatal(err)
 	}
 	m.Prepare([]Spec{{IP: netip.MustParseAddr("10.98.0.103"), Bits: -1}})
