@@ -152,8 +152,8 @@ type VolumeTarget struct {
 // to nbdkit's file plugin in the secondary's namespace across the bridge
 // (peer). A replicated write does at least both jobs' work for every byte,
 // so a replicating server's throughput is at most about their mean (when
-// the pair keeps the machine busy): PerWriteRatio is that mean over
-// nbdkit-file's figure in the same rounds.
+// the pair keeps the machine busy): SeqRatio and RandRatio are that mean
+// over nbdkit-file's figure in the same rounds.
 type VolumeCeiling struct {
 	SeqLocalMBps      float64   `json:"seq_local_MBps"`
 	SeqPeerMBps       float64   `json:"seq_peer_MBps"`

@@ -286,8 +286,9 @@ const inlineMax = 64 << 10
 const inlineHandoff = time.Millisecond
 
 // ownedWriter is implemented by backends that may keep a write's payload
-// after returning (the server never reuses it), such as Replicated, which
-// then queues it to its secondaries without copying it.
+// after returning (the server never uses it again), such as Replicated,
+// which queues it to its secondaries without copying it and gives it back
+// to the pool when they have all sent it.
 type ownedWriter interface {
 	WriteOwned(p []byte, off int64, fua bool) (int, error)
 }

@@ -497,8 +497,8 @@ func writeFrames(p []byte, off int64, flags uint32, owned bool) ([]Frame, *paylo
 func (r *Replicated) WriteAt(p []byte, off int64) (int, error) { return r.write(p, off, false, false) }
 
 // WriteOwned is WriteAt (or WriteAtFUA) for a caller that gives p away: it
-// is queued to the secondaries as it is, not copied, so the caller must
-// never modify it again.
+// is queued to the secondaries as it is, not copied, and goes back to the
+// payload pool once they all sent it, so the caller must not use it again.
 func (r *Replicated) WriteOwned(p []byte, off int64, fua bool) (int, error) {
 	return r.write(p, off, fua, true)
 }
